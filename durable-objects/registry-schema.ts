@@ -1,0 +1,58 @@
+/**
+ * RegistryDO's SQLite schema, as ordered migrations applied in code. A
+ * migration is never edited once shipped; add a new one instead.
+ */
+
+export const REGISTRY_MIGRATIONS: readonly (readonly string[])[] = [
+  [
+    `CREATE TABLE services (
+       name        TEXT PRIMARY KEY,
+       strategy    TEXT,
+       timeout_ms  INTEGER,
+       admin_state TEXT NOT NULL DEFAULT 'active',
+       lb_state    TEXT NOT NULL DEFAULT '{"cursor":0,"currentWeights":{}}',
+       seed        INTEGER NOT NULL DEFAULT 0,
+       created_at  INTEGER NOT NULL
+     )`,
+    `CREATE TABLE instances (
+       id             TEXT PRIMARY KEY,
+       seq            INTEGER NOT NULL,
+       service        TEXT NOT NULL,
+       target_kind    TEXT NOT NULL,
+       target         TEXT NOT NULL,
+       weight         INTEGER NOT NULL,
+       admin_state    TEXT NOT NULL DEFAULT 'active',
+       check_status   TEXT NOT NULL DEFAULT 'passing',
+       is_static      INTEGER NOT NULL DEFAULT 0,
+       ttl_seconds    INTEGER,
+       registered_at  INTEGER NOT NULL,
+       last_heartbeat INTEGER,
+       critical_since INTEGER,
+       metadata       TEXT NOT NULL DEFAULT '{}',
+       reported_inflight INTEGER,
+       reported_cpu   REAL,
+       UNIQUE (service, target_kind, target)
+     )`,
+    `CREATE INDEX instances_by_service ON instances (service, seq)`,
+    // One row per request in flight. Counting leases (not a bare counter) means a
+    // Worker that dies mid-request cannot leave a count stuck: its lease expires.
+    `CREATE TABLE leases (
+       id          INTEGER PRIMARY KEY AUTOINCREMENT,
+       instance_id TEXT NOT NULL,
+       expires_at  INTEGER NOT NULL
+     )`,
+    `CREATE INDEX leases_by_expiry ON leases (expires_at)`,
+  ],
+];
+
+export function applyMigrations(sql: SqlStorage, migrations: readonly (readonly string[])[]): number {
+  sql.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
+  const row = sql.exec<{ version: number | null }>("SELECT MAX(version) AS version FROM schema_migrations").one();
+  let version = row.version ?? 0;
+  for (let index = version; index < migrations.length; index++) {
+    for (const statement of migrations[index] ?? []) sql.exec(statement);
+    version = index + 1;
+    sql.exec("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", version, Date.now());
+  }
+  return version;
+}

@@ -1,0 +1,702 @@
+/**
+ * RegistryDO: the single source of truth for services, instances, admin state,
+ * in-flight counts and load-balancer cursors. One instance, named "global".
+ *
+ * The whole registry fits in memory, so it is loaded once at construction and
+ * every mutation is written through to SQLite in the same turn (SQLite writes
+ * in a Durable Object are synchronous and committed atomically at the end of
+ * the turn). Reads and picks never touch storage.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { pickInstance } from "../src/core/balancer";
+import { type BalancerState, type Candidate, type Strategy, initialBalancerState } from "../src/core/balancer/types";
+import { healthScore } from "../src/core/balancer/health-score";
+import {
+  type CheckStatus,
+  deriveHealth,
+  serviceStatus,
+  sweepTtl,
+  updateErrorEwma,
+  updateLatencyEwma,
+} from "../src/core/instance-health";
+import { bindingNameForService, isValidServiceName } from "../src/core/services";
+import { checkUpstreamUrl } from "../src/core/url-guard";
+import { type Config, configFor } from "../src/config";
+import { bindingByName, isFetcher } from "../src/bindings";
+import { failure, ProblemType } from "../src/problem";
+import type {
+  AcquireResult,
+  DeregisterResult,
+  HeartbeatInput,
+  HeartbeatResult,
+  InstanceView,
+  RegisterInput,
+  RegisterResult,
+  RegistrySnapshot,
+  ReleaseOutcome,
+  ServiceResult,
+  ServiceSettingsInput,
+  ServiceView,
+  Target,
+} from "../src/registry-contract";
+import { applyMigrations, REGISTRY_MIGRATIONS } from "./registry-schema";
+
+interface ServiceRecord {
+  name: string;
+  strategy: Strategy | null;
+  timeoutMs: number | null;
+  adminState: "active" | "stopped";
+  balancer: BalancerState;
+  seed: boolean;
+  createdAt: number;
+}
+
+interface InstanceRecord {
+  id: string;
+  seq: number;
+  service: string;
+  target: Target;
+  weight: number;
+  adminState: "active" | "stopped";
+  checkStatus: CheckStatus;
+  isStatic: boolean;
+  ttlSeconds: number | null;
+  registeredAt: number;
+  lastHeartbeat: number | null;
+  criticalSince: number | null;
+  metadata: Record<string, string>;
+  reportedInflight: number | null;
+  reportedCpu: number | null;
+  // Traffic-derived, memory only: a restart starts from a clean slate, which
+  // only affects health-aware ranking until a few requests have gone through.
+  latencyEwmaMs: number | null;
+  errorEwma: number;
+  inflight: number;
+}
+
+interface ServiceRow extends Record<string, SqlStorageValue> {
+  name: string;
+  strategy: string | null;
+  timeout_ms: number | null;
+  admin_state: string;
+  lb_state: string;
+  seed: number;
+  created_at: number;
+}
+
+interface InstanceRow extends Record<string, SqlStorageValue> {
+  id: string;
+  seq: number;
+  service: string;
+  target_kind: string;
+  target: string;
+  weight: number;
+  admin_state: string;
+  check_status: string;
+  is_static: number;
+  ttl_seconds: number | null;
+  registered_at: number;
+  last_heartbeat: number | null;
+  critical_since: number | null;
+  metadata: string;
+  reported_inflight: number | null;
+  reported_cpu: number | null;
+}
+
+const MAX_INSTANCES_PER_SERVICE = 500;
+const MAX_SERVICES = 200;
+
+export class RegistryDO extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private readonly config: Config;
+  private readonly services = new Map<string, ServiceRecord>();
+  private readonly instances = new Map<string, InstanceRecord>();
+  private nextSeq = 1;
+  private scheduledAlarmAt: number | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.config = configFor(env);
+    void ctx.blockConcurrencyWhile(async () => {
+      applyMigrations(this.sql, REGISTRY_MIGRATIONS);
+      this.load();
+      this.syncSeedAndStaticInstances(Date.now());
+      this.scheduledAlarmAt = await ctx.storage.getAlarm();
+      this.rearmAlarm(Date.now());
+    });
+  }
+
+  // ------------------------------------------------------------------ RPC: discovery
+
+  register(input: RegisterInput): RegisterResult {
+    const now = Date.now();
+    if (!isValidServiceName(input.service)) {
+      return failure(400, ProblemType.validation, "The request is not valid", "service: not a valid service name", {
+        field: "service",
+      });
+    }
+    const targetCheck = this.checkTarget(input.target);
+    if (targetCheck) return targetCheck;
+    const targetKey = targetValue(input.target);
+    for (const existing of this.instances.values()) {
+      if (existing.service === input.service && existing.target.kind === input.target.kind && targetValue(existing.target) === targetKey) {
+        return failure(409, ProblemType.conflict, "Already registered", `This ${input.target.kind} is already registered for ${input.service}.`, {
+          field: input.target.kind,
+          existingId: existing.id,
+        });
+      }
+    }
+    if (!this.services.has(input.service) && this.services.size >= MAX_SERVICES) {
+      return failure(409, ProblemType.conflict, "Too many services", `The registry holds at most ${MAX_SERVICES} services.`, { field: "service" });
+    }
+    if (this.instancesOf(input.service).length >= MAX_INSTANCES_PER_SERVICE) {
+      return failure(409, ProblemType.conflict, "Too many instances", `A service holds at most ${MAX_INSTANCES_PER_SERVICE} instances.`, {
+        field: "service",
+      });
+    }
+    this.ensureService(input.service, false, now);
+    const instance: InstanceRecord = {
+      id: crypto.randomUUID(),
+      seq: this.nextSeq++,
+      service: input.service,
+      target: input.target,
+      weight: input.weight,
+      adminState: "active",
+      checkStatus: "passing",
+      isStatic: false,
+      ttlSeconds: input.ttlSeconds ?? this.config.instanceTtlSeconds,
+      registeredAt: now,
+      lastHeartbeat: now,
+      criticalSince: null,
+      metadata: { ...input.metadata },
+      reportedInflight: null,
+      reportedCpu: null,
+      latencyEwmaMs: null,
+      errorEwma: 0,
+      inflight: 0,
+    };
+    this.instances.set(instance.id, instance);
+    this.writeInstance(instance);
+    this.rearmAlarm(now);
+    return { ok: true, id: instance.id, ttlSeconds: instance.ttlSeconds ?? this.config.instanceTtlSeconds, service: instance.service };
+  }
+
+  heartbeat(id: string, report: HeartbeatInput): HeartbeatResult {
+    const now = Date.now();
+    const instance = this.instances.get(id);
+    if (!instance) return unknownInstance(id);
+    instance.lastHeartbeat = now;
+    instance.checkStatus = "passing";
+    instance.criticalSince = null;
+    if (report.inflight !== undefined) instance.reportedInflight = report.inflight;
+    if (report.cpu !== undefined) instance.reportedCpu = report.cpu;
+    this.sql.exec(
+      `UPDATE instances SET last_heartbeat = ?, check_status = 'passing', critical_since = NULL,
+         reported_inflight = ?, reported_cpu = ? WHERE id = ?`,
+      now,
+      instance.reportedInflight,
+      instance.reportedCpu,
+      id,
+    );
+    this.rearmAlarm(now);
+    return { ok: true, id, checkStatus: instance.checkStatus, ttlSeconds: instance.ttlSeconds ?? this.config.instanceTtlSeconds };
+  }
+
+  deregister(id: string): DeregisterResult {
+    const instance = this.instances.get(id);
+    if (!instance) return unknownInstance(id);
+    if (instance.isStatic) {
+      return failure(409, ProblemType.conflict, "Static instance", "Instances declared in configuration are removed by changing the configuration.", {
+        field: "id",
+      });
+    }
+    this.removeInstance(id);
+    return { ok: true, id };
+  }
+
+  snapshot(): RegistrySnapshot {
+    return {
+      generatedAt: new Date().toISOString(),
+      services: [...this.services.values()].sort((a, b) => a.name.localeCompare(b.name)).map((s) => this.serviceView(s)),
+    };
+  }
+
+  service(name: string): ServiceView | null {
+    const service = this.services.get(name);
+    return service ? this.serviceView(service) : null;
+  }
+
+  configureService(name: string, settings: ServiceSettingsInput): ServiceResult {
+    if (!isValidServiceName(name)) {
+      return failure(400, ProblemType.validation, "The request is not valid", "name: not a valid service name", { field: "name" });
+    }
+    const instances = this.instancesOf(name);
+    for (const id of Object.keys(settings.weights ?? {})) {
+      if (!instances.some((i) => i.id === id)) {
+        return failure(400, ProblemType.validation, "The request is not valid", `weights.${id}: no such instance in ${name}`, {
+          field: `weights.${id}`,
+        });
+      }
+    }
+    if (!this.services.has(name) && this.services.size >= MAX_SERVICES) {
+      return failure(409, ProblemType.conflict, "Too many services", `The registry holds at most ${MAX_SERVICES} services.`, { field: "name" });
+    }
+    const created = this.ensureService(name, false, Date.now());
+    const service = this.services.get(name) as ServiceRecord;
+    if (settings.strategy !== undefined && settings.strategy !== service.strategy) {
+      service.strategy = settings.strategy;
+      service.balancer = initialBalancerState;
+    }
+    if (settings.timeoutMs !== undefined) service.timeoutMs = settings.timeoutMs;
+    for (const [id, weight] of Object.entries(settings.weights ?? {})) {
+      const instance = this.instances.get(id) as InstanceRecord;
+      instance.weight = weight;
+      this.sql.exec("UPDATE instances SET weight = ? WHERE id = ?", weight, id);
+    }
+    this.writeService(service);
+    return { ok: true, created, service: this.serviceView(service) };
+  }
+
+  // ------------------------------------------------------------------ RPC: the proxied request
+
+  /**
+   * Picks an instance for one request and records it as in flight. This is the
+   * only registry call on a proxied request's critical path.
+   */
+  acquire(serviceName: string): AcquireResult {
+    const now = Date.now();
+    const service = this.services.get(serviceName);
+    if (!service) {
+      return failure(404, ProblemType.unknownService, "Unknown service", `No service is named ${serviceName}.`, { service: serviceName });
+    }
+    if (service.adminState === "stopped") {
+      return failure(503, ProblemType.serviceStopped, "Service stopped", `An operator stopped ${serviceName}.`, {
+        service: serviceName,
+        retryAfterSeconds: 30,
+      });
+    }
+    const active = this.instancesOf(serviceName).filter((i) => i.adminState === "active");
+    const candidates: Candidate[] = active.map((i) => this.candidate(i));
+    const picked = pickInstance(this.strategyOf(service), candidates, service.balancer);
+    if (!picked) {
+      return failure(503, ProblemType.noAvailableInstance, "No available instance", `${serviceName} has no instance in rotation.`, {
+        service: serviceName,
+        retryAfterSeconds: 5,
+      });
+    }
+    service.balancer = picked.state;
+    this.sql.exec("UPDATE services SET lb_state = ? WHERE name = ?", JSON.stringify(picked.state), serviceName);
+    const instance = this.instances.get(picked.id) as InstanceRecord;
+    instance.inflight++;
+    const expiresAt = now + this.config.leaseTtlSeconds * 1000;
+    const leaseId = this.sql
+      .exec<{ id: number }>("INSERT INTO leases (instance_id, expires_at) VALUES (?, ?) RETURNING id", instance.id, expiresAt)
+      .one().id;
+    // Leases expire in the order they were handed out, so only an idle alarm needs arming.
+    this.armAt(expiresAt);
+    return {
+      ok: true,
+      leaseId,
+      instanceId: instance.id,
+      target: instance.target,
+      timeoutMs: service.timeoutMs ?? this.config.upstreamTimeoutMs,
+      panic: picked.panic,
+    };
+  }
+
+  /**
+   * Ends a lease. Idempotent: a second release of the same lease, or one for a
+   * lease the reaper already expired, changes nothing, so counts never go negative.
+   */
+  release(leaseId: number, outcome: ReleaseOutcome): boolean {
+    const row = this.sql.exec<{ instance_id: string }>("DELETE FROM leases WHERE id = ? RETURNING instance_id", leaseId).toArray()[0];
+    if (!row) return false;
+    const instance = this.instances.get(row.instance_id);
+    if (!instance) return true;
+    instance.inflight = Math.max(0, instance.inflight - 1);
+    // A client that went away tells us nothing about the instance's health.
+    if (outcome.failure !== "aborted") {
+      const failed = outcome.failure !== null || (outcome.status !== null && outcome.status >= 500);
+      instance.errorEwma = updateErrorEwma(instance.errorEwma, failed);
+      if (outcome.failure === null) instance.latencyEwmaMs = updateLatencyEwma(instance.latencyEwmaMs, outcome.durationMs);
+    }
+    return true;
+  }
+
+  /** In-flight count per instance id, for tests and the dashboard. */
+  inflightCounts(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const instance of this.instances.values()) counts[instance.id] = instance.inflight;
+    return counts;
+  }
+
+  // ------------------------------------------------------------------ alarm: TTL expiry and lease reaping
+
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    this.scheduledAlarmAt = null;
+    try {
+      this.sweep(now);
+    } finally {
+      // Re-armed whatever happened above, so one bad sweep cannot stop expiry for good.
+      this.rearmAlarm(now);
+    }
+  }
+
+  private sweep(now: number): void {
+    const plan = this.ttlPlan(now);
+    for (const id of plan.markCritical) {
+      const instance = this.instances.get(id);
+      if (!instance) continue;
+      instance.checkStatus = "critical";
+      instance.criticalSince = now;
+      this.sql.exec("UPDATE instances SET check_status = 'critical', critical_since = ? WHERE id = ?", now, id);
+    }
+    for (const id of plan.remove) this.removeInstance(id);
+
+    const expired = this.sql.exec<{ instance_id: string }>("DELETE FROM leases WHERE expires_at <= ? RETURNING instance_id", now).toArray();
+    for (const { instance_id } of expired) {
+      const instance = this.instances.get(instance_id);
+      if (instance) instance.inflight = Math.max(0, instance.inflight - 1);
+    }
+  }
+
+  private ttlPlan(now: number) {
+    const tracked = [];
+    for (const i of this.instances.values()) {
+      if (i.isStatic || i.lastHeartbeat === null || i.ttlSeconds === null) continue;
+      tracked.push({ id: i.id, checkStatus: i.checkStatus, lastHeartbeatMs: i.lastHeartbeat, ttlSeconds: i.ttlSeconds, criticalSinceMs: i.criticalSince });
+    }
+    return sweepTtl(tracked, now, this.config.deregisterCriticalAfterSeconds);
+  }
+
+  /** The earliest moment the alarm has work: a heartbeat deadline, a removal, or a lease expiry. */
+  private nextDeadline(now: number): number | null {
+    const plan = this.ttlPlan(now);
+    let next = plan.markCritical.length > 0 || plan.remove.length > 0 ? now : plan.nextDeadlineMs;
+    const lease = this.sql.exec<{ at: number | null }>("SELECT MIN(expires_at) AS at FROM leases").one().at;
+    if (lease !== null && (next === null || lease < next)) next = lease;
+    return next;
+  }
+
+  private rearmAlarm(now: number): void {
+    const next = this.nextDeadline(now);
+    if (next !== null) this.armAt(Math.max(next, now));
+  }
+
+  /** Keeps one alarm scheduled at the earliest pending deadline; a later one never postpones it. */
+  private armAt(at: number): void {
+    if (this.scheduledAlarmAt !== null && this.scheduledAlarmAt <= at) return;
+    this.scheduledAlarmAt = at;
+    void this.ctx.storage.setAlarm(at);
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private load(): void {
+    for (const row of this.sql.exec<ServiceRow>("SELECT * FROM services")) {
+      this.services.set(row.name, {
+        name: row.name,
+        strategy: row.strategy as Strategy | null,
+        timeoutMs: row.timeout_ms,
+        adminState: row.admin_state === "stopped" ? "stopped" : "active",
+        balancer: parseBalancerState(row.lb_state),
+        seed: row.seed === 1,
+        createdAt: row.created_at,
+      });
+    }
+    for (const row of this.sql.exec<InstanceRow>("SELECT * FROM instances ORDER BY seq")) {
+      this.instances.set(row.id, {
+        id: row.id,
+        seq: row.seq,
+        service: row.service,
+        target: row.target_kind === "binding" ? { kind: "binding", binding: row.target } : { kind: "url", url: row.target },
+        weight: row.weight,
+        adminState: row.admin_state === "stopped" ? "stopped" : "active",
+        checkStatus: row.check_status === "critical" ? "critical" : "passing",
+        isStatic: row.is_static === 1,
+        ttlSeconds: row.ttl_seconds,
+        registeredAt: row.registered_at,
+        lastHeartbeat: row.last_heartbeat,
+        criticalSince: row.critical_since,
+        metadata: JSON.parse(row.metadata) as Record<string, string>,
+        reportedInflight: row.reported_inflight,
+        reportedCpu: row.reported_cpu,
+        latencyEwmaMs: null,
+        errorEwma: 0,
+        inflight: 0,
+      });
+      this.nextSeq = Math.max(this.nextSeq, row.seq + 1);
+    }
+    for (const row of this.sql.exec<{ instance_id: string; n: number }>("SELECT instance_id, COUNT(*) AS n FROM leases GROUP BY instance_id")) {
+      const instance = this.instances.get(row.instance_id);
+      if (instance) instance.inflight = row.n;
+    }
+  }
+
+  /**
+   * The seed services always exist; instances declared in configuration (the
+   * seed services' bindings and STATIC_INSTANCES) are brought in line with the
+   * configuration on every start: added, re-weighted, or removed when gone.
+   */
+  private syncSeedAndStaticInstances(now: number): void {
+    for (const name of this.config.seedServices) this.ensureService(name, true, now);
+    const wanted = new Map<string, { service: string; target: Target; weight: number }>();
+    for (const name of this.config.seedServices) {
+      const binding = bindingNameForService(name);
+      if (isFetcher(this.bindingOf(binding))) {
+        wanted.set(staticId(name, { kind: "binding", binding }), { service: name, target: { kind: "binding", binding }, weight: 1 });
+      }
+    }
+    for (const declared of this.config.staticInstances) {
+      const target: Target | null = declared.binding ? { kind: "binding", binding: declared.binding } : declared.url ? { kind: "url", url: declared.url } : null;
+      if (!target || this.checkTarget(target) || !isValidServiceName(declared.service)) {
+        console.warn(JSON.stringify({ level: "warn", message: "ignoring invalid static instance", service: declared.service }));
+        continue;
+      }
+      wanted.set(staticId(declared.service, target), { service: declared.service, target, weight: declared.weight ?? 1 });
+    }
+    for (const instance of [...this.instances.values()]) {
+      if (instance.isStatic && !wanted.has(instance.id)) this.removeInstance(instance.id);
+    }
+    for (const [id, declared] of wanted) {
+      const existing = this.instances.get(id);
+      if (existing) {
+        if (existing.weight !== declared.weight) {
+          existing.weight = declared.weight;
+          this.writeInstance(existing);
+        }
+        continue;
+      }
+      const clash = [...this.instances.values()].find(
+        (i) => i.service === declared.service && i.target.kind === declared.target.kind && targetValue(i.target) === targetValue(declared.target),
+      );
+      if (clash) this.removeInstance(clash.id);
+      this.ensureService(declared.service, false, now);
+      const instance: InstanceRecord = {
+        id,
+        seq: this.nextSeq++,
+        service: declared.service,
+        target: declared.target,
+        weight: declared.weight,
+        adminState: "active",
+        checkStatus: "passing",
+        isStatic: true,
+        ttlSeconds: null,
+        registeredAt: now,
+        lastHeartbeat: null,
+        criticalSince: null,
+        metadata: {},
+        reportedInflight: null,
+        reportedCpu: null,
+        latencyEwmaMs: null,
+        errorEwma: 0,
+        inflight: 0,
+      };
+      this.instances.set(id, instance);
+      this.writeInstance(instance);
+    }
+  }
+
+  /** Returns true when the service was created. */
+  private ensureService(name: string, seed: boolean, now: number): boolean {
+    const existing = this.services.get(name);
+    if (existing) {
+      if (seed && !existing.seed) {
+        existing.seed = true;
+        this.writeService(existing);
+      }
+      return false;
+    }
+    const service: ServiceRecord = {
+      name,
+      strategy: null,
+      timeoutMs: null,
+      adminState: "active",
+      balancer: initialBalancerState,
+      seed,
+      createdAt: now,
+    };
+    this.services.set(name, service);
+    this.writeService(service);
+    return true;
+  }
+
+  private removeInstance(id: string): void {
+    const instance = this.instances.get(id);
+    if (!instance) return;
+    this.instances.delete(id);
+    this.sql.exec("DELETE FROM instances WHERE id = ?", id);
+    this.sql.exec("DELETE FROM leases WHERE instance_id = ?", id);
+    const service = this.services.get(instance.service);
+    // A dynamic service disappears with its last instance; seed services and
+    // ones an operator configured stay.
+    if (service && !service.seed && service.strategy === null && service.timeoutMs === null && this.instancesOf(service.name).length === 0) {
+      this.services.delete(service.name);
+      this.sql.exec("DELETE FROM services WHERE name = ?", service.name);
+    }
+  }
+
+  private writeService(service: ServiceRecord): void {
+    this.sql.exec(
+      `INSERT INTO services (name, strategy, timeout_ms, admin_state, lb_state, seed, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET strategy = excluded.strategy, timeout_ms = excluded.timeout_ms,
+         admin_state = excluded.admin_state, lb_state = excluded.lb_state, seed = excluded.seed`,
+      service.name,
+      service.strategy,
+      service.timeoutMs,
+      service.adminState,
+      JSON.stringify(service.balancer),
+      service.seed ? 1 : 0,
+      service.createdAt,
+    );
+  }
+
+  private writeInstance(instance: InstanceRecord): void {
+    this.sql.exec(
+      `INSERT INTO instances (id, seq, service, target_kind, target, weight, admin_state, check_status, is_static,
+         ttl_seconds, registered_at, last_heartbeat, critical_since, metadata, reported_inflight, reported_cpu)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET weight = excluded.weight, admin_state = excluded.admin_state,
+         check_status = excluded.check_status, ttl_seconds = excluded.ttl_seconds, last_heartbeat = excluded.last_heartbeat,
+         critical_since = excluded.critical_since, metadata = excluded.metadata,
+         reported_inflight = excluded.reported_inflight, reported_cpu = excluded.reported_cpu`,
+      instance.id,
+      instance.seq,
+      instance.service,
+      instance.target.kind,
+      targetValue(instance.target),
+      instance.weight,
+      instance.adminState,
+      instance.checkStatus,
+      instance.isStatic ? 1 : 0,
+      instance.ttlSeconds,
+      instance.registeredAt,
+      instance.lastHeartbeat,
+      instance.criticalSince,
+      JSON.stringify(instance.metadata),
+      instance.reportedInflight,
+      instance.reportedCpu,
+    );
+  }
+
+  private instancesOf(service: string): InstanceRecord[] {
+    const list: InstanceRecord[] = [];
+    for (const instance of this.instances.values()) if (instance.service === service) list.push(instance);
+    return list.sort((a, b) => a.seq - b.seq);
+  }
+
+  private strategyOf(service: ServiceRecord): Strategy {
+    return service.strategy ?? this.config.defaultStrategy;
+  }
+
+  private healthOf(instance: InstanceRecord) {
+    return deriveHealth(instance, { degradedResponseTimeMs: this.config.degradedResponseTimeMs });
+  }
+
+  private candidate(instance: InstanceRecord): Candidate {
+    return {
+      id: instance.id,
+      weight: instance.weight,
+      inflight: instance.inflight,
+      health: this.healthOf(instance),
+      score: healthScore({ latencyEwmaMs: instance.latencyEwmaMs, errorRate: instance.errorEwma }),
+    };
+  }
+
+  private serviceView(service: ServiceRecord): ServiceView {
+    const instances = this.instancesOf(service.name);
+    const views = instances.map((i) => this.instanceView(i));
+    const active = views.filter((i) => i.adminState === "active");
+    return {
+      name: service.name,
+      seed: service.seed,
+      strategy: this.strategyOf(service),
+      strategyIsDefault: service.strategy === null,
+      timeoutMs: service.timeoutMs ?? this.config.upstreamTimeoutMs,
+      adminState: service.adminState,
+      status: serviceStatus(service.adminState === "stopped", active.map((i) => i.health)),
+      panic: active.length > 0 && active.every((i) => i.health === "unhealthy"),
+      instances: views,
+    };
+  }
+
+  private instanceView(instance: InstanceRecord): InstanceView {
+    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+    return {
+      id: instance.id,
+      service: instance.service,
+      target: instance.target,
+      weight: instance.weight,
+      static: instance.isStatic,
+      adminState: instance.adminState,
+      checkStatus: instance.checkStatus,
+      health: this.healthOf(instance),
+      registeredAt: new Date(instance.registeredAt).toISOString(),
+      lastHeartbeatAt: iso(instance.lastHeartbeat),
+      ttlSeconds: instance.ttlSeconds,
+      criticalSince: iso(instance.criticalSince),
+      inflight: instance.inflight,
+      reportedInflight: instance.reportedInflight,
+      cpu: instance.reportedCpu,
+      responseTimeMs: instance.latencyEwmaMs === null ? null : Math.round(instance.latencyEwmaMs),
+      errorRate: Math.round(instance.errorEwma * 10_000) / 100,
+      metadata: instance.metadata,
+    };
+  }
+
+  private bindingOf(name: string): unknown {
+    return bindingByName(this.env, name);
+  }
+
+  /** Returns a failure when the target may not be used, null when it may. */
+  private checkTarget(target: Target) {
+    if (target.kind === "binding") {
+      if (!isFetcher(this.bindingOf(target.binding))) {
+        return failure(400, ProblemType.validation, "The request is not valid", `binding: ${target.binding} is not a service binding of this orchestrator`, {
+          field: "binding",
+        });
+      }
+      return null;
+    }
+    const check = checkUpstreamUrl(target.url, { allowPrivateNetworks: this.config.isDevelopment });
+    if (!check.ok) return failure(400, ProblemType.validation, "The request is not valid", `url: ${check.message}`, { field: "url" });
+    return null;
+  }
+}
+
+function unknownInstance(id: string) {
+  return failure(404, ProblemType.unknownInstance, "Unknown instance", `No instance has the id ${id}; register again.`, { field: "id" });
+}
+
+function targetValue(target: Target): string {
+  return target.kind === "url" ? target.url : target.binding;
+}
+
+function staticId(service: string, target: Target): string {
+  return `static-${service}-${target.kind === "binding" ? target.binding.toLowerCase() : fnv1a(target.url)}`;
+}
+
+/** A short stable hash for ids derived from URLs (not security-relevant). */
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0).toString(16).padStart(8, "0");
+}
+
+function parseBalancerState(json: string): BalancerState {
+  try {
+    const parsed = JSON.parse(json) as Partial<BalancerState>;
+    return {
+      cursor: Number.isSafeInteger(parsed.cursor) && (parsed.cursor as number) >= 0 ? (parsed.cursor as number) : 0,
+      currentWeights: typeof parsed.currentWeights === "object" && parsed.currentWeights !== null ? parsed.currentWeights : {},
+    };
+  } catch {
+    return initialBalancerState;
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * The orchestrator's settings, parsed from the Worker environment with valibot
+ * once per isolate. Every variable is a string in the environment; here each is
+ * checked, converted and given its documented default, so the rest of the code
+ * reads typed values and never `env.X` directly. A bad value fails loudly with
+ * the variable's name instead of silently running with a surprise.
+ */
+import * as v from "valibot";
+import { STRATEGIES, type Strategy } from "./core/balancer/types";
+import { SEED_SERVICES } from "./core/services";
+
+export const ENVIRONMENTS = ["development", "staging", "production"] as const;
+export type Environment = (typeof ENVIRONMENTS)[number];
+
+function integerSetting(defaultValue: number, min: number, max: number) {
+  return v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.regex(/^\d+$/, "must be a whole number"),
+      v.transform(Number),
+      v.minValue(min, `must be at least ${min}`),
+      v.maxValue(max, `must be at most ${max}`),
+    ),
+    String(defaultValue),
+  );
+}
+
+function numberSetting(defaultValue: number, min: number, max: number) {
+  return v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.regex(/^\d+(\.\d+)?$/, "must be a number"),
+      v.transform(Number),
+      v.minValue(min, `must be at least ${min}`),
+      v.maxValue(max, `must be at most ${max}`),
+    ),
+    String(defaultValue),
+  );
+}
+
+const booleanSetting = v.optional(
+  v.pipe(v.string(), v.trim(), v.toLowerCase(), v.picklist(["true", "false", "1", "0", ""]), v.transform((s) => s === "true" || s === "1")),
+  "false",
+);
+
+const secretSetting = v.optional(v.pipe(v.string(), v.trim()));
+
+/** A static instance declared in configuration (STATIC_INSTANCES, a JSON array). */
+export const StaticInstanceSchema = v.strictObject({
+  service: v.pipe(v.string(), v.regex(/^[a-z][a-z0-9-]{0,62}$/, "must be a lower-case service name")),
+  url: v.optional(v.pipe(v.string(), v.url("must be an absolute URL"))),
+  binding: v.optional(v.pipe(v.string(), v.regex(/^[A-Z][A-Z0-9_]{0,62}$/, "must be a binding name"))),
+  weight: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1000))),
+});
+export type StaticInstance = v.InferOutput<typeof StaticInstanceSchema>;
+
+const staticInstancesSetting = v.optional(
+  v.pipe(
+    v.string(),
+    v.parseJson(undefined, "must be a JSON array"),
+    v.array(StaticInstanceSchema, "must be a JSON array of {service, url | binding, weight?}"),
+    v.maxLength(500, "at most 500 static instances"),
+  ),
+  "[]",
+);
+
+export const EnvSchema = v.object({
+  ENVIRONMENT: v.optional(v.picklist(ENVIRONMENTS, `must be one of ${ENVIRONMENTS.join(", ")}`), "production"),
+  ORCHESTRATOR_API_KEY: secretSetting,
+  REGISTRATION_TOKEN: secretSetting,
+  LB_STRATEGY: v.optional(v.picklist(STRATEGIES, `must be one of ${STRATEGIES.join(", ")}`), "round-robin"),
+  UPSTREAM_TIMEOUT_MS: integerSetting(30_000, 100, 600_000),
+  INSTANCE_TTL_SECONDS: integerSetting(30, 5, 86_400),
+  DEREGISTER_CRITICAL_AFTER_SECONDS: integerSetting(120, 1, 7 * 86_400),
+  LEASE_TTL_SECONDS: integerSetting(300, 10, 86_400),
+  DEGRADED_RESPONSE_TIME_MS: integerSetting(2_000, 1, 600_000),
+  MAX_REGISTRY_BODY_BYTES: integerSetting(16_384, 256, 1_048_576),
+  ERROR_RATE_THRESHOLD: numberSetting(5, 0, 100),
+  RESPONSE_TIME_THRESHOLD: integerSetting(5_000, 1, 600_000),
+  STATIC_INSTANCES: staticInstancesSetting,
+  DEV_MODE: booleanSetting,
+});
+
+export interface Config {
+  readonly environment: Environment;
+  readonly isDevelopment: boolean;
+  readonly apiKey: string | undefined;
+  readonly registrationToken: string | undefined;
+  readonly defaultStrategy: Strategy;
+  readonly upstreamTimeoutMs: number;
+  readonly instanceTtlSeconds: number;
+  readonly deregisterCriticalAfterSeconds: number;
+  readonly leaseTtlSeconds: number;
+  readonly degradedResponseTimeMs: number;
+  readonly maxRegistryBodyBytes: number;
+  readonly errorRateThresholdPercent: number;
+  readonly responseTimeThresholdMs: number;
+  readonly staticInstances: readonly StaticInstance[];
+  readonly seedServices: readonly string[];
+  readonly devMode: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+export function parseConfig(env: object): Config {
+  const result = v.safeParse(EnvSchema, env);
+  if (!result.success) {
+    const issue = result.issues[0];
+    throw new ConfigError(issue ? (v.getDotPath(issue) ?? "env") : "env", issue?.message ?? "invalid");
+  }
+  const e = result.output;
+  return {
+    environment: e.ENVIRONMENT,
+    isDevelopment: e.ENVIRONMENT === "development",
+    apiKey: e.ORCHESTRATOR_API_KEY || undefined,
+    registrationToken: e.REGISTRATION_TOKEN || undefined,
+    defaultStrategy: e.LB_STRATEGY,
+    upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
+    instanceTtlSeconds: e.INSTANCE_TTL_SECONDS,
+    deregisterCriticalAfterSeconds: e.DEREGISTER_CRITICAL_AFTER_SECONDS,
+    leaseTtlSeconds: e.LEASE_TTL_SECONDS,
+    degradedResponseTimeMs: e.DEGRADED_RESPONSE_TIME_MS,
+    maxRegistryBodyBytes: e.MAX_REGISTRY_BODY_BYTES,
+    errorRateThresholdPercent: e.ERROR_RATE_THRESHOLD,
+    responseTimeThresholdMs: e.RESPONSE_TIME_THRESHOLD,
+    staticInstances: e.STATIC_INSTANCES,
+    seedServices: SEED_SERVICES,
+    devMode: e.DEV_MODE,
+  };
+}
+
+// The environment object is the same for every request an isolate serves, so
+// parse it once and remember the result against that object.
+const parsedConfigs = new WeakMap<object, Config>();
+
+export function configFor(env: object): Config {
+  let config = parsedConfigs.get(env);
+  if (!config) {
+    config = parseConfig(env);
+    parsedConfigs.set(env, config);
+  }
+  return config;
+}

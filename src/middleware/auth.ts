@@ -1,0 +1,69 @@
+/**
+ * Bearer-token authentication for admin and registration endpoints. Tokens
+ * are compared in constant time over their SHA-256 digests, so neither the
+ * content nor the length of the configured key leaks through timing. Every
+ * kind of failure answers the same 401, and a key that is not configured
+ * answers 503: the gateway fails closed, never open.
+ */
+import type { Config } from "../config";
+import { problem, ProblemType } from "../problem";
+
+const encoder = new TextEncoder();
+
+async function digest(text: string): Promise<ArrayBuffer> {
+  return crypto.subtle.digest("SHA-256", encoder.encode(text));
+}
+
+export async function tokensEqual(presented: string, expected: string): Promise<boolean> {
+  const [a, b] = await Promise.all([digest(presented), digest(expected)]);
+  return crypto.subtle.timingSafeEqual(a, b);
+}
+
+/** Only the exact RFC 6750 form "Bearer <token>" is accepted. */
+export function bearerToken(request: Request): string | null {
+  const header = request.headers.get("authorization");
+  if (!header?.startsWith("Bearer ")) return null;
+  const token = header.slice("Bearer ".length);
+  return token.length > 0 && token.length <= 4096 && !/\s/.test(token) ? token : null;
+}
+
+function unauthorized(realm: string): Response {
+  return problem(401, ProblemType.unauthorized, "Unauthorized", "A valid bearer token is required.", {}, {
+    "www-authenticate": `Bearer realm="${realm}"`,
+  });
+}
+
+function notConfigured(variable: string): Response {
+  return problem(503, ProblemType.notConfigured, "Authentication not configured", `${variable} is not set, so these endpoints are closed.`, {
+    field: variable,
+  });
+}
+
+async function matchesAny(token: string, keys: readonly (string | undefined)[]): Promise<boolean> {
+  let matched = false;
+  // Compare against every configured key (no early exit) so timing does not say which one matched.
+  for (const key of keys) if (key !== undefined && (await tokensEqual(token, key))) matched = true;
+  return matched;
+}
+
+/** Returns a response to send instead when the request may not proceed, or null when it may. */
+export async function requireAdmin(request: Request, config: Config): Promise<Response | null> {
+  if (!config.apiKey) return notConfigured("ORCHESTRATOR_API_KEY");
+  const token = bearerToken(request);
+  if (token === null || !(await matchesAny(token, [config.apiKey]))) return unauthorized("admin");
+  return null;
+}
+
+/** Registration accepts REGISTRATION_TOKEN or the admin key. */
+export async function requireRegistration(request: Request, config: Config): Promise<Response | null> {
+  if (!config.apiKey && !config.registrationToken) return notConfigured("REGISTRATION_TOKEN");
+  const token = bearerToken(request);
+  if (token === null || !(await matchesAny(token, [config.registrationToken, config.apiKey]))) return unauthorized("registry");
+  return null;
+}
+
+/** Whether a request's Authorization header carries one of our own tokens (which must never go upstream). */
+export async function carriesOrchestratorToken(request: Request, config: Config): Promise<boolean> {
+  const token = bearerToken(request);
+  return token !== null && (await matchesAny(token, [config.apiKey, config.registrationToken]));
+}

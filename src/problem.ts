@@ -1,0 +1,108 @@
+/**
+ * RFC 9457 problem details. Every error the orchestrator itself produces goes
+ * through here, so clients get one machine-readable shape with a stable `type`
+ * and never a stack trace.
+ */
+
+export const PROBLEM_CONTENT_TYPE = "application/problem+json";
+
+/** Stable problem types; the URN never changes once published, titles may. */
+export const ProblemType = {
+  validation: "urn:orchestrator:problem:validation",
+  malformedJson: "urn:orchestrator:problem:malformed-json",
+  unsupportedMediaType: "urn:orchestrator:problem:unsupported-media-type",
+  payloadTooLarge: "urn:orchestrator:problem:payload-too-large",
+  notFound: "urn:orchestrator:problem:not-found",
+  unknownService: "urn:orchestrator:problem:unknown-service",
+  unknownInstance: "urn:orchestrator:problem:unknown-instance",
+  methodNotAllowed: "urn:orchestrator:problem:method-not-allowed",
+  conflict: "urn:orchestrator:problem:conflict",
+  unauthorized: "urn:orchestrator:problem:unauthorized",
+  notConfigured: "urn:orchestrator:problem:not-configured",
+  noAvailableInstance: "urn:orchestrator:problem:no-available-instance",
+  serviceStopped: "urn:orchestrator:problem:service-stopped",
+  upstreamTimeout: "urn:orchestrator:problem:upstream-timeout",
+  upstreamUnreachable: "urn:orchestrator:problem:upstream-unreachable",
+  badPath: "urn:orchestrator:problem:bad-path",
+  internal: "urn:orchestrator:problem:internal",
+} as const;
+
+export type ProblemTypeUri = (typeof ProblemType)[keyof typeof ProblemType];
+
+export type FieldError = {
+  /** Dot path of the offending field in the request body or query, e.g. "metadata.region". */
+  readonly field: string;
+  readonly message: string;
+};
+
+/**
+ * What a problem extension member may hold: flat JSON, so it survives RPC and
+ * JSON.stringify alike (a recursive type here defeats the RPC type mapping).
+ */
+export type JsonValue = string | number | boolean | null | readonly string[] | readonly FieldError[];
+
+export interface ProblemDetails {
+  readonly type: ProblemTypeUri;
+  readonly title: string;
+  readonly status: number;
+  readonly detail?: string;
+  readonly instance?: string;
+  /** The first offending field, for clients that only look at one. */
+  readonly field?: string;
+  readonly errors?: readonly FieldError[];
+  readonly [extension: string]: JsonValue | undefined;
+}
+
+export function problemResponse(problem: ProblemDetails, headers?: HeadersInit): Response {
+  const response = new Response(JSON.stringify(problem), {
+    status: problem.status,
+    headers,
+  });
+  response.headers.set("content-type", PROBLEM_CONTENT_TYPE);
+  response.headers.set("cache-control", "no-store");
+  return response;
+}
+
+/** Shorthand for the common case: a type, a status and a sentence for humans. */
+export function problem(
+  status: number,
+  type: ProblemTypeUri,
+  title: string,
+  detail?: string,
+  extensions: Record<string, JsonValue> = {},
+  headers?: HeadersInit,
+): Response {
+  return problemResponse({ type, title, status, ...(detail === undefined ? {} : { detail }), ...extensions }, headers);
+}
+
+export function validationProblem(errors: readonly FieldError[], detail?: string): Response {
+  const first = errors[0];
+  return problemResponse({
+    type: ProblemType.validation,
+    title: "The request is not valid",
+    status: 400,
+    detail: detail ?? (first ? `${first.field}: ${first.message}` : "The request is not valid."),
+    ...(first ? { field: first.field } : {}),
+    errors,
+  });
+}
+
+/**
+ * A problem travelling as a value (from a Durable Object RPC, a parser…) until
+ * the edge turns it into a Response. RPC cannot carry a Response or a custom
+ * Error subclass faithfully, so failures cross that boundary as this.
+ */
+export interface Failure {
+  readonly ok: false;
+  readonly problem: ProblemDetails;
+}
+
+export function failure(
+  status: number,
+  type: ProblemTypeUri,
+  title: string,
+  detail: string,
+  extensions: Record<string, JsonValue> = {},
+): Failure {
+  return { ok: false, problem: { type, title, status, detail, ...extensions } };
+}

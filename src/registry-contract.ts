@@ -1,0 +1,103 @@
+/**
+ * The typed RPC contract between the edge Worker and RegistryDO: what goes in,
+ * what comes out. Failures come back as values (see problem.ts `Failure`).
+ */
+import type { Strategy, HealthStatus } from "./core/balancer/types";
+import type { CheckStatus, ServiceStatus } from "./core/instance-health";
+import type { Failure } from "./problem";
+
+export type Target = { readonly kind: "url"; readonly url: string } | { readonly kind: "binding"; readonly binding: string };
+
+export interface RegisterInput {
+  readonly service: string;
+  readonly target: Target;
+  readonly weight: number;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly ttlSeconds?: number;
+}
+
+export interface Registered {
+  readonly ok: true;
+  readonly id: string;
+  readonly ttlSeconds: number;
+  readonly service: string;
+}
+
+export interface HeartbeatInput {
+  readonly inflight?: number;
+  readonly cpu?: number;
+}
+
+export interface HeartbeatAck {
+  readonly ok: true;
+  readonly id: string;
+  readonly checkStatus: CheckStatus;
+  readonly ttlSeconds: number;
+}
+
+export interface ServiceSettingsInput {
+  readonly strategy?: Strategy;
+  readonly timeoutMs?: number;
+  readonly weights?: Readonly<Record<string, number>>;
+}
+
+export interface InstanceView {
+  readonly id: string;
+  readonly service: string;
+  readonly target: Target;
+  readonly weight: number;
+  readonly static: boolean;
+  readonly adminState: "active" | "stopped";
+  readonly checkStatus: CheckStatus;
+  readonly health: HealthStatus;
+  readonly registeredAt: string;
+  readonly lastHeartbeatAt: string | null;
+  readonly ttlSeconds: number | null;
+  readonly criticalSince: string | null;
+  readonly inflight: number;
+  readonly reportedInflight: number | null;
+  readonly cpu: number | null;
+  readonly responseTimeMs: number | null;
+  readonly errorRate: number;
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+export interface ServiceView {
+  readonly name: string;
+  readonly seed: boolean;
+  readonly strategy: Strategy;
+  readonly strategyIsDefault: boolean;
+  readonly timeoutMs: number;
+  readonly adminState: "active" | "stopped";
+  readonly status: ServiceStatus;
+  /** True when no instance is available and traffic is spread over all of them (Envoy's panic mode). */
+  readonly panic: boolean;
+  readonly instances: readonly InstanceView[];
+}
+
+export interface RegistrySnapshot {
+  readonly generatedAt: string;
+  readonly services: readonly ServiceView[];
+}
+
+export interface Lease {
+  readonly ok: true;
+  readonly leaseId: number;
+  readonly instanceId: string;
+  readonly target: Target;
+  readonly timeoutMs: number;
+  readonly panic: boolean;
+}
+
+export interface ReleaseOutcome {
+  /** Upstream HTTP status, or null when no response arrived. */
+  readonly status: number | null;
+  readonly durationMs: number;
+  readonly failure: "timeout" | "connect" | "aborted" | null;
+}
+
+export type RegisterResult = Registered | Failure;
+export type HeartbeatResult = HeartbeatAck | Failure;
+export type AcquireResult = Lease | Failure;
+export type ServiceResult = ({ readonly ok: true; readonly created: boolean } & { readonly service: ServiceView }) | Failure;
+export type DeregisterResult = { readonly ok: true; readonly id: string } | Failure;

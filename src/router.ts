@@ -1,0 +1,74 @@
+/**
+ * The itty-router pipeline: request id and config (in index.ts) → routes →
+ * problem+json for anything thrown → security headers and the access log.
+ */
+import { type IRequest, Router } from "itty-router";
+import { RESERVED_SEGMENTS } from "./core/services";
+import { splitServicePath } from "./core/paths";
+import { requireAdmin } from "./middleware/auth";
+import { problem, ProblemType } from "./problem";
+import { listServicesAdmin, putServiceSettings } from "./routes/admin";
+import type { Handler, RouteArgs } from "./routes/context";
+import { getHealth, getWorkersHealth } from "./routes/health";
+import { proxyToService } from "./routes/proxy";
+import { deregisterInstance, heartbeatInstance, listServices, registerInstance } from "./routes/registry";
+
+const admin =
+  (handler: Handler): Handler =>
+  async (request, ...args) =>
+    (await requireAdmin(request, args[2].config)) ?? handler(request, ...args);
+
+/** Orchestrator-owned paths and the methods each allows, for 405 answers. */
+const OWN_ROUTES: ReadonlyArray<readonly [pattern: RegExp, methods: readonly string[]]> = [
+  [/^\/health$/, ["GET", "HEAD"]],
+  [/^\/health\/workers$/, ["GET", "HEAD"]],
+  [/^\/registry\/services$/, ["GET", "HEAD"]],
+  [/^\/registry\/instances$/, ["POST"]],
+  [/^\/registry\/instances\/[^/]+$/, ["DELETE"]],
+  [/^\/registry\/instances\/[^/]+\/heartbeat$/, ["PUT"]],
+  [/^\/admin\/services$/, ["GET", "HEAD"]],
+  [/^\/admin\/services\/[^/]+$/, ["PUT"]],
+];
+
+const proxy: Handler = (request, env, ctx, meta) => {
+  const pathname = new URL(request.url).pathname;
+  const split = splitServicePath(pathname);
+  if (!split.ok) return problem(400, ProblemType.badPath, "Bad path", split.reason, { field: "path" });
+  if (RESERVED_SEGMENTS.has(split.service)) return ownPathFallback(request.method, pathname);
+  meta.service = split.service;
+  return proxyToService(request, split.service, split.rest, { env, ctx, config: meta.config, requestId: meta.requestId });
+};
+
+function ownPathFallback(method: string, pathname: string): Response {
+  const route = OWN_ROUTES.find(([pattern]) => pattern.test(pathname));
+  if (route) {
+    return problem(405, ProblemType.methodNotAllowed, "Method not allowed", `${method} is not allowed here.`, { allowed: route[1] }, {
+      allow: route[1].join(", "),
+    });
+  }
+  return problem(404, ProblemType.notFound, "Not found", `Nothing is at ${pathname}.`);
+}
+
+const rootIndex: Handler = () =>
+  problem(404, ProblemType.notFound, "Not found", "Use /{service}/… to reach a service, /health for status.");
+
+export const router = Router<IRequest, RouteArgs, Response>({
+  catch: (error: unknown, _request, _env, _ctx, meta) => {
+    console.error(JSON.stringify({ level: "error", requestId: meta.requestId, message: "unhandled error", error: String(error) }));
+    return problem(500, ProblemType.internal, "Internal error", "The orchestrator hit an unexpected error; it has been logged.", {
+      requestId: meta.requestId,
+    });
+  },
+});
+
+router
+  .get("/health", getHealth)
+  .get("/health/workers", getWorkersHealth)
+  .get("/registry/services", listServices)
+  .post("/registry/instances", registerInstance)
+  .put("/registry/instances/:id/heartbeat", heartbeatInstance)
+  .delete("/registry/instances/:id", deregisterInstance)
+  .get("/admin/services", admin(listServicesAdmin))
+  .put("/admin/services/:name", admin(putServiceSettings))
+  .get("/", rootIndex)
+  .all("*", proxy);

@@ -1,0 +1,56 @@
+/** `GET /health` and `GET /health/workers`, in the shapes the seed README shows. */
+import { registryStub } from "../registry-client";
+import type { ServiceView } from "../registry-contract";
+import { json, type Handler } from "./context";
+
+export const VERSION = "1.0.0";
+
+// Date.now() is frozen at 0 during Worker start-up, so the isolate's start is
+// taken at its first request.
+let isolateStartedAt: number | null = null;
+
+export const getHealth: Handler = (_request, _env, _ctx, meta) => {
+  isolateStartedAt ??= meta.receivedAt;
+  return json(
+    {
+      status: "healthy",
+      version: VERSION,
+      environment: meta.config.environment,
+      timestamp: new Date(meta.receivedAt).toISOString(),
+      uptime: meta.receivedAt - isolateStartedAt,
+    },
+    200,
+    { "cache-control": "no-store" },
+  );
+};
+
+export const getWorkersHealth: Handler = async (_request, env, _ctx, meta) => {
+  const snapshot = await registryStub(env).snapshot();
+  const workers: Record<string, unknown> = {};
+  for (const service of snapshot.services) workers[service.name] = workerHealth(service);
+  return json(
+    { status: overallStatus(snapshot.services), timestamp: new Date(meta.receivedAt).toISOString(), workers },
+    200,
+    { "cache-control": "no-store" },
+  );
+};
+
+function workerHealth(service: ServiceView) {
+  const active = service.instances.filter((i) => i.adminState === "active");
+  const timed = active.map((i) => i.responseTimeMs).filter((ms): ms is number => ms !== null);
+  return {
+    status: service.status,
+    responseTime: timed.length === 0 ? null : Math.round(timed.reduce((a, b) => a + b, 0) / timed.length),
+    instances: service.instances.length,
+    healthyInstances: active.filter((i) => i.health === "healthy").length,
+    panic: service.panic,
+    strategy: service.strategy,
+  };
+}
+
+/** Unhealthy when any service with instances has none usable; degraded when any is short of fully healthy. */
+function overallStatus(services: readonly ServiceView[]): "healthy" | "degraded" | "unhealthy" {
+  if (services.some((s) => s.status === "unhealthy")) return "unhealthy";
+  if (services.some((s) => s.status !== "healthy")) return "degraded";
+  return "healthy";
+}

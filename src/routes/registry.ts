@@ -1,0 +1,98 @@
+/**
+ * Dynamic service discovery: instances register, heartbeat and deregister
+ * with a bearer token (REGISTRATION_TOKEN or the admin key).
+ */
+import * as v from "valibot";
+import { checkUpstreamUrl } from "../core/url-guard";
+import { requireRegistration } from "../middleware/auth";
+import { problem, problemResponse, ProblemType, validationProblem } from "../problem";
+import { registryStub } from "../registry-client";
+import type { Target } from "../registry-contract";
+import { HeartbeatBodySchema, InstanceIdSchema, RegisterBodySchema } from "../schemas";
+import { parseWith, readJsonBody } from "../validation";
+import { json, type Handler } from "./context";
+
+export const registerInstance: Handler = async (request, env, _ctx, meta) => {
+  const denied = await requireRegistration(request, meta.config);
+  if (denied) return denied;
+  const body = await readJsonBody(request, meta.config.maxRegistryBodyBytes);
+  if (!body.ok) return body.response;
+  const parsed = parseWith(RegisterBodySchema, body.value);
+  if (!parsed.ok) return parsed.response;
+  const input = parsed.value;
+  let target: Target;
+  if (input.url !== undefined) {
+    const check = checkUpstreamUrl(input.url, { allowPrivateNetworks: meta.config.isDevelopment });
+    if (!check.ok) return validationProblem([{ field: "url", message: check.message }]);
+    target = { kind: "url", url: check.url.href };
+  } else {
+    target = { kind: "binding", binding: input.binding as string };
+  }
+  const result = await registryStub(env).register({
+    service: input.service,
+    target,
+    weight: input.weight ?? 1,
+    metadata: input.metadata ?? {},
+    ...(input.ttlSeconds === undefined ? {} : { ttlSeconds: input.ttlSeconds }),
+  });
+  if (!result.ok) return problemResponse(result.problem);
+  return json({ id: result.id, service: result.service, ttlSeconds: result.ttlSeconds }, 201, {
+    location: `/registry/instances/${result.id}`,
+  });
+};
+
+export const heartbeatInstance: Handler = async (request, env, _ctx, meta) => {
+  const denied = await requireRegistration(request, meta.config);
+  if (denied) return denied;
+  const id = instanceIdParam(request.params.id);
+  if (id === null) return unknownInstance();
+  let report: v.InferOutput<typeof HeartbeatBodySchema> = {};
+  if (hasBody(request)) {
+    const body = await readJsonBody(request, meta.config.maxRegistryBodyBytes);
+    if (!body.ok) return body.response;
+    const parsed = parseWith(HeartbeatBodySchema, body.value);
+    if (!parsed.ok) return parsed.response;
+    report = parsed.value;
+  }
+  const result = await registryStub(env).heartbeat(id, report);
+  if (!result.ok) return problemResponse(result.problem);
+  return json({ id: result.id, checkStatus: result.checkStatus, ttlSeconds: result.ttlSeconds });
+};
+
+export const deregisterInstance: Handler = async (request, env, _ctx, meta) => {
+  const denied = await requireRegistration(request, meta.config);
+  if (denied) return denied;
+  const id = instanceIdParam(request.params.id);
+  if (id === null) return unknownInstance();
+  const result = await registryStub(env).deregister(id);
+  if (!result.ok) return problemResponse(result.problem);
+  return json({ id: result.id, deregistered: true });
+};
+
+export const listServices: Handler = async (request, env, _ctx, meta) => {
+  const denied = await requireRegistration(request, meta.config);
+  if (denied) return denied;
+  return json(await registryStub(env).snapshot(), 200, { "cache-control": "no-store" });
+};
+
+function instanceIdParam(raw: string | undefined): string | null {
+  if (raw === undefined) return null;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    return null;
+  }
+  return v.is(InstanceIdSchema, decoded) ? decoded : null;
+}
+
+function unknownInstance(): Response {
+  return problem(404, ProblemType.unknownInstance, "Unknown instance", "No instance has that id.", { field: "id" });
+}
+
+/** A heartbeat may come with or without a load report. */
+function hasBody(request: Request): boolean {
+  const length = request.headers.get("content-length");
+  if (length !== null) return length.trim() !== "0";
+  return request.body !== null && request.headers.has("content-type");
+}

@@ -1,0 +1,26 @@
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { defineProject } from "vitest/config";
+
+const root = new URL("../..", import.meta.url).pathname;
+
+export default defineProject({
+  plugins: [
+    cloudflareTest({
+      main: `${root}src/index.ts`,
+      wrangler: { configPath: `${root}wrangler.toml` },
+      miniflare: {
+        bindings: {
+          ORCHESTRATOR_API_KEY: "test-admin-key-0123456789",
+          REGISTRATION_TOKEN: "test-registration-token",
+          INSTANCE_TTL_SECONDS: "5",
+          DEREGISTER_CRITICAL_AFTER_SECONDS: "10",
+        },
+      },
+    }),
+  ],
+  test: {
+    name: "workers",
+    root,
+    include: ["test/workers/**/*.test.ts"],
+  },
+});
