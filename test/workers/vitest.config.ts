@@ -13,7 +13,7 @@ export default defineProject({
           ORCHESTRATOR_API_KEY: "test-admin-key-0123456789",
           REGISTRATION_TOKEN: "test-registration-token",
           INSTANCE_TTL_SECONDS: "5",
-          DEREGISTER_CRITICAL_AFTER_SECONDS: "10",
+          DEREGISTER_CRITICAL_AFTER_SECONDS: "3",
         },
       },
     }),
@@ -22,5 +22,6 @@ export default defineProject({
     name: "workers",
     root,
     include: ["test/workers/**/*.test.ts"],
+    testTimeout: 30_000,
   },
 });
