@@ -21,7 +21,7 @@ import {
 } from "../src/core/instance-health";
 import { bindingNameForService, isValidServiceName } from "../src/core/services";
 import { checkUpstreamUrl } from "../src/core/url-guard";
-import { type Config, configFor } from "../src/config";
+import { type Config, configFor, upstreamUrlPolicy } from "../src/config";
 import { bindingByName, isFetcher } from "../src/bindings";
 import { failure, ProblemType } from "../src/problem";
 import type {
@@ -661,7 +661,7 @@ export class RegistryDO extends DurableObject<Env> {
       }
       return null;
     }
-    const check = checkUpstreamUrl(target.url, { allowPrivateNetworks: this.config.isDevelopment });
+    const check = checkUpstreamUrl(target.url, upstreamUrlPolicy(this.config));
     if (!check.ok) return failure(400, ProblemType.validation, "The request is not valid", `url: ${check.message}`, { field: "url" });
     return null;
   }

@@ -8,6 +8,7 @@
 import * as v from "valibot";
 import { STRATEGIES, type Strategy } from "./core/balancer/types";
 import { SEED_SERVICES } from "./core/services";
+import type { UrlGuardOptions } from "./core/url-guard";
 
 export const ENVIRONMENTS = ["development", "staging", "production"] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
@@ -66,6 +67,39 @@ const staticInstancesSetting = v.optional(
   "[]",
 );
 
+const originListSetting = v.optional(
+  v.pipe(
+    v.string(),
+    v.transform((s) => s.split(",").map((o) => o.trim()).filter((o) => o !== "")),
+    v.array(
+      v.union([
+        v.literal("*"),
+        v.pipe(v.string(), v.regex(/^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/i, "each origin must be scheme://host[:port] or *")),
+      ]),
+    ),
+  ),
+  "",
+);
+
+const hostListSetting = v.optional(
+  v.pipe(
+    v.string(),
+    v.transform((s) => s.split(",").map((h) => h.trim().toLowerCase()).filter((h) => h !== "")),
+    v.array(v.pipe(v.string(), v.regex(/^[a-z0-9.:[\]-]+$/, "each host must be a host name or IP literal"))),
+  ),
+  "",
+);
+
+/** Per-service overrides of the general rate limit, e.g. {"banking": 50} (requests per period). */
+const serviceLimitsSetting = v.optional(
+  v.pipe(
+    v.string(),
+    v.parseJson(undefined, "must be a JSON object"),
+    v.record(v.pipe(v.string(), v.regex(/^[a-z][a-z0-9-]{0,62}$/, "keys must be service names")), v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000))),
+  ),
+  "{}",
+);
+
 export const EnvSchema = v.object({
   ENVIRONMENT: v.optional(v.picklist(ENVIRONMENTS, `must be one of ${ENVIRONMENTS.join(", ")}`), "production"),
   ORCHESTRATOR_API_KEY: secretSetting,
@@ -81,6 +115,18 @@ export const EnvSchema = v.object({
   RESPONSE_TIME_THRESHOLD: integerSetting(5_000, 1, 600_000),
   STATIC_INSTANCES: staticInstancesSetting,
   DEV_MODE: booleanSetting,
+  CORS_ORIGINS: originListSetting,
+  UPSTREAM_ALLOWED_HOSTS: hostListSetting,
+  RATE_LIMIT_PERIOD_SECONDS: integerSetting(60, 1, 86_400),
+  RATE_LIMIT_HEALTH: integerSetting(60, 1, 10_000_000),
+  RATE_LIMIT_METRICS: integerSetting(30, 1, 10_000_000),
+  RATE_LIMIT_ADMIN: integerSetting(10, 1, 10_000_000),
+  RATE_LIMIT_GENERAL: integerSetting(100, 1, 10_000_000),
+  RATE_LIMIT_REGISTRY: integerSetting(600, 1, 10_000_000),
+  RATE_LIMIT_SERVICES: serviceLimitsSetting,
+  MAX_REQUEST_BODY_BYTES: integerSetting(100 * 1024 * 1024, 1024, 500 * 1024 * 1024),
+  MAX_HEADER_COUNT: integerSetting(100, 10, 1_000),
+  MAX_HEADER_BYTES: integerSetting(32 * 1024, 1024, 256 * 1024),
 });
 
 export interface Config {
@@ -100,6 +146,23 @@ export interface Config {
   readonly staticInstances: readonly StaticInstance[];
   readonly seedServices: readonly string[];
   readonly devMode: boolean;
+  readonly corsOrigins: readonly string[];
+  readonly upstreamAllowedHosts: readonly string[];
+  readonly rateLimits: RateLimitSettings;
+  readonly maxRequestBodyBytes: number;
+  readonly maxHeaderCount: number;
+  readonly maxHeaderBytes: number;
+}
+
+export const RATE_LIMIT_CLASSES = ["health", "metrics", "admin", "general", "registry"] as const;
+export type RateLimitClass = (typeof RATE_LIMIT_CLASSES)[number];
+
+export interface RateLimitSettings {
+  readonly periodMs: number;
+  /** Requests per period for each class; burst equals the limit (a full period's worth at once). */
+  readonly perClass: Readonly<Record<RateLimitClass, number>>;
+  /** Overrides of the general limit for proxied traffic to one service. */
+  readonly perService: Readonly<Record<string, number>>;
 }
 
 export class ConfigError extends Error {
@@ -133,6 +196,22 @@ export function parseConfig(env: object): Config {
     staticInstances: e.STATIC_INSTANCES,
     seedServices: SEED_SERVICES,
     devMode: e.DEV_MODE,
+    corsOrigins: e.CORS_ORIGINS,
+    upstreamAllowedHosts: e.UPSTREAM_ALLOWED_HOSTS,
+    rateLimits: {
+      periodMs: e.RATE_LIMIT_PERIOD_SECONDS * 1000,
+      perClass: {
+        health: e.RATE_LIMIT_HEALTH,
+        metrics: e.RATE_LIMIT_METRICS,
+        admin: e.RATE_LIMIT_ADMIN,
+        general: e.RATE_LIMIT_GENERAL,
+        registry: e.RATE_LIMIT_REGISTRY,
+      },
+      perService: e.RATE_LIMIT_SERVICES,
+    },
+    maxRequestBodyBytes: e.MAX_REQUEST_BODY_BYTES,
+    maxHeaderCount: e.MAX_HEADER_COUNT,
+    maxHeaderBytes: e.MAX_HEADER_BYTES,
   };
 }
 
@@ -147,4 +226,9 @@ export function configFor(env: object): Config {
     parsedConfigs.set(env, config);
   }
   return config;
+}
+
+/** The SSRF guard's options under this configuration. */
+export function upstreamUrlPolicy(config: Config): UrlGuardOptions {
+  return { allowPrivateNetworks: config.isDevelopment, allowedHosts: config.upstreamAllowedHosts };
 }

@@ -1,16 +1,23 @@
 /**
- * Worker entry: the edge of the orchestrator. Builds each request's context
- * (config, request id), runs the router, and finishes every response the same
- * way: request id, security headers on our own responses, one access-log line.
+ * Worker entry: the edge of the orchestrator.
+ *
+ * request id → hygiene (400/413/431) → CORS preflight → rate limit (started
+ * here, awaited alongside the registry pick for proxied traffic) → router →
+ * finishing touches on every response (request id, rate-limit, CORS and
+ * security headers) → one access-log line.
  */
 import { configFor, ConfigError } from "./config";
-import { problem, ProblemType } from "./problem";
+import { isPreflight, preflightResponse } from "./middleware/cors";
+import { checkRequestHygiene } from "./middleware/hygiene";
+import { checkRateLimit, clientIp, policyFor, rateLimitClass, tooManyRequests } from "./middleware/rate-limit";
 import { requestIdFor } from "./middleware/request-id";
 import { finishResponse, logAccess } from "./middleware/response";
+import { problem, ProblemType } from "./problem";
 import type { RequestMeta } from "./routes/context";
 import { router } from "./router";
 
 export { RegistryDO } from "../durable-objects/registry";
+export { RateLimiterDO } from "../durable-objects/rate-limiter";
 
 export default {
   async fetch(request, env, ctx): Promise<Response> {
@@ -18,15 +25,39 @@ export default {
     const requestId = requestIdFor(request);
     let meta: RequestMeta;
     try {
-      meta = { config: configFor(env), requestId, receivedAt };
+      meta = { config: configFor(env), requestId, receivedAt, clientIp: clientIp(request) };
     } catch (error) {
       const variable = error instanceof ConfigError ? error.variable : "env";
       console.error(JSON.stringify({ level: "error", requestId, message: "invalid configuration", error: String(error) }));
       return problem(503, ProblemType.notConfigured, "Misconfigured", `The orchestrator's setting ${variable} is invalid.`, { field: variable });
     }
-    const routed = (await router.fetch(request, env, ctx, meta)) ?? problem(404, ProblemType.notFound, "Not found");
-    const response = finishResponse(routed, meta);
-    logAccess(request, response, meta);
-    return response;
+    const url = new URL(request.url);
+    const { cls } = rateLimitClass(url.pathname);
+    let response: Response;
+    try {
+      response = checkRequestHygiene(request, url, meta.config) ?? (isPreflight(request) ? preflightResponse(request, meta.config) : await route(request, url, env, ctx, meta));
+    } catch (error) {
+      console.error(JSON.stringify({ level: "error", requestId, message: "unhandled error", error: String(error) }));
+      response = problem(500, ProblemType.internal, "Internal error", "The orchestrator hit an unexpected error; it has been logged.", { requestId });
+    }
+    const finished = await finishResponse(request, response, meta);
+    if (finished.status === 401 && cls !== "admin") {
+      // Failed credentials anywhere count against the admin limit, so guessing tokens is slow everywhere.
+      ctx.waitUntil(checkRateLimit(env, meta.clientIp, policyFor(meta.config, "admin", null), Date.now()));
+    }
+    logAccess(request, finished, meta);
+    return finished;
   },
 } satisfies ExportedHandler<Env>;
+
+async function route(request: Request, url: URL, env: Env, ctx: ExecutionContext, meta: RequestMeta): Promise<Response> {
+  const { cls, service } = rateLimitClass(url.pathname);
+  meta.rateLimit = checkRateLimit(env, meta.clientIp, policyFor(meta.config, cls, service), meta.receivedAt);
+  if (service === null) {
+    // The orchestrator's own endpoints may change state, so they wait for the decision.
+    // Proxied requests await it together with the registry pick (routes/proxy.ts).
+    const outcome = await meta.rateLimit;
+    if (!outcome.decision.allowed) return tooManyRequests(outcome);
+  }
+  return (await router.fetch(request, env, ctx, meta)) ?? problem(404, ProblemType.notFound, "Not found");
+}

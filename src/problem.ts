@@ -24,6 +24,9 @@ export const ProblemType = {
   upstreamTimeout: "urn:orchestrator:problem:upstream-timeout",
   upstreamUnreachable: "urn:orchestrator:problem:upstream-unreachable",
   badPath: "urn:orchestrator:problem:bad-path",
+  badHeader: "urn:orchestrator:problem:bad-header",
+  headersTooLarge: "urn:orchestrator:problem:headers-too-large",
+  rateLimited: "urn:orchestrator:problem:rate-limited",
   internal: "urn:orchestrator:problem:internal",
 } as const;
 
@@ -53,6 +56,13 @@ export interface ProblemDetails {
   readonly [extension: string]: JsonValue | undefined;
 }
 
+// Remembers which problem a response carries, for the access log, without re-reading its body.
+const problemTypes = new WeakMap<Response, string>();
+
+export function problemTypeOf(response: Response): string | undefined {
+  return problemTypes.get(response);
+}
+
 export function problemResponse(problem: ProblemDetails, headers?: HeadersInit): Response {
   const response = new Response(JSON.stringify(problem), {
     status: problem.status,
@@ -60,6 +70,7 @@ export function problemResponse(problem: ProblemDetails, headers?: HeadersInit):
   });
   response.headers.set("content-type", PROBLEM_CONTENT_TYPE);
   response.headers.set("cache-control", "no-store");
+  problemTypes.set(response, problem.type);
   return response;
 }
 

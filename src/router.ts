@@ -9,6 +9,7 @@ import { requireAdmin } from "./middleware/auth";
 import { problem, ProblemType } from "./problem";
 import { listServicesAdmin, putServiceSettings } from "./routes/admin";
 import type { Handler, RouteArgs } from "./routes/context";
+import { devOnly, getDebugConfig, getDebugRegistry } from "./routes/debug";
 import { getHealth, getWorkersHealth } from "./routes/health";
 import { proxyToService } from "./routes/proxy";
 import { deregisterInstance, heartbeatInstance, listServices, registerInstance } from "./routes/registry";
@@ -30,13 +31,13 @@ const OWN_ROUTES: ReadonlyArray<readonly [pattern: RegExp, methods: readonly str
   [/^\/admin\/services\/[^/]+$/, ["PUT"]],
 ];
 
+// Paths were already checked by the hygiene step (core/paths.ts checkPath).
 const proxy: Handler = (request, env, ctx, meta) => {
   const pathname = new URL(request.url).pathname;
-  const split = splitServicePath(pathname);
-  if (!split.ok) return problem(400, ProblemType.badPath, "Bad path", split.reason, { field: "path" });
-  if (RESERVED_SEGMENTS.has(split.service)) return ownPathFallback(request.method, pathname);
-  meta.service = split.service;
-  return proxyToService(request, split.service, split.rest, { env, ctx, config: meta.config, requestId: meta.requestId });
+  const { service, rest } = splitServicePath(pathname);
+  if (RESERVED_SEGMENTS.has(service)) return ownPathFallback(request.method, pathname);
+  meta.service = service;
+  return proxyToService(request, service, rest, { env, ctx, meta });
 };
 
 function ownPathFallback(method: string, pathname: string): Response {
@@ -70,5 +71,7 @@ router
   .delete("/registry/instances/:id", deregisterInstance)
   .get("/admin/services", admin(listServicesAdmin))
   .put("/admin/services/:name", admin(putServiceSettings))
+  .get("/debug/config", devOnly(admin(getDebugConfig)))
+  .get("/debug/registry", devOnly(admin(getDebugRegistry)))
   .get("/", rootIndex)
   .all("*", proxy);

@@ -13,6 +13,8 @@ export type UrlCheck = { ok: true; url: URL } | { ok: false; message: string };
 export interface UrlGuardOptions {
   /** Development allows http and loopback/private hosts (the local demo fleet). */
   readonly allowPrivateNetworks: boolean;
+  /** Hosts an operator vouches for (UPSTREAM_ALLOWED_HOSTS): exempt from the address checks, not from https. */
+  readonly allowedHosts?: readonly string[];
 }
 
 const BLOCKED_HOST_NAMES = new Set(["localhost", "metadata", "metadata.google.internal", "instance-data"]);
@@ -37,9 +39,9 @@ export function checkUpstreamUrl(raw: string, options: UrlGuardOptions): UrlChec
   if (url.search !== "" || url.hash !== "") {
     return { ok: false, message: "must not contain a query or fragment" };
   }
-  if (options.allowPrivateNetworks) return { ok: true, url };
-
   const host = url.hostname.toLowerCase().replace(/\.$/, "");
+  if (options.allowPrivateNetworks || options.allowedHosts?.includes(host)) return { ok: true, url };
+
   if (BLOCKED_HOST_NAMES.has(host) || BLOCKED_HOST_SUFFIXES.some((suffix) => host.endsWith(suffix))) {
     return { ok: false, message: "must not point at a local or internal host name" };
   }

@@ -1,13 +1,21 @@
 /** What every route handler receives besides the request. */
 import type { IRequest } from "itty-router";
 import type { Config } from "../config";
+import type { RateLimitOutcome } from "../middleware/rate-limit";
 
 export interface RequestMeta {
   readonly config: Config;
   readonly requestId: string;
   readonly receivedAt: number;
-  /** Set by the proxy route, for the access log. */
+  /** CF-Connecting-IP, the only client address the edge trusts. */
+  readonly clientIp: string;
+  /** The rate-limit decision, started before routing so it runs alongside routing work. */
+  rateLimit?: Promise<RateLimitOutcome>;
+  /** The settled decision, once the response is being finished. */
+  rateLimitOutcome?: RateLimitOutcome;
+  /** For the access log: set by the proxy route. */
   service?: string;
+  instance?: string;
 }
 
 export type RouteArgs = [env: Env, ctx: ExecutionContext, meta: RequestMeta];

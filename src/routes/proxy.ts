@@ -6,31 +6,44 @@
  * by the client, or failed, so in-flight counts cover the whole exchange and
  * always come back down. Bodies stream in both directions; nothing is buffered.
  */
-import type { Config } from "../config";
+import { type Config, upstreamUrlPolicy } from "../config";
 import { checkUpstreamUrl } from "../core/url-guard";
 import { clientResponseHeaders, upstreamRequestHeaders } from "../core/headers";
 import { carriesOrchestratorToken } from "../middleware/auth";
 import { problem, problemResponse, ProblemType } from "../problem";
 import type { Lease, ReleaseOutcome } from "../registry-contract";
 import { registryStub } from "../registry-client";
+import { BodyTooLarge, limitBodyStream } from "../middleware/hygiene";
+import { tooManyRequests } from "../middleware/rate-limit";
+import type { RequestMeta } from "./context";
 import { bindingByName, isFetcher } from "../bindings";
 
 export interface ProxyContext {
   readonly env: Env;
   readonly ctx: ExecutionContext;
-  readonly config: Config;
-  readonly requestId: string;
+  readonly meta: RequestMeta;
 }
 
 export async function proxyToService(request: Request, service: string, rest: string, context: ProxyContext): Promise<Response> {
-  const { env, ctx, config } = context;
+  const { env, ctx, meta } = context;
+  const config = meta.config;
   const registry = registryStub(env);
-  const [acquired, dropAuthorization] = await Promise.all([registry.acquire(service), carriesOrchestratorToken(request, config)]);
+  // The rate-limit decision (started at the edge), the pick and the token check run side by side.
+  const [acquired, dropAuthorization, limit] = await Promise.all([
+    registry.acquire(service),
+    carriesOrchestratorToken(request, config),
+    meta.rateLimit,
+  ]);
+  if (limit && !limit.decision.allowed) {
+    if (acquired.ok) ctx.waitUntil(registry.release(acquired.leaseId, { status: null, durationMs: 0, failure: "aborted" }));
+    return tooManyRequests(limit);
+  }
   if (!acquired.ok) {
     const retryAfter = acquired.problem.retryAfterSeconds;
     return problemResponse(acquired.problem, typeof retryAfter === "number" ? { "retry-after": String(retryAfter) } : undefined);
   }
   const lease: Lease = acquired;
+  meta.instance = lease.instanceId;
   const startedAt = Date.now();
   let released = false;
   const release = (outcome: Omit<ReleaseOutcome, "durationMs">) => {
@@ -55,10 +68,10 @@ export async function proxyToService(request: Request, service: string, rest: st
         clientIp: request.headers.get("cf-connecting-ip"),
         protocol: incoming.protocol.replace(":", ""),
         host: incoming.host,
-        requestId: context.requestId,
+        requestId: meta.requestId,
         dropAuthorization,
       }),
-      body: request.method === "GET" || request.method === "HEAD" ? null : request.body,
+      body: requestBody(request, config.maxRequestBodyBytes),
       redirect: "manual",
       signal: abort.signal,
     };
@@ -71,6 +84,13 @@ export async function proxyToService(request: Request, service: string, rest: st
         service,
         instance: lease.instanceId,
         timeoutMs: lease.timeoutMs,
+      });
+    }
+    if (error instanceof BodyTooLarge) {
+      release({ status: null, failure: "aborted" });
+      return problem(413, ProblemType.payloadTooLarge, "Payload too large", `Request bodies may be at most ${error.maxBytes} bytes.`, {
+        field: "(body)",
+        maxBytes: error.maxBytes,
       });
     }
     if (request.signal?.aborted) {
@@ -86,7 +106,7 @@ export async function proxyToService(request: Request, service: string, rest: st
   clearTimeout(timer);
 
   const headers = clientResponseHeaders(upstream.headers);
-  headers.set("x-request-id", context.requestId);
+  headers.set("x-request-id", meta.requestId);
   if (lease.panic) headers.set("x-orchestrator-panic", "1");
   if (!upstream.body) {
     release({ status: upstream.status, failure: null });
@@ -103,6 +123,12 @@ export async function proxyToService(request: Request, service: string, rest: st
   return new Response(readable, { status: upstream.status, statusText: upstream.statusText, headers });
 }
 
+/** Streams the body through; one without a declared length is capped as it flows. */
+function requestBody(request: Request, maxBytes: number): ReadableStream<Uint8Array> | null {
+  if (request.method === "GET" || request.method === "HEAD" || request.body === null) return null;
+  return request.headers.has("content-length") ? request.body : limitBodyStream(request.body, maxBytes);
+}
+
 class UpstreamTimeout extends Error {
   constructor() {
     super("upstream timeout");
@@ -117,7 +143,7 @@ async function sendToTarget(lease: Lease, pathAndQuery: string, init: RequestIni
     return binding.fetch(new Request(new URL(pathAndQuery, "https://upstream.invalid"), init));
   }
   // Re-checked on every call: the registry entry is only as trustworthy as the token that wrote it.
-  const check = checkUpstreamUrl(lease.target.url, { allowPrivateNetworks: config.isDevelopment });
+  const check = checkUpstreamUrl(lease.target.url, upstreamUrlPolicy(config));
   if (!check.ok) throw new Error(`upstream url refused: ${check.message}`);
   return fetch(joinUrl(check.url, pathAndQuery), init);
 }

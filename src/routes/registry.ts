@@ -4,6 +4,7 @@
  */
 import * as v from "valibot";
 import { checkUpstreamUrl } from "../core/url-guard";
+import { upstreamUrlPolicy } from "../config";
 import { requireRegistration } from "../middleware/auth";
 import { problem, problemResponse, ProblemType, validationProblem } from "../problem";
 import { registryStub } from "../registry-client";
@@ -22,7 +23,7 @@ export const registerInstance: Handler = async (request, env, _ctx, meta) => {
   const input = parsed.value;
   let target: Target;
   if (input.url !== undefined) {
-    const check = checkUpstreamUrl(input.url, { allowPrivateNetworks: meta.config.isDevelopment });
+    const check = checkUpstreamUrl(input.url, upstreamUrlPolicy(meta.config));
     if (!check.ok) return validationProblem([{ field: "url", message: check.message }]);
     target = { kind: "url", url: check.url.href };
   } else {

@@ -1,0 +1,72 @@
+/**
+ * RateLimiterDO: one object per client IP (idFromName(ip)), holding a GCRA
+ * bucket per policy. The decision logic is core/gcra.ts; this class only keeps
+ * the buckets durable (an eviction must not hand an abuser a fresh burst) and
+ * deletes them once they are full again, so storage does not grow with every
+ * address that ever called.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { gcra, type GcraState, type RateLimitPolicy } from "../src/core/gcra";
+import { applyMigrations } from "./registry-schema";
+
+export interface RateDecision {
+  readonly allowed: boolean;
+  readonly remaining: number;
+  readonly resetMs: number;
+  readonly retryAfterMs: number;
+}
+
+const RATE_LIMITER_MIGRATIONS = [["CREATE TABLE buckets (policy TEXT PRIMARY KEY, tat REAL NOT NULL)"]];
+
+export class RateLimiterDO extends DurableObject<Env> {
+  private readonly buckets = new Map<string, GcraState>();
+  private cleanupAt: number | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    void ctx.blockConcurrencyWhile(async () => {
+      applyMigrations(ctx.storage.sql, RATE_LIMITER_MIGRATIONS);
+      for (const row of ctx.storage.sql.exec<{ policy: string; tat: number }>("SELECT policy, tat FROM buckets")) {
+        this.buckets.set(row.policy, { tat: row.tat });
+      }
+      this.cleanupAt = await ctx.storage.getAlarm();
+    });
+  }
+
+  check(policy: RateLimitPolicy, cost = 1): RateDecision {
+    const now = Date.now();
+    const decision = gcra(this.buckets.get(policy.name) ?? null, policy, now, cost);
+    if (decision.allowed) {
+      this.buckets.set(policy.name, decision.state);
+      this.ctx.storage.sql.exec(
+        "INSERT INTO buckets (policy, tat) VALUES (?, ?) ON CONFLICT (policy) DO UPDATE SET tat = excluded.tat",
+        policy.name,
+        decision.state.tat,
+      );
+      this.scheduleCleanup(decision.state.tat);
+    }
+    return { allowed: decision.allowed, remaining: decision.remaining, resetMs: decision.resetMs, retryAfterMs: decision.retryAfterMs };
+  }
+
+  /** Once every bucket is full again the client is indistinguishable from a new one: forget it. */
+  override async alarm(): Promise<void> {
+    this.cleanupAt = null;
+    const now = Date.now();
+    let latest = 0;
+    for (const state of this.buckets.values()) latest = Math.max(latest, state.tat);
+    if (latest <= now) {
+      this.buckets.clear();
+      this.ctx.storage.sql.exec("DELETE FROM buckets");
+      return;
+    }
+    this.scheduleCleanup(latest);
+  }
+
+  private scheduleCleanup(tat: number): void {
+    // One pending alarm is enough: when it fires early it re-arms at the latest
+    // refill, so a busy client costs one alarm write per refill, not per request.
+    if (this.cleanupAt !== null) return;
+    this.cleanupAt = Math.ceil(tat) + 1000;
+    void this.ctx.storage.setAlarm(this.cleanupAt);
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Per-client-IP rate limiting. The client is whoever CF-Connecting-IP says
+ * (set by Cloudflare's edge, not by the client); X-Forwarded-For, X-Real-IP
+ * and Forwarded are never consulted. Each request costs one RateLimiterDO call,
+ * except for a client already known to be over its limit: the isolate keeps a
+ * short cooldown so a flood is answered here and never becomes a Durable
+ * Object flood.
+ */
+import type { Config, RateLimitClass } from "../config";
+import { CooldownCache } from "../core/cooldown";
+import type { RateLimitPolicy } from "../core/gcra";
+import { rateLimitHeaders } from "../core/ratelimit-headers";
+import { RESERVED_SEGMENTS } from "../core/services";
+import type { RateDecision } from "../../durable-objects/rate-limiter";
+import { problem, ProblemType } from "../problem";
+import type { RateLimiterDO } from "../../durable-objects/rate-limiter";
+
+export type { RateDecision };
+
+export interface RateLimitOutcome {
+  readonly policy: RateLimitPolicy;
+  readonly decision: RateDecision;
+  /** How the decision was reached, for the access log. */
+  readonly source: "limiter" | "cooldown" | "unavailable";
+}
+
+// One per isolate: bounded, so a spray of addresses cannot grow it without limit.
+const cooldowns = new CooldownCache(10_000);
+
+export function clientIp(request: Request): string {
+  return request.headers.get("cf-connecting-ip")?.trim() || "unknown";
+}
+
+export function rateLimitClass(pathname: string): { cls: RateLimitClass; service: string | null } {
+  const first = pathname.split("/")[1] ?? "";
+  if (first === "health") return { cls: "health", service: null };
+  if (first === "metrics") return { cls: "metrics", service: null };
+  if (first === "admin" || first === "debug") return { cls: "admin", service: null };
+  if (first === "registry") return { cls: "registry", service: null };
+  if (first === "" || RESERVED_SEGMENTS.has(first)) return { cls: "general", service: null };
+  return { cls: "general", service: first };
+}
+
+export function policyFor(config: Config, cls: RateLimitClass, service: string | null): RateLimitPolicy {
+  const override = service === null ? undefined : config.rateLimits.perService[service];
+  const limit = override ?? config.rateLimits.perClass[cls];
+  return { name: override === undefined ? cls : `${cls}-${service}`, limit, burst: limit, periodMs: config.rateLimits.periodMs };
+}
+
+function limiterFor(env: Env, ip: string): DurableObjectStub<RateLimiterDO> {
+  const namespace = env.RATE_LIMITER as DurableObjectNamespace<RateLimiterDO>;
+  return namespace.get(namespace.idFromName(ip));
+}
+
+export async function checkRateLimit(env: Env, ip: string, policy: RateLimitPolicy, now: number, cost = 1): Promise<RateLimitOutcome> {
+  const key = `${ip}|${policy.name}`;
+  const blockedUntil = cooldowns.blockedUntil(key, now);
+  if (blockedUntil !== null) {
+    const retryAfterMs = blockedUntil - now;
+    return { policy, source: "cooldown", decision: { allowed: false, remaining: 0, retryAfterMs, resetMs: retryAfterMs } };
+  }
+  try {
+    const decision = await limiterFor(env, ip).check(policy, cost);
+    if (!decision.allowed) cooldowns.block(key, now + decision.retryAfterMs);
+    return { policy, decision, source: "limiter" };
+  } catch (error) {
+    // Fail open, as Envoy's global rate limit does by default: a limiter outage
+    // must not take the whole gateway down. It is logged loudly.
+    console.error(JSON.stringify({ level: "error", message: "rate limiter unavailable", error: String(error) }));
+    return { policy, source: "unavailable", decision: { allowed: true, remaining: policy.burst, resetMs: 0, retryAfterMs: 0 } };
+  }
+}
+
+export function tooManyRequests(outcome: RateLimitOutcome): Response {
+  const response = problem(429, ProblemType.rateLimited, "Too many requests", `The ${outcome.policy.name} limit of ${outcome.policy.limit} requests per ${outcome.policy.periodMs / 1000} s is used up.`, {
+    policy: outcome.policy.name,
+  });
+  return response;
+}
+
+export function applyRateLimitHeaders(response: Response, outcome: RateLimitOutcome): void {
+  for (const [name, value] of Object.entries(rateLimitHeaders(outcome.policy, outcome.decision))) response.headers.set(name, value);
+}

@@ -1,0 +1,32 @@
+/**
+ * DEV_MODE debug endpoints, behind admin auth as well. Without DEV_MODE they
+ * do not exist (404), so production exposes nothing extra even to a key holder.
+ */
+import type { Config } from "../config";
+import { problem, ProblemType } from "../problem";
+import { registryStub } from "../registry-client";
+import { json, type Handler } from "./context";
+
+const REDACTED = "[redacted]";
+
+export function redactedConfig(config: Config): Record<string, unknown> {
+  return {
+    ...config,
+    apiKey: config.apiKey ? REDACTED : null,
+    registrationToken: config.registrationToken ? REDACTED : null,
+  };
+}
+
+/** Checked before auth, so that without DEV_MODE not even a 401 hints that the route exists. */
+export const devOnly =
+  (handler: Handler): Handler =>
+  (request, ...args) =>
+    args[2].config.devMode ? handler(request, ...args) : problem(404, ProblemType.notFound, "Not found", `Nothing is at ${new URL(request.url).pathname}.`);
+
+export const getDebugConfig: Handler = (_request, _env, _ctx, meta) => json(redactedConfig(meta.config));
+
+export const getDebugRegistry: Handler = async (_request, env) => {
+  const registry = registryStub(env);
+  const [snapshot, inflight] = await Promise.all([registry.snapshot(), registry.inflightCounts()]);
+  return json({ ...snapshot, inflight });
+};

@@ -1,0 +1,106 @@
+/**
+ * Rate limiting through the real Worker and RateLimiterDO: seed defaults,
+ * IETF headers, Retry-After, spoofing resistance, failed auth charged to the
+ * admin limit, and the edge cooldown.
+ */
+import { SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+
+let nextIp = 1;
+const freshIp = () => `203.0.113.${nextIp++}`;
+
+function get(path: string, ip: string, headers: Record<string, string> = {}) {
+  return SELF.fetch(`https://orchestrator.test${path}`, { headers: { "cf-connecting-ip": ip, ...headers } });
+}
+
+/** Minimal structured-field reader for `"name";k=v;k=v`. */
+function params(field: string | null): Record<string, string> {
+  expect(field).not.toBeNull();
+  const [name, ...rest] = (field as string).split(";");
+  const out: Record<string, string> = { name: (name ?? "").replaceAll('"', "") };
+  for (const part of rest) {
+    const [k, v] = part.split("=");
+    out[(k ?? "").trim()] = (v ?? "").trim();
+  }
+  return out;
+}
+
+describe("rate limiting", () => {
+  it("allows the health class exactly 60 per minute, then 429 with Retry-After and RateLimit fields", async () => {
+    const ip = freshIp();
+    const statuses: number[] = [];
+    let last: Response | undefined;
+    for (let i = 0; i < 65; i++) {
+      last = await get("/health", ip);
+      statuses.push(last.status);
+      if (i === 0) {
+        expect(params(last.headers.get("ratelimit-policy"))).toMatchObject({ name: "health", q: "60", w: "60" });
+        expect(params(last.headers.get("ratelimit"))).toMatchObject({ name: "health", r: "59" });
+      }
+      await last.arrayBuffer();
+    }
+    expect(statuses.filter((s) => s === 200)).toHaveLength(60);
+    expect(statuses.slice(60)).toEqual([429, 429, 429, 429, 429]);
+    const refused = await get("/health", ip);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("content-type")).toBe("application/problem+json");
+    expect(refused.headers.get("retry-after")).toMatch(/^[1-9]\d*$/);
+    expect(params(refused.headers.get("ratelimit")).r).toBe("0");
+    const body = (await refused.json()) as { type: string; status: number };
+    expect(body).toMatchObject({ type: "urn:orchestrator:problem:rate-limited", status: 429 });
+  });
+
+  it("keys on CF-Connecting-IP only: rotating X-Forwarded-For, X-Real-IP and Forwarded does not reset the quota", async () => {
+    const ip = freshIp();
+    let allowed = 0;
+    for (let i = 0; i < 70; i++) {
+      const response = await get("/health", ip, {
+        "x-forwarded-for": `198.51.100.${i}`,
+        "x-real-ip": `198.51.100.${i}`,
+        forwarded: `for=198.51.100.${i}`,
+      });
+      if (response.status === 200) allowed++;
+      await response.arrayBuffer();
+    }
+    expect(allowed).toBe(60);
+    // Another address has its own quota.
+    expect((await get("/health", freshIp())).status).toBe(200);
+  });
+
+  it("keeps classes apart: using up health leaves the admin and general quotas alone", async () => {
+    const ip = freshIp();
+    for (let i = 0; i < 61; i++) await (await get("/health", ip)).arrayBuffer();
+    expect((await get("/health", ip)).status).toBe(429);
+    const general = await get("/no-such-service/x", ip);
+    expect(general.status).toBe(404);
+    expect(params(general.headers.get("ratelimit-policy")).name).toBe("general");
+  });
+
+  it("counts failed admin credentials against the admin limit (10/min)", async () => {
+    const ip = freshIp();
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const response = await get("/admin/services", ip, { authorization: `Bearer wrong-${i}` });
+      statuses.push(response.status);
+      await response.arrayBuffer();
+    }
+    expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
+    expect(statuses.slice(10)).toEqual([429, 429]);
+    // Even the right key is refused until the window refills.
+    const right = await get("/admin/services", ip, { authorization: "Bearer test-admin-key-0123456789" });
+    expect(right.status).toBe(429);
+  });
+
+  it("charges failed registration tokens to the admin limit too", async () => {
+    const ip = freshIp();
+    for (let i = 0; i < 10; i++) {
+      const response = await get("/registry/services", ip, { authorization: "Bearer nope" });
+      expect(response.status).toBe(401);
+      await response.arrayBuffer();
+    }
+    // Failed attempts were charged in waitUntil; give them a moment to land.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const admin = await get("/admin/services", ip, { authorization: "Bearer test-admin-key-0123456789" });
+    expect(admin.status).toBe(429);
+  });
+});
