@@ -14,6 +14,7 @@ export default defineProject({
           REGISTRATION_TOKEN: "test-registration-token",
           INSTANCE_TTL_SECONDS: "5",
           DEREGISTER_CRITICAL_AFTER_SECONDS: "3",
+          CORS_ORIGINS: "https://app.example.com,https://admin.example.com",
         },
       },
     }),

@@ -1,0 +1,62 @@
+import { describe, expect, it } from "vitest";
+import { checkUpstreamUrl } from "../../src/core/url-guard";
+
+const production = { allowPrivateNetworks: false };
+const development = { allowPrivateNetworks: true };
+
+describe("SSRF guard outside development", () => {
+  it.each([
+    "https://127.0.0.1/",
+    "https://127.1.2.3/",
+    "https://2130706433/", // decimal 127.0.0.1
+    "https://0x7f000001/", // hex
+    "https://0177.0.0.1/", // octal
+    "https://0x7f.1/",
+    "https://[::1]/",
+    "https://[::ffff:127.0.0.1]/",
+    "https://[::ffff:169.254.169.254]/",
+    "https://10.0.0.5/",
+    "https://172.16.0.1/",
+    "https://172.31.255.255/",
+    "https://192.168.1.1/",
+    "https://169.254.169.254/latest/meta-data",
+    "https://100.64.0.1/",
+    "https://0.0.0.0/",
+    "https://[fd00::1]/",
+    "https://[fe80::1]/",
+    "https://localhost/",
+    "https://api.localhost/",
+    "https://metadata.google.internal/",
+    "https://printer.local/",
+    "https://intranet/",
+  ])("refuses %s", (url) => {
+    expect(checkUpstreamUrl(url, production).ok).toBe(false);
+  });
+
+  it.each(["http://api.example.com/", "ftp://api.example.com/", "file:///etc/passwd", "gopher://x.example.com/", "javascript:alert(1)", "not a url", "https://user:pass@api.example.com/", "https://api.example.com/?q=1", "https://api.example.com/#frag"])(
+    "refuses %s",
+    (url) => {
+      expect(checkUpstreamUrl(url, production).ok).toBe(false);
+    },
+  );
+
+  it.each(["https://api.example.com/", "https://api.example.com:8443/base", "https://93.184.216.34/", "https://[2606:4700::1111]/"])("accepts %s", (url) => {
+    expect(checkUpstreamUrl(url, production).ok).toBe(true);
+  });
+
+  it("lets UPSTREAM_ALLOWED_HOSTS widen the address rules, but not the scheme rule", () => {
+    const policy = { allowPrivateNetworks: false, allowedHosts: ["10.0.0.5", "billing.internal"] };
+    expect(checkUpstreamUrl("https://10.0.0.5/", policy).ok).toBe(true);
+    expect(checkUpstreamUrl("https://billing.internal/", policy).ok).toBe(true);
+    expect(checkUpstreamUrl("http://10.0.0.5/", policy).ok).toBe(false);
+    expect(checkUpstreamUrl("https://10.0.0.6/", policy).ok).toBe(false);
+  });
+});
+
+describe("SSRF guard in development", () => {
+  it("allows loopback http for the local fleet but still refuses credentials and odd schemes", () => {
+    expect(checkUpstreamUrl("http://127.0.0.1:9101/", development).ok).toBe(true);
+    expect(checkUpstreamUrl("http://u:p@127.0.0.1:9101/", development).ok).toBe(false);
+    expect(checkUpstreamUrl("ftp://127.0.0.1/", development).ok).toBe(false);
+  });
+});
