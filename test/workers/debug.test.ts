@@ -6,7 +6,8 @@ import { redactedConfig } from "../../src/routes/debug";
 
 describe("debug endpoints", () => {
   it.each(["/debug/config", "/debug/registry"])("%s answers 404 without DEV_MODE, with or without the key", async (path) => {
-    for (const headers of [{}, { authorization: "Bearer test-admin-key-0123456789" }]) {
+    const withAndWithoutKey: Record<string, string>[] = [{}, { authorization: "Bearer test-admin-key-0123456789" }];
+    for (const headers of withAndWithoutKey) {
       const response = await SELF.fetch(`https://orchestrator.test${path}`, { headers: { ...headers, "cf-connecting-ip": "198.18.20.1" } });
       expect(response.status).toBe(404);
     }
