@@ -9,7 +9,7 @@ import { requireAdmin } from "./middleware/auth";
 import { problem, ProblemType } from "./problem";
 import { listServicesAdmin, putServiceSettings } from "./routes/admin";
 import type { Handler, RouteArgs } from "./routes/context";
-import { devOnly, getDebugConfig, getDebugRegistry } from "./routes/debug";
+import { devOnly, getDebugConfig, getDebugDoCalls, getDebugRegistry } from "./routes/debug";
 import { getHealth, getWorkersHealth } from "./routes/health";
 import { proxyToService } from "./routes/proxy";
 import { deregisterInstance, heartbeatInstance, listServices, registerInstance } from "./routes/registry";
@@ -73,5 +73,6 @@ router
   .put("/admin/services/:name", admin(putServiceSettings))
   .get("/debug/config", devOnly(admin(getDebugConfig)))
   .get("/debug/registry", devOnly(admin(getDebugRegistry)))
+  .get("/debug/do-calls", devOnly(admin(getDebugDoCalls)))
   .get("/", rootIndex)
   .all("*", proxy);

@@ -13,6 +13,7 @@ import { rateLimitHeaders } from "../core/ratelimit-headers";
 import { RESERVED_SEGMENTS } from "../core/services";
 import type { RateDecision } from "../../durable-objects/rate-limiter";
 import { problem, ProblemType } from "../problem";
+import { countDoCall } from "../do-calls";
 import type { RateLimiterDO } from "../../durable-objects/rate-limiter";
 
 export type { RateDecision };
@@ -60,6 +61,7 @@ export async function checkRateLimit(env: Env, ip: string, policy: RateLimitPoli
     return { policy, source: "cooldown", decision: { allowed: false, remaining: 0, retryAfterMs, resetMs: retryAfterMs } };
   }
   try {
+    countDoCall("rateLimiter");
     const decision = await limiterFor(env, ip).check(policy, cost);
     if (!decision.allowed) cooldowns.block(key, now + decision.retryAfterMs);
     return { policy, decision, source: "limiter" };

@@ -6,6 +6,7 @@ import type { Config } from "../config";
 import { problem, ProblemType } from "../problem";
 import { registryStub } from "../registry-client";
 import { json, type Handler } from "./context";
+import { doCallCounts } from "../do-calls";
 
 const REDACTED = "[redacted]";
 
@@ -29,4 +30,10 @@ export const getDebugRegistry: Handler = async (_request, env) => {
   const registry = registryStub(env);
   const [snapshot, inflight] = await Promise.all([registry.snapshot(), registry.inflightCounts()]);
   return json({ ...snapshot, inflight });
+};
+
+export const getDebugDoCalls: Handler = () => {
+  const { proxiedRequests, ...calls } = doCallCounts;
+  const perProxied = Object.fromEntries(Object.entries(calls).map(([kind, n]) => [kind, proxiedRequests === 0 ? 0 : n / proxiedRequests]));
+  return json({ proxiedRequests, calls, perProxiedRequest: perProxied, note: "counted in this isolate since it started" });
 };

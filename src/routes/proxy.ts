@@ -16,6 +16,7 @@ import { registryStub } from "../registry-client";
 import { BodyTooLarge, limitBodyStream } from "../middleware/hygiene";
 import { tooManyRequests } from "../middleware/rate-limit";
 import type { RequestMeta } from "./context";
+import { countDoCall, doCallCounts } from "../do-calls";
 import { bindingByName, isFetcher } from "../bindings";
 
 export interface ProxyContext {
@@ -28,6 +29,8 @@ export async function proxyToService(request: Request, service: string, rest: st
   const { env, ctx, meta } = context;
   const config = meta.config;
   const registry = registryStub(env);
+  doCallCounts.proxiedRequests++;
+  countDoCall("registry");
   // The rate-limit decision (started at the edge), the pick and the token check run side by side.
   const [acquired, dropAuthorization, limit] = await Promise.all([
     registry.acquire(service),
@@ -35,7 +38,10 @@ export async function proxyToService(request: Request, service: string, rest: st
     meta.rateLimit,
   ]);
   if (limit && !limit.decision.allowed) {
-    if (acquired.ok) ctx.waitUntil(registry.release(acquired.leaseId, { status: null, durationMs: 0, failure: "aborted" }));
+    if (acquired.ok) {
+      countDoCall("registry");
+      ctx.waitUntil(registry.release(acquired.leaseId, { status: null, durationMs: 0, failure: "aborted" }));
+    }
     return tooManyRequests(limit);
   }
   if (!acquired.ok) {
@@ -49,6 +55,7 @@ export async function proxyToService(request: Request, service: string, rest: st
   const release = (outcome: Omit<ReleaseOutcome, "durationMs">) => {
     if (released) return;
     released = true;
+    countDoCall("registry");
     ctx.waitUntil(
       registry.release(lease.leaseId, { ...outcome, durationMs: Date.now() - startedAt }).catch((error: unknown) => {
         // The lease expires on its own (LEASE_TTL_SECONDS), so a lost release only delays the count.
