@@ -1,0 +1,443 @@
+/**
+ * The local demo fleet: a few tiny HTTP services on 127.0.0.1 that register
+ * themselves with the orchestrator, heartbeat, and deregister on the way out,
+ * exactly as a real instance would. Node built-ins only.
+ *
+ *   node demo/fleet.mjs            # uses ORCHESTRATOR_URL and the token from env or .dev.vars
+ *
+ * or from code:
+ *
+ *   const fleet = await startFleet({ orchestratorUrl, token });
+ *   ...
+ *   await fleet.stop();
+ *
+ * Every instance answers any request with JSON describing itself and what it
+ * received (so you can see which instance the load balancer picked and which
+ * forwarding headers the orchestrator added), and `GET /health` with {status:"ok"}.
+ */
+import { setMaxListeners } from "node:events";
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+export const DEFAULT_SERVICES = ["main-bot", "api", "banking", "security", "frontend", "analytics"];
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const REQUEST_TIMEOUT_MS = 5_000;
+const MAX_PORT_ATTEMPTS = 200;
+const RETRY_BASE_MS = 250;
+const RETRY_MAX_MS = 5_000;
+const NOT_CONFIGURED = "urn:orchestrator:problem:not-configured";
+
+/**
+ * Starts the fleet: one HTTP server per instance, each registered with the
+ * orchestrator. Resolves once every instance is listening and registered
+ * (registration retries with backoff until the orchestrator answers).
+ *
+ * @param {object} options
+ * @param {string} options.orchestratorUrl  e.g. http://127.0.0.1:8787
+ * @param {string} options.token            REGISTRATION_TOKEN or ORCHESTRATOR_API_KEY
+ * @param {number} [options.basePort=9101]  first port tried; a busy port is skipped
+ * @param {string[]} [options.services]     service names (default: the six seed services)
+ * @param {number} [options.instancesPerService=2]
+ * @param {((message: string) => void) | null} [options.log]  null or false for silence
+ * @param {AbortSignal} [options.signal]    aborting stops the fleet (also while it is still registering)
+ * @returns {Promise<{ instances: FleetInstance[], stop: () => Promise<void> }>}
+ */
+export async function startFleet({
+  orchestratorUrl,
+  token,
+  basePort = 9101,
+  services = DEFAULT_SERVICES,
+  instancesPerService = 2,
+  log = (message) => console.log(`[fleet] ${message}`),
+  signal,
+} = {}) {
+  if (!orchestratorUrl) throw new TypeError("startFleet: orchestratorUrl is required");
+  if (!token) throw new TypeError("startFleet: token is required (REGISTRATION_TOKEN or ORCHESTRATOR_API_KEY)");
+  const say = typeof log === "function" ? log : () => {};
+  const base = String(orchestratorUrl).replace(/\/+$/, "");
+  const lifetime = new AbortController();
+  // Every instance's pending requests and back-off timers listen to it.
+  setMaxListeners(0, lifetime.signal);
+  // Twelve instances waiting for the same orchestrator should say so once, not twelve times.
+  let lastNotReadyAt = 0;
+  const notReady = (message) => {
+    const now = Date.now();
+    if (now - lastNotReadyAt < 10_000) return;
+    lastNotReadyAt = now;
+    say(message);
+  };
+  /** @type {FleetInstance[]} */
+  const instances = [];
+  let stopping = null;
+
+  const stop = () => {
+    stopping ??= (async () => {
+      lifetime.abort(new Error("fleet stopped"));
+      await Promise.all(instances.map((instance) => instance.stop()));
+      say(`stopped ${instances.length} instance(s)`);
+    })();
+    return stopping;
+  };
+
+  const onAbort = () => void stop();
+  if (signal?.aborted) throw abortError(signal);
+  signal?.addEventListener("abort", onAbort, { once: true });
+
+  try {
+    let nextPort = basePort;
+    for (const service of services) {
+      for (let n = 1; n <= instancesPerService; n++) {
+        const instance = new FleetInstance({
+          service,
+          name: `${service}-${n}`,
+          orchestratorUrl: base,
+          token,
+          say,
+          notReady,
+          lifetime: lifetime.signal,
+        });
+        instances.push(instance);
+        nextPort = (await instance.listen(nextPort)) + 1;
+      }
+    }
+    say(`${instances.length} instance(s) listening on 127.0.0.1:${instances[0]?.port}-${instances.at(-1)?.port}; registering with ${base}`);
+    await Promise.all(instances.map((instance) => instance.register()));
+    for (const instance of instances) instance.startHeartbeats();
+    say(`all ${instances.length} instance(s) registered`);
+  } catch (error) {
+    await stop();
+    signal?.removeEventListener("abort", onAbort);
+    throw signal?.aborted ? abortError(signal) : error;
+  }
+  return { instances, stop };
+}
+
+/** One demo instance: an HTTP server plus its registration lifecycle. */
+export class FleetInstance {
+  constructor({ service, name, orchestratorUrl, token, say, notReady = say, lifetime }) {
+    this.service = service;
+    this.name = name;
+    this.port = 0;
+    this.url = "";
+    /** The registry id, or null while unregistered. */
+    this.id = null;
+    this.ttlSeconds = 30;
+    this.inflight = 0;
+    this._orchestratorUrl = orchestratorUrl;
+    this._token = token;
+    this._say = say;
+    this._notReady = notReady;
+    this._lifetime = lifetime;
+    this._heartbeatTimer = null;
+    this._server = http.createServer((request, response) => this._handle(request, response));
+    this._server.keepAliveTimeout = 5_000;
+  }
+
+  /** Listens on the first free port from `fromPort` up; returns the port taken. */
+  async listen(fromPort) {
+    for (let port = fromPort; port < fromPort + MAX_PORT_ATTEMPTS && port <= 65_535; port++) {
+      try {
+        await new Promise((resolvePromise, reject) => {
+          const onError = (error) => reject(error);
+          this._server.once("error", onError);
+          this._server.listen(port, "127.0.0.1", () => {
+            this._server.off("error", onError);
+            resolvePromise();
+          });
+        });
+        this.port = port;
+        this.url = `http://127.0.0.1:${port}`;
+        return port;
+      } catch (error) {
+        if (error?.code !== "EADDRINUSE" && error?.code !== "EACCES") throw error;
+      }
+    }
+    throw new Error(`${this.name}: no free port in ${fromPort}-${fromPort + MAX_PORT_ATTEMPTS - 1}`);
+  }
+
+  /** Registers, retrying with capped exponential backoff until the orchestrator answers. */
+  async register() {
+    for (let attempt = 0; ; attempt++) {
+      this._throwIfStopped();
+      let outcome;
+      try {
+        outcome = await this._registerOnce();
+      } catch (error) {
+        if (this._lifetime.aborted) throw error;
+        outcome = { retry: true, reason: describeError(error) };
+      }
+      if (!outcome.retry) return;
+      this._notReady(`orchestrator not answering yet (${outcome.reason}); retrying with backoff`);
+      await sleep(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** attempt) * (0.75 + Math.random() * 0.5), this._lifetime);
+    }
+  }
+
+  async _registerOnce() {
+    const response = await this._call("POST", "/registry/instances", {
+      service: this.service,
+      url: this.url,
+      metadata: { demo: "true", name: this.name },
+    });
+    const body = await readJson(response);
+    if (response.status === 201) {
+      this.id = body.id;
+      if (Number.isInteger(body.ttlSeconds)) this.ttlSeconds = body.ttlSeconds;
+      return { retry: false };
+    }
+    if (response.status === 409 && typeof body?.existingId === "string") {
+      // Left over from an earlier run that did not deregister: take it over.
+      this.id = body.existingId;
+      this._say(`${this.name}: already registered, adopting ${this.id}`);
+      await this._heartbeatOnce();
+      return { retry: false };
+    }
+    if (response.status === 401 || (response.status === 503 && body?.type === NOT_CONFIGURED) || (response.status >= 400 && response.status < 500 && response.status !== 429)) {
+      throw new Error(`${this.name}: registration refused (${response.status} ${body?.title ?? ""}: ${body?.detail ?? ""})`.trim());
+    }
+    return { retry: true, reason: `HTTP ${response.status}` };
+  }
+
+  /** Heartbeats every ttlSeconds/3 (re-read after each beat: an adopted registration keeps its own TTL). */
+  startHeartbeats() {
+    if (this._heartbeatTimer || this._lifetime.aborted) return;
+    const everyMs = Math.max(1_000, Math.floor((this.ttlSeconds * 1000) / 3));
+    this._heartbeatTimer = setTimeout(async () => {
+      await this._heartbeat();
+      this._heartbeatTimer = null;
+      this.startHeartbeats();
+    }, everyMs);
+  }
+
+  async _heartbeat() {
+    if (this._lifetime.aborted) return;
+    try {
+      const status = await this._heartbeatOnce();
+      if (status === 404) {
+        // The registry forgot us (expired after missed heartbeats, or its state was wiped).
+        this._say(`${this.name}: unknown to the registry, registering again`);
+        this.id = null;
+        await this.register();
+      } else if (status !== 200) {
+        this._say(`${this.name}: heartbeat answered ${status}`);
+      }
+    } catch (error) {
+      if (!this._lifetime.aborted) this._say(`${this.name}: heartbeat failed (${describeError(error)})`);
+    }
+  }
+
+  /** Sends one heartbeat; returns the HTTP status. */
+  async _heartbeatOnce() {
+    if (this.id === null) return 404;
+    const response = await this._call("PUT", `/registry/instances/${encodeURIComponent(this.id)}/heartbeat`, {
+      inflight: this.inflight,
+      cpu: madeUpCpu(this.inflight),
+    });
+    const body = await readJson(response);
+    if (response.status === 200 && Number.isInteger(body?.ttlSeconds)) this.ttlSeconds = body.ttlSeconds;
+    return response.status;
+  }
+
+  /** Deregisters (best effort) and closes the server. */
+  async stop() {
+    if (this._heartbeatTimer) clearTimeout(this._heartbeatTimer);
+    this._heartbeatTimer = null;
+    const id = this.id;
+    this.id = null;
+    if (id !== null) {
+      try {
+        const response = await this._call("DELETE", `/registry/instances/${encodeURIComponent(id)}`, undefined, { ignoreLifetime: true });
+        await response.body?.cancel();
+        if (response.status !== 200 && response.status !== 404) this._say(`${this.name}: deregistration answered ${response.status}`);
+      } catch (error) {
+        this._say(`${this.name}: could not deregister (${describeError(error)}); the registry expires it after its TTL`);
+      }
+    }
+    if (this._server.listening) {
+      this._server.closeAllConnections();
+      await new Promise((resolvePromise) => this._server.close(() => resolvePromise()));
+    }
+  }
+
+  _call(method, path, body, { ignoreLifetime = false } = {}) {
+    const signals = [AbortSignal.timeout(REQUEST_TIMEOUT_MS)];
+    if (!ignoreLifetime) signals.push(this._lifetime);
+    return fetch(`${this._orchestratorUrl}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${this._token}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.any(signals),
+    });
+  }
+
+  _throwIfStopped() {
+    if (this._lifetime.aborted) throw new Error(`${this.name}: fleet stopped`);
+  }
+
+  _handle(request, response) {
+    this.inflight++;
+    let finished = false;
+    const done = () => {
+      if (!finished) {
+        finished = true;
+        this.inflight--;
+      }
+    };
+    response.on("close", done);
+    // Drain any request body so the connection can be reused.
+    request.resume();
+    request.on("end", () => {
+      const url = new URL(request.url ?? "/", "http://127.0.0.1");
+      const payload =
+        request.method === "GET" && url.pathname === "/health"
+          ? { status: "ok" }
+          : {
+              service: this.service,
+              instance: this.name,
+              id: this.id,
+              port: this.port,
+              method: request.method,
+              path: url.pathname,
+              query: queryObject(url.searchParams),
+              receivedHeaders: {
+                "x-forwarded-for": request.headers["x-forwarded-for"] ?? null,
+                "x-forwarded-proto": request.headers["x-forwarded-proto"] ?? null,
+                "x-forwarded-host": request.headers["x-forwarded-host"] ?? null,
+                "x-request-id": request.headers["x-request-id"] ?? null,
+              },
+            };
+      const text = JSON.stringify(payload);
+      response.writeHead(200, {
+        "content-type": "application/json; charset=utf-8",
+        "content-length": Buffer.byteLength(text),
+        "cache-control": "no-store",
+      });
+      response.end(request.method === "HEAD" ? undefined : text);
+    });
+  }
+}
+
+// ------------------------------------------------------------------ helpers (also used by scripts/start.mjs)
+
+/** Reads a .dev.vars / .env style file into an object; a missing file gives {}. */
+export function readDevVars(path = join(REPO_ROOT, ".dev.vars")) {
+  let text;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    if (error?.code === "ENOENT") return {};
+    throw error;
+  }
+  /** @type {Record<string, string>} */
+  const vars = {};
+  for (const rawLine of text.split(/\r?\n/)) {
+    const line = rawLine.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
+    if (!match) continue;
+    let value = match[2] ?? "";
+    const quote = value[0];
+    if ((quote === '"' || quote === "'") && value.endsWith(quote) && value.length >= 2) value = value.slice(1, -1);
+    else value = value.replace(/\s+#.*$/, "");
+    vars[match[1]] = value;
+  }
+  return vars;
+}
+
+function queryObject(params) {
+  /** @type {Record<string, string | string[]>} */
+  const query = {};
+  for (const key of new Set(params.keys())) {
+    const values = params.getAll(key);
+    query[key] = values.length === 1 ? values[0] : values;
+  }
+  return query;
+}
+
+/** A plausible small CPU percentage that rises a little with load. */
+function madeUpCpu(inflight) {
+  return Math.min(100, Math.round((2 + Math.random() * 6 + inflight * 3) * 10) / 10);
+}
+
+async function readJson(response) {
+  try {
+    return await response.json();
+  } catch {
+    return null;
+  }
+}
+
+function describeError(error) {
+  if (error?.name === "TimeoutError") return "timed out";
+  const cause = error?.cause;
+  return cause?.code ?? cause?.message ?? error?.message ?? String(error);
+}
+
+function sleep(ms, signal) {
+  return new Promise((resolvePromise, reject) => {
+    if (signal.aborted) return reject(new Error("fleet stopped"));
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolvePromise();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new Error("fleet stopped"));
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+function abortError(signal) {
+  return signal.reason instanceof Error ? signal.reason : new DOMException("The fleet was aborted", "AbortError");
+}
+
+// ------------------------------------------------------------------ `node demo/fleet.mjs`
+
+async function main() {
+  const devVars = readDevVars();
+  const orchestratorUrl = process.env.ORCHESTRATOR_URL || `http://127.0.0.1:${process.env.PORT || 8787}`;
+  const token =
+    process.env.REGISTRATION_TOKEN || process.env.ORCHESTRATOR_API_KEY || devVars.REGISTRATION_TOKEN || devVars.ORCHESTRATOR_API_KEY;
+  if (!token) {
+    console.error("[fleet] no token: set REGISTRATION_TOKEN or ORCHESTRATOR_API_KEY (env or .dev.vars)");
+    process.exit(1);
+  }
+  const basePort = process.env.FLEET_BASE_PORT ? Number(process.env.FLEET_BASE_PORT) : undefined;
+  const abort = new AbortController();
+  const starting = startFleet({ orchestratorUrl, token, basePort, signal: abort.signal });
+  let exiting = false;
+  const shutdown = async (signalName) => {
+    if (exiting) {
+      console.error(`[fleet] ${signalName} again: exiting without waiting`);
+      process.exit(130);
+    }
+    exiting = true;
+    console.log(`[fleet] ${signalName}: deregistering and stopping`);
+    abort.abort(new Error(`stopped by ${signalName}`));
+    // Aborting stops a fleet that is still starting; a started one is stopped here.
+    await starting.then((fleet) => fleet.stop(), () => undefined);
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  let fleet;
+  try {
+    fleet = await starting;
+  } catch (error) {
+    if (abort.signal.aborted) return; // shutdown() finishes the exit
+    console.error(`[fleet] ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  }
+  for (const instance of fleet.instances) console.log(`[fleet] ${instance.name.padEnd(14)} ${instance.url}  id ${instance.id}`);
+  console.log("[fleet] running; Ctrl-C deregisters and stops");
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  await main();
+}

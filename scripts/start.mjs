@@ -1,0 +1,392 @@
+/**
+ * `npm start`: the orchestrator on wrangler dev plus the demo fleet, so a fresh
+ * clone shows the whole thing working with one command.
+ *
+ *   1. creates .dev.vars with random local keys if there is none (never overwrites one)
+ *   2. runs `npx wrangler dev --ip 127.0.0.1 --port $PORT` (default 8787) in its own
+ *      process group, showing only its warnings and errors (full output: .wrangler/dev.log,
+ *      or START_VERBOSE=1 to see everything)
+ *   3. waits for GET /health, starts demo/fleet.mjs, prints what to try
+ *   4. Ctrl-C / SIGTERM: the fleet deregisters, wrangler's process group is ended, exit 0.
+ *      If wrangler exits on its own, the fleet is stopped and its exit code is ours.
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { readDevVars, startFleet } from "../demo/fleet.mjs";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const DEV_VARS = join(ROOT, ".dev.vars");
+const DEV_LOG = join(ROOT, ".wrangler", "dev.log");
+const HOST = "127.0.0.1";
+const PORT = Number(process.env.PORT || 8787);
+const BASE_URL = `http://${HOST}:${PORT}`;
+const READY_TIMEOUT_MS = 90_000;
+const STOP_GRACE_MS = 5_000;
+const VERBOSE = /^(1|true|yes)$/i.test(process.env.START_VERBOSE ?? "");
+
+const say = (message) => console.log(`[start] ${message}`);
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
+const stripAnsi = (text) => text.replace(ANSI, "");
+
+if (!Number.isInteger(PORT) || PORT < 1 || PORT > 65_535) {
+  console.error(`[start] PORT must be a TCP port number, not ${JSON.stringify(process.env.PORT)}`);
+  process.exit(1);
+}
+
+// ------------------------------------------------------------------ 1. local secrets
+
+ensureDevVars();
+const devVars = readDevVars(DEV_VARS);
+const adminKey = devVars.ORCHESTRATOR_API_KEY || "";
+const fleetToken = devVars.REGISTRATION_TOKEN || adminKey;
+if (!fleetToken) {
+  console.error("[start] .dev.vars sets neither REGISTRATION_TOKEN nor ORCHESTRATOR_API_KEY, so the demo fleet cannot register.");
+  console.error("[start] Add one (see .dev.vars.example), or delete .dev.vars and run npm start again to have both generated.");
+  process.exit(1);
+}
+
+if (!(await portIsFree(PORT))) {
+  console.error(`[start] ${HOST}:${PORT} is already in use (another wrangler dev?). Stop it, or pick another port: PORT=8788 npm start`);
+  process.exit(1);
+}
+
+// ------------------------------------------------------------------ 2. wrangler dev
+
+mkdirSync(dirname(DEV_LOG), { recursive: true });
+const devLog = createWriteStream(DEV_LOG, { flags: "w" });
+say(`starting wrangler dev on ${BASE_URL} (full output in .wrangler/dev.log)`);
+// The demo needs the top-level (development) configuration with .dev.vars as its
+// secrets: a CLOUDFLARE_ENV picking staging/production, or process.env leaking in
+// as Worker variables, would quietly give a different orchestrator.
+const wranglerEnv = { ...process.env, WRANGLER_SEND_METRICS: "false" };
+delete wranglerEnv.CLOUDFLARE_ENV;
+delete wranglerEnv.CLOUDFLARE_INCLUDE_PROCESS_ENV;
+const wrangler = spawn("npx", ["wrangler", "dev", "--ip", HOST, "--port", String(PORT)], {
+  cwd: ROOT,
+  env: wranglerEnv,
+  stdio: ["ignore", "pipe", "pipe"],
+  // Its own process group, so npx, wrangler and every workerd it starts can be ended together.
+  detached: true,
+});
+const wranglerOutputClosed = new Promise((resolveClosed) => wrangler.on("close", resolveClosed));
+const wranglerExited = new Promise((resolveExit) => {
+  wrangler.on("exit", (code, signal) => resolveExit({ code, signal }));
+  wrangler.on("error", (error) => {
+    console.error(`[start] could not run npx wrangler: ${error.message}`);
+    resolveExit({ code: 1, signal: null });
+  });
+});
+const filter = new OutputFilter();
+pipeLines(wrangler.stdout, (line) => filter.write(line, process.stdout));
+pipeLines(wrangler.stderr, (line) => filter.write(line, process.stderr));
+
+// ------------------------------------------------------------------ 4. stopping (set up before anything can hang)
+
+const abortFleet = new AbortController();
+let fleet = null;
+/** @type {Promise<void> | null} settles once a starting fleet is up, or has cleaned up after itself */
+let fleetStarting = null;
+let shuttingDown = false;
+
+async function shutdown(reason, exitCode) {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  const wranglerRunning = wrangler.exitCode === null && wrangler.signalCode === null;
+  const stopping = [fleetStarting && "the demo fleet", wranglerRunning && "wrangler"].filter(Boolean).join(" and ");
+  if (stopping) say(`${reason}: stopping ${stopping}`);
+  // Aborting makes a fleet that is still registering deregister what it has; a running one is stopped here.
+  // Either way this happens while the orchestrator is still up.
+  abortFleet.abort(new Error(reason));
+  await fleetStarting
+    ?.then(
+      () => fleet?.stop(),
+      () => undefined,
+    )
+    .catch((error) => say(`fleet stop failed: ${error.message}`));
+  await stopWrangler();
+  devLog.end();
+  process.exit(exitCode);
+}
+
+// One Ctrl-C can arrive twice (the terminal signals the whole foreground group,
+// and a runner may forward it as well). Only a second signal well after the
+// first means "stop waiting".
+let firstSignalAt = 0;
+for (const name of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.on(name, () => {
+    if (firstSignalAt === 0) {
+      firstSignalAt = Date.now();
+      void shutdown(name, 0);
+    } else if (Date.now() - firstSignalAt > 1_500) {
+      say(`${name} again: killing wrangler without waiting`);
+      killGroup("SIGKILL");
+      process.exit(130);
+    }
+  });
+}
+
+// `npm start` runs us under `sh -c`, and npm forwards signals only to that shell:
+// dash dies of a forwarded SIGTERM (and ignores a forwarded SIGINT). Either way
+// a parent that goes away means "stop", so nothing is left running orphaned.
+const parentAtStart = process.ppid;
+const parentWatch = setInterval(() => {
+  if (process.ppid !== parentAtStart && !shuttingDown) void shutdown("parent process exited", 0);
+}, 500);
+parentWatch.unref();
+// With the parent gone the terminal may be too; a closed stdout must not crash the shutdown.
+process.stdout.on("error", () => {});
+process.stderr.on("error", () => {});
+
+// Last resort: never leave workerd running behind us, whatever way we exit.
+process.on("exit", () => killGroup("SIGKILL"));
+
+void wranglerExited.then(async ({ code, signal }) => {
+  if (shuttingDown) return;
+  // Let its last words (usually the reason) reach the terminal first; workerd may hold the pipes a little longer.
+  await Promise.race([wranglerOutputClosed, new Promise((r) => setTimeout(r, 1_000))]);
+  if (shuttingDown) return;
+  const exitCode = code ?? (signal ? 1 : 0);
+  say(`wrangler dev exited on its own (${signal ?? `code ${code}`})${exitCode !== 0 ? "; see .wrangler/dev.log" : ""}`);
+  void shutdown("wrangler exited", exitCode);
+});
+
+// ------------------------------------------------------------------ 3. ready, fleet, try it
+
+const ready = await waitForHealth();
+if (shuttingDown) await new Promise(() => {}); // the shutdown path exits
+if (!ready.ok) {
+  console.error(
+    ready.problem
+      ? `[start] the orchestrator answers GET /health with ${ready.problem}. Check .dev.vars against .dev.vars.example.`
+      : `[start] the orchestrator did not answer GET ${BASE_URL}/health with 200 within ${READY_TIMEOUT_MS / 1000} s (last: ${ready.last}).`,
+  );
+  console.error("[start] See .wrangler/dev.log for wrangler's full output, or run with START_VERBOSE=1.");
+  filter.dumpRecent(process.stderr);
+  await shutdown("startup timed out", 1);
+}
+
+fleetStarting = startFleet({
+  orchestratorUrl: BASE_URL,
+  token: fleetToken,
+  log: (message) => console.log(`[fleet] ${message}`),
+  signal: abortFleet.signal,
+}).then((started) => {
+  fleet = started;
+});
+try {
+  await fleetStarting;
+  if (shuttingDown) await new Promise(() => {}); // the shutdown path stops it and exits
+} catch (error) {
+  if (!shuttingDown) {
+    console.error(`[start] the demo fleet could not start: ${error instanceof Error ? error.message : String(error)}`);
+    await shutdown("fleet failed", 1);
+  }
+  await new Promise(() => {}); // the shutdown path exits
+}
+
+printTryIt(fleet);
+
+// ------------------------------------------------------------------ helpers
+
+function ensureDevVars() {
+  const key = randomBytes(32).toString("hex");
+  const registrationToken = randomBytes(32).toString("hex");
+  const text = [
+    "# Local development secrets, generated by `npm start`. Never commit this file.",
+    "# Every other setting is documented in .dev.vars.example.",
+    `ORCHESTRATOR_API_KEY=${key}`,
+    `REGISTRATION_TOKEN=${registrationToken}`,
+    "",
+  ].join("\n");
+  try {
+    // "wx": create only; an existing .dev.vars is never touched.
+    writeFileSync(DEV_VARS, text, { flag: "wx", mode: 0o600 });
+    say("created .dev.vars with a random ORCHESTRATOR_API_KEY and REGISTRATION_TOKEN");
+  } catch (error) {
+    if (error?.code !== "EEXIST") throw error;
+  }
+}
+
+function portIsFree(port) {
+  return new Promise((resolveFree) => {
+    const probe = net.createServer();
+    probe.once("error", () => resolveFree(false));
+    probe.listen(port, HOST, () => probe.close(() => resolveFree(true)));
+  });
+}
+
+async function waitForHealth() {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let last = "no answer yet";
+  while (Date.now() < deadline && !shuttingDown) {
+    try {
+      const response = await fetch(`${BASE_URL}/health`, { signal: AbortSignal.timeout(3_000) });
+      if (response.status === 200) {
+        await response.body?.cancel();
+        return { ok: true };
+      }
+      // A problem+json answer means the Worker runs but refuses (e.g. an invalid setting): waiting will not help.
+      if (response.status !== 429 && response.headers.get("content-type")?.startsWith("application/problem+json")) {
+        const body = await response.json().catch(() => ({}));
+        return { ok: false, problem: `${response.status} ${body.title ?? ""}: ${body.detail ?? ""}`.trim() };
+      }
+      await response.body?.cancel();
+      last = `HTTP ${response.status}`;
+    } catch (error) {
+      last = error?.cause?.code ?? error?.message ?? String(error);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return { ok: false, last };
+}
+
+function killGroup(signal) {
+  // Even when npx itself has exited, workerd may still be alive in its group.
+  if (wrangler.pid === undefined) return false;
+  try {
+    process.kill(-wrangler.pid, signal);
+    return true;
+  } catch {
+    return false; // the group is already empty
+  }
+}
+
+async function stopWrangler() {
+  if (!killGroup("SIGTERM")) return;
+  const deadline = Date.now() + STOP_GRACE_MS;
+  // Wait for the whole group, not just npx: workerd must be gone before we say we are.
+  while (Date.now() < deadline) {
+    if (!groupAlive()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  say("wrangler did not stop within 5 s; killing it");
+  killGroup("SIGKILL");
+}
+
+function groupAlive() {
+  if (wrangler.pid === undefined) return false;
+  try {
+    process.kill(-wrangler.pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function pipeLines(stream, onLine) {
+  let buffered = "";
+  stream.setEncoding("utf8");
+  stream.on("data", (chunk) => {
+    devLog.write(stripAnsi(chunk));
+    buffered += chunk;
+    const lines = buffered.split("\n");
+    buffered = lines.pop() ?? "";
+    for (const line of lines) onLine(line.replace(/\r$/, ""));
+  });
+  stream.on("end", () => {
+    if (buffered) onLine(buffered);
+  });
+}
+
+/**
+ * Keeps the terminal readable: wrangler's banner, per-request lines and the
+ * Worker's own info-level access log go to .wrangler/dev.log only; warnings and
+ * errors (with their indented continuation lines) are shown, prefixed.
+ */
+function OutputFilter() {
+  const recent = [];
+  let showingBlock = false;
+  const isHarmless = (line) =>
+    // No internet here: wrangler cannot fetch Request.cf and says so at every start.
+    /Unable to fetch the `Request\.cf` object/.test(line) || /getaddrinfo \w+ workers\.cloudflare\.com/.test(line) ||
+    // Types regenerate with `npm run types`; not a runtime problem.
+    /Your types might be out of date/.test(line) ||
+    // workerd noting that a peer closed a connection (a client or an instance went away).
+    /kj::getCaughtExceptionAsKj\(\) = .*disconnected:/.test(line);
+  const isImportant = (line) =>
+    /\[wrangler:(warn|error)\]/.test(line) ||
+    /✘|▲|\[ERROR\]|\[WARNING\]/.test(line) ||
+    /^\s*\{.*"level"\s*:\s*"(warn|error)"/.test(line) ||
+    /^(Uncaught |Error|TypeError|RangeError|ReferenceError|SyntaxError)\b/.test(line);
+  const prefixFor = (line) => (/^\s*\{/.test(line) ? "[worker] " : "[wrangler] ");
+  const isContinuation = (line) => line === "" || /^\s/.test(line);
+
+  this.write = (raw, out) => {
+    // Colour stays for a terminal; logs and pipes get plain text.
+    const line = stripAnsi(raw);
+    const shown = out.isTTY ? raw : line;
+    recent.push(line);
+    if (recent.length > 25) recent.shift();
+    // While the group is being stopped, workerd complains about pipes closing; that is us, not news.
+    if (shuttingDown) return;
+    if (VERBOSE) {
+      out.write(`${prefixFor(line)}${shown}\n`);
+      return;
+    }
+    if (isContinuation(line)) {
+      if (showingBlock && line.trim() !== "") out.write(`[wrangler] ${shown}\n`);
+      return;
+    }
+    if (isHarmless(line)) {
+      showingBlock = false;
+      return;
+    }
+    showingBlock = isImportant(line);
+    if (showingBlock) out.write(`${prefixFor(line)}${summarizeWorkerLog(line) ?? shown}\n`);
+  };
+  this.dumpRecent = (out) => {
+    if (VERBOSE || recent.length === 0) return;
+    out.write("[start] wrangler's last lines:\n");
+    for (const line of recent) if (line.trim() !== "") out.write(`[wrangler] ${line}\n`);
+  };
+}
+
+/** The Worker's JSON log lines, shortened to what a person reads: "warn PUT /x → 404 (unknown-instance)". */
+function summarizeWorkerLog(line) {
+  if (!/^\s*\{/.test(line)) return null;
+  let entry;
+  try {
+    entry = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  if (typeof entry !== "object" || entry === null) return null;
+  const level = String(entry.level ?? "log");
+  if (entry.method && entry.path && entry.status !== undefined) {
+    const type = typeof entry.errorType === "string" ? ` (${entry.errorType.split(":").pop()})` : "";
+    return `${level} ${entry.method} ${entry.path} → ${entry.status}${type}`;
+  }
+  const rest = Object.entries(entry)
+    .filter(([key]) => key !== "level" && key !== "message")
+    .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
+    .join(" ");
+  return `${level} ${entry.message ?? ""} ${rest}`.trim();
+}
+
+function printTryIt(fleet) {
+  const byService = new Map();
+  for (const instance of fleet.instances) byService.set(instance.service, (byService.get(instance.service) ?? 0) + 1);
+  const summary = [...byService].map(([service, count]) => `${service}×${count}`).join(", ");
+  const key = adminKey || "<set ORCHESTRATOR_API_KEY in .dev.vars>";
+  const lines = [
+    "",
+    `Orchestrator ready on ${BASE_URL} with ${fleet.instances.length} demo instances (${summary}).`,
+    "",
+    "Try it:",
+    `  curl ${BASE_URL}/api/hello            # run it twice: api-1 and api-2 take turns`,
+    `  curl ${BASE_URL}/health/workers`,
+    `  curl -H "Authorization: Bearer ${key}" ${BASE_URL}/admin/services`,
+    "",
+    adminKey
+      ? `The admin key is ORCHESTRATOR_API_KEY in .dev.vars (a local dev key, printed here for convenience).`
+      : "No ORCHESTRATOR_API_KEY in .dev.vars: admin endpoints answer 503 until you add one.",
+    "Ctrl-C stops everything (the fleet deregisters first).",
+    "",
+  ];
+  console.log(lines.join("\n"));
+}
