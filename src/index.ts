@@ -59,5 +59,10 @@ async function route(request: Request, url: URL, env: Env, ctx: ExecutionContext
     const outcome = await meta.rateLimit;
     if (!outcome.decision.allowed) return tooManyRequests(outcome);
   }
+  if (service === null && request.method === "HEAD") {
+    // HEAD on our own routes is GET without the body (RFC 9110 §9.3.2); proxied HEADs go upstream as they are.
+    const response = (await router.fetch(new Request(request, { method: "GET" }), env, ctx, meta)) ?? problem(404, ProblemType.notFound, "Not found");
+    return new Response(null, response);
+  }
   return (await router.fetch(request, env, ctx, meta)) ?? problem(404, ProblemType.notFound, "Not found");
 }

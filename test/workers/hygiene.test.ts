@@ -76,3 +76,12 @@ describe("request hygiene", () => {
     expect(response.status).toBeLessThan(500);
   });
 });
+
+describe("HEAD on the orchestrator's own routes", () => {
+  it("answers like GET without a body", async () => {
+    const response = await send("/health", { method: "HEAD" });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toContain("application/json");
+    expect(await response.text()).toBe("");
+  });
+});
