@@ -43,6 +43,15 @@ export const REGISTRY_MIGRATIONS: readonly (readonly string[])[] = [
      )`,
     `CREATE INDEX leases_by_expiry ON leases (expires_at)`,
   ],
+  // Health monitoring: active-check and outlier state per instance, slow start,
+  // per-service check settings, and which leases are retries (retry budget).
+  [
+    `ALTER TABLE instances ADD COLUMN active_state TEXT`,
+    `ALTER TABLE instances ADD COLUMN outlier_state TEXT`,
+    `ALTER TABLE instances ADD COLUMN in_rotation_since INTEGER`,
+    `ALTER TABLE services ADD COLUMN health_settings TEXT`,
+    `ALTER TABLE leases ADD COLUMN is_retry INTEGER NOT NULL DEFAULT 0`,
+  ],
 ];
 
 export function applyMigrations(sql: SqlStorage, migrations: readonly (readonly string[])[]): number {

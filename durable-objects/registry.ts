@@ -9,8 +9,25 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { pickInstance } from "../src/core/balancer";
-import { type BalancerState, type Candidate, type Strategy, initialBalancerState } from "../src/core/balancer/types";
+import { type BalancerState, type Candidate, type HealthStatus, type Strategy, initialBalancerState } from "../src/core/balancer/types";
 import { healthScore } from "../src/core/balancer/health-score";
+import {
+  type ActiveCheckConfig,
+  type ActiveCheckState,
+  applyProbe,
+  decayEjectionCount,
+  effectiveWeight,
+  type HealthEvent,
+  initialActiveState,
+  initialOutlierState,
+  isEjected,
+  mayEject,
+  type OutlierState,
+  readmit,
+  recordOutcome,
+  retryAllowed,
+  scaleWeight,
+} from "../src/core/health";
 import {
   type CheckStatus,
   deriveHealth,
@@ -23,6 +40,7 @@ import { bindingNameForService, isValidServiceName } from "../src/core/services"
 import { checkUpstreamUrl } from "../src/core/url-guard";
 import { type Config, configFor, upstreamUrlPolicy } from "../src/config";
 import { bindingByName, isFetcher } from "../src/bindings";
+import { metricsStub, REGISTRY_NAME } from "../src/registry-client";
 import { failure, ProblemType } from "../src/problem";
 import type {
   AcquireResult,
@@ -38,6 +56,11 @@ import type {
   ServiceSettingsInput,
   ServiceView,
   Target,
+  HealthTarget,
+  ProbeReport,
+  InstanceHealthEvent,
+  AcquireOptions,
+  ServiceHealthSettings,
 } from "../src/registry-contract";
 import { applyMigrations, REGISTRY_MIGRATIONS } from "./registry-schema";
 
@@ -49,6 +72,9 @@ interface ServiceRecord {
   balancer: BalancerState;
   seed: boolean;
   createdAt: number;
+  healthSettings: ServiceHealthSettings;
+  /** Leases handed out as retries and not yet released, for the retry budget. */
+  activeRetries: number;
 }
 
 interface InstanceRecord {
@@ -72,6 +98,10 @@ interface InstanceRecord {
   latencyEwmaMs: number | null;
   errorEwma: number;
   inflight: number;
+  active: ActiveCheckState;
+  outlier: OutlierState;
+  /** When it (re-)entered rotation, for slow start; null once fully warmed up or never ramped. */
+  inRotationSince: number | null;
 }
 
 interface ServiceRow extends Record<string, SqlStorageValue> {
@@ -82,6 +112,7 @@ interface ServiceRow extends Record<string, SqlStorageValue> {
   lb_state: string;
   seed: number;
   created_at: number;
+  health_settings: string | null;
 }
 
 interface InstanceRow extends Record<string, SqlStorageValue> {
@@ -101,6 +132,9 @@ interface InstanceRow extends Record<string, SqlStorageValue> {
   metadata: string;
   reported_inflight: number | null;
   reported_cpu: number | null;
+  active_state: string | null;
+  outlier_state: string | null;
+  in_rotation_since: number | null;
 }
 
 const MAX_INSTANCES_PER_SERVICE = 500;
@@ -125,6 +159,11 @@ export class RegistryDO extends DurableObject<Env> {
       this.scheduledAlarmAt = await ctx.storage.getAlarm();
       this.rearmAlarm(Date.now());
     });
+    // The background loop (health sweeps, alerts) lives in MetricsDO; make sure it is running
+    // whenever the registry is. Only the production singleton does this, not test instances.
+    if (ctx.id.equals(env.REGISTRY.idFromName(REGISTRY_NAME))) {
+      ctx.waitUntil(metricsStub(env).ensureRunning().catch((error: unknown) => console.error(JSON.stringify({ level: "error", message: "could not start the background loop", error: String(error) }))));
+    }
   }
 
   // ------------------------------------------------------------------ RPC: discovery
@@ -156,26 +195,17 @@ export class RegistryDO extends DurableObject<Env> {
       });
     }
     this.ensureService(input.service, false, now);
-    const instance: InstanceRecord = {
+    const instance = this.newInstance({
       id: crypto.randomUUID(),
-      seq: this.nextSeq++,
       service: input.service,
       target: input.target,
       weight: input.weight,
-      adminState: "active",
-      checkStatus: "passing",
       isStatic: false,
       ttlSeconds: input.ttlSeconds ?? this.config.instanceTtlSeconds,
-      registeredAt: now,
       lastHeartbeat: now,
-      criticalSince: null,
       metadata: { ...input.metadata },
-      reportedInflight: null,
-      reportedCpu: null,
-      latencyEwmaMs: null,
-      errorEwma: 0,
-      inflight: 0,
-    };
+      now,
+    });
     this.instances.set(instance.id, instance);
     this.writeInstance(instance);
     this.rearmAlarm(now);
@@ -249,6 +279,7 @@ export class RegistryDO extends DurableObject<Env> {
       service.balancer = initialBalancerState;
     }
     if (settings.timeoutMs !== undefined) service.timeoutMs = settings.timeoutMs;
+    if (settings.healthCheck !== undefined) service.healthSettings = { ...service.healthSettings, ...settings.healthCheck };
     for (const [id, weight] of Object.entries(settings.weights ?? {})) {
       const instance = this.instances.get(id) as InstanceRecord;
       instance.weight = weight;
@@ -262,9 +293,11 @@ export class RegistryDO extends DurableObject<Env> {
 
   /**
    * Picks an instance for one request and records it as in flight. This is the
-   * only registry call on a proxied request's critical path.
+   * only registry call on a proxied request's critical path. A retry passes the
+   * instances already tried (never picked again) and counts against the
+   * service's retry budget.
    */
-  acquire(serviceName: string): AcquireResult {
+  acquire(serviceName: string, options: AcquireOptions = {}): AcquireResult {
     const now = Date.now();
     const service = this.services.get(serviceName);
     if (!service) {
@@ -277,8 +310,18 @@ export class RegistryDO extends DurableObject<Env> {
       });
     }
     const active = this.instancesOf(serviceName).filter((i) => i.adminState === "active");
-    const candidates: Candidate[] = active.map((i) => this.candidate(i));
-    const picked = pickInstance(this.strategyOf(service), candidates, service.balancer);
+    if (options.retry) {
+      const activeRequests = active.reduce((sum, i) => sum + i.inflight, 0);
+      if (!retryAllowed({ activeRequests, activeRetries: service.activeRetries }, this.config.health.retryBudget)) {
+        return failure(503, ProblemType.noAvailableInstance, "Retry budget exhausted", `${serviceName} has too many retries in flight.`, {
+          service: serviceName,
+          retryAfterSeconds: 1,
+        });
+      }
+    }
+    const exclude = new Set(options.exclude ?? []);
+    const candidates: Candidate[] = active.filter((i) => !exclude.has(i.id)).map((i) => this.candidate(i, now));
+    const picked = pickInstance(this.strategyOf(service), candidates, service.balancer, this.config.health.panicThresholdPercent);
     if (!picked) {
       return failure(503, ProblemType.noAvailableInstance, "No available instance", `${serviceName} has no instance in rotation.`, {
         service: serviceName,
@@ -289,9 +332,10 @@ export class RegistryDO extends DurableObject<Env> {
     this.sql.exec("UPDATE services SET lb_state = ? WHERE name = ?", JSON.stringify(picked.state), serviceName);
     const instance = this.instances.get(picked.id) as InstanceRecord;
     instance.inflight++;
+    if (options.retry) service.activeRetries++;
     const expiresAt = now + this.config.leaseTtlSeconds * 1000;
     const leaseId = this.sql
-      .exec<{ id: number }>("INSERT INTO leases (instance_id, expires_at) VALUES (?, ?) RETURNING id", instance.id, expiresAt)
+      .exec<{ id: number }>("INSERT INTO leases (instance_id, expires_at, is_retry) VALUES (?, ?, ?) RETURNING id", instance.id, expiresAt, options.retry ? 1 : 0)
       .one().id;
     // Leases expire in the order they were handed out, so only an idle alarm needs arming.
     this.armAt(expiresAt);
@@ -306,22 +350,82 @@ export class RegistryDO extends DurableObject<Env> {
   }
 
   /**
-   * Ends a lease. Idempotent: a second release of the same lease, or one for a
+   * Ends a lease and learns from its outcome (latency, errors, passive outlier
+   * detection). Idempotent: a second release of the same lease, or one for a
    * lease the reaper already expired, changes nothing, so counts never go negative.
    */
   release(leaseId: number, outcome: ReleaseOutcome): boolean {
-    const row = this.sql.exec<{ instance_id: string }>("DELETE FROM leases WHERE id = ? RETURNING instance_id", leaseId).toArray()[0];
+    const row = this.sql
+      .exec<{ instance_id: string; is_retry: number }>("DELETE FROM leases WHERE id = ? RETURNING instance_id, is_retry", leaseId)
+      .toArray()[0];
     if (!row) return false;
     const instance = this.instances.get(row.instance_id);
     if (!instance) return true;
-    instance.inflight = Math.max(0, instance.inflight - 1);
+    this.endLease(instance, row.is_retry === 1);
     // A client that went away tells us nothing about the instance's health.
-    if (outcome.failure !== "aborted") {
-      const failed = outcome.failure !== null || (outcome.status !== null && outcome.status >= 500);
-      instance.errorEwma = updateErrorEwma(instance.errorEwma, failed);
-      if (outcome.failure === null) instance.latencyEwmaMs = updateLatencyEwma(instance.latencyEwmaMs, outcome.durationMs);
-    }
+    if (outcome.failure === "aborted") return true;
+    const failed = outcome.failure !== null || (outcome.status !== null && outcome.status >= 500);
+    instance.errorEwma = updateErrorEwma(instance.errorEwma, failed);
+    if (outcome.failure === null) instance.latencyEwmaMs = updateLatencyEwma(instance.latencyEwmaMs, outcome.durationMs);
+    this.recordPassiveOutcome(instance, failed, Date.now());
     return true;
+  }
+
+  // ------------------------------------------------------------------ RPC: active health checks
+
+  /** What the health sweeper should probe: every instance in rotation, with its service's check settings. */
+  healthTargets(): HealthTarget[] {
+    const targets: HealthTarget[] = [];
+    for (const instance of this.instances.values()) {
+      if (instance.adminState !== "active") continue;
+      const settings = this.healthSettingsOf(instance.service);
+      targets.push({
+        id: instance.id,
+        service: instance.service,
+        target: instance.target,
+        lastCheckAt: instance.active.lastCheckAt,
+        path: settings.path,
+        timeoutMs: settings.timeoutMs,
+        intervalMs: settings.intervalMs,
+      });
+    }
+    return targets;
+  }
+
+  /**
+   * Folds a sweep's probe results into each instance's active-check state and
+   * returns what changed, for alerting. Re-admits ejected instances whose
+   * ejection ran out and whose probe passed; starts slow start on recovery.
+   */
+  applyProbeResults(reports: readonly ProbeReport[]): InstanceHealthEvent[] {
+    const now = Date.now();
+    const events: InstanceHealthEvent[] = [];
+    for (const report of reports) {
+      const instance = this.instances.get(report.id);
+      if (!instance) continue;
+      const applied = applyProbe(instance.active, report.probe, report.at, this.activeCheckConfig(instance.service));
+      instance.active = applied.state;
+      for (const event of applied.events) {
+        events.push(this.healthEvent(instance, event, report));
+        if (event.type === "recovered") instance.inRotationSince = now;
+      }
+      if (instance.outlier.ejectedUntil !== null && now >= instance.outlier.ejectedUntil && report.probe.ok) {
+        instance.outlier = readmit(instance.outlier);
+        instance.inRotationSince = now;
+        events.push({ instanceId: instance.id, service: instance.service, type: "readmitted", at: now });
+      } else if (!isEjected(instance.outlier, now)) {
+        instance.outlier = decayEjectionCount(instance.outlier, now);
+      }
+      if (instance.inRotationSince !== null && now - instance.inRotationSince >= this.config.health.slowStartWindowMs) instance.inRotationSince = null;
+      this.sql.exec(
+        "UPDATE instances SET active_state = ?, outlier_state = ?, in_rotation_since = ? WHERE id = ?",
+        JSON.stringify(instance.active),
+        JSON.stringify(instance.outlier),
+        instance.inRotationSince,
+        instance.id,
+      );
+    }
+    return events;
   }
 
   /** In-flight count per instance id, for tests and the dashboard. */
@@ -355,10 +459,12 @@ export class RegistryDO extends DurableObject<Env> {
     }
     for (const id of plan.remove) this.removeInstance(id);
 
-    const expired = this.sql.exec<{ instance_id: string }>("DELETE FROM leases WHERE expires_at <= ? RETURNING instance_id", now).toArray();
-    for (const { instance_id } of expired) {
+    const expired = this.sql
+      .exec<{ instance_id: string; is_retry: number }>("DELETE FROM leases WHERE expires_at <= ? RETURNING instance_id, is_retry", now)
+      .toArray();
+    for (const { instance_id, is_retry } of expired) {
       const instance = this.instances.get(instance_id);
-      if (instance) instance.inflight = Math.max(0, instance.inflight - 1);
+      if (instance) this.endLease(instance, is_retry === 1);
     }
   }
 
@@ -394,6 +500,99 @@ export class RegistryDO extends DurableObject<Env> {
 
   // ------------------------------------------------------------------ internals
 
+  private endLease(instance: InstanceRecord, wasRetry: boolean): void {
+    instance.inflight = Math.max(0, instance.inflight - 1);
+    const service = this.services.get(instance.service);
+    if (wasRetry && service) service.activeRetries = Math.max(0, service.activeRetries - 1);
+  }
+
+  /** Passive outlier detection (Envoy's consecutive_5xx): ejection is persisted, the running count is not. */
+  private recordPassiveOutcome(instance: InstanceRecord, failed: boolean, now: number): void {
+    const siblings = this.instancesOf(instance.service).filter((i) => i.adminState === "active");
+    const ejectedNow = siblings.filter((i) => isEjected(i.outlier, now)).length;
+    const before = instance.outlier;
+    const result = recordOutcome(
+      before,
+      { gatewayFailure: failed },
+      now,
+      this.config.health.outlier,
+      mayEject(siblings.length, ejectedNow, this.config.health.outlier.maxEjectionPercent),
+    );
+    instance.outlier = result.state;
+    if (result.ejected || before.ejectedUntil !== result.state.ejectedUntil || before.ejectionCount !== result.state.ejectionCount) {
+      this.sql.exec("UPDATE instances SET outlier_state = ? WHERE id = ?", JSON.stringify(instance.outlier), instance.id);
+    }
+  }
+
+  private healthSettingsOf(serviceName: string): Required<ServiceHealthSettings> {
+    const overrides = this.services.get(serviceName)?.healthSettings ?? {};
+    const defaults = this.config.health;
+    return {
+      intervalMs: overrides.intervalMs ?? defaults.intervalMs,
+      timeoutMs: overrides.timeoutMs ?? defaults.timeoutMs,
+      retries: overrides.retries ?? defaults.retries,
+      path: overrides.path ?? defaults.path,
+    };
+  }
+
+  private activeCheckConfig(serviceName: string): ActiveCheckConfig {
+    return {
+      retries: this.healthSettingsOf(serviceName).retries,
+      rise: this.config.health.rise,
+      alertThreshold: this.config.health.alertThreshold,
+      degradedLatencyMs: this.config.degradedResponseTimeMs,
+      degradedErrorRate: 0.25,
+    };
+  }
+
+  private healthEvent(instance: InstanceRecord, event: HealthEvent, report: ProbeReport): InstanceHealthEvent {
+    const base = { instanceId: instance.id, service: instance.service, at: report.at };
+    switch (event.type) {
+      case "status-changed":
+        return { ...base, type: "status-changed", from: event.from, to: event.to };
+      case "failure-threshold":
+        return { ...base, type: "failure-threshold", consecutiveFailures: event.consecutiveFailures, error: report.probe.error ?? report.probe.kind };
+      case "recovered":
+        return { ...base, type: "recovered" };
+    }
+  }
+
+  private newInstance(fields: {
+    id: string;
+    service: string;
+    target: Target;
+    weight: number;
+    isStatic: boolean;
+    ttlSeconds: number | null;
+    lastHeartbeat: number | null;
+    metadata: Record<string, string>;
+    now: number;
+  }): InstanceRecord {
+    return {
+      id: fields.id,
+      seq: this.nextSeq++,
+      service: fields.service,
+      target: fields.target,
+      weight: fields.weight,
+      adminState: "active",
+      checkStatus: "passing",
+      isStatic: fields.isStatic,
+      ttlSeconds: fields.ttlSeconds,
+      registeredAt: fields.now,
+      lastHeartbeat: fields.lastHeartbeat,
+      criticalSince: null,
+      metadata: fields.metadata,
+      reportedInflight: null,
+      reportedCpu: null,
+      latencyEwmaMs: null,
+      errorEwma: 0,
+      inflight: 0,
+      active: initialActiveState(),
+      outlier: initialOutlierState,
+      inRotationSince: fields.now,
+    };
+  }
+
   private load(): void {
     for (const row of this.sql.exec<ServiceRow>("SELECT * FROM services")) {
       this.services.set(row.name, {
@@ -404,6 +603,8 @@ export class RegistryDO extends DurableObject<Env> {
         balancer: parseBalancerState(row.lb_state),
         seed: row.seed === 1,
         createdAt: row.created_at,
+        healthSettings: parseJsonObject<ServiceHealthSettings>(row.health_settings, {}),
+        activeRetries: 0,
       });
     }
     for (const row of this.sql.exec<InstanceRow>("SELECT * FROM instances ORDER BY seq")) {
@@ -426,12 +627,20 @@ export class RegistryDO extends DurableObject<Env> {
         latencyEwmaMs: null,
         errorEwma: 0,
         inflight: 0,
+        active: parseJsonObject<ActiveCheckState>(row.active_state, initialActiveState()),
+        outlier: parseJsonObject<OutlierState>(row.outlier_state, initialOutlierState),
+        inRotationSince: row.in_rotation_since,
       });
       this.nextSeq = Math.max(this.nextSeq, row.seq + 1);
     }
-    for (const row of this.sql.exec<{ instance_id: string; n: number }>("SELECT instance_id, COUNT(*) AS n FROM leases GROUP BY instance_id")) {
+    for (const row of this.sql.exec<{ instance_id: string; n: number; retries: number }>(
+      "SELECT instance_id, COUNT(*) AS n, SUM(is_retry) AS retries FROM leases GROUP BY instance_id",
+    )) {
       const instance = this.instances.get(row.instance_id);
-      if (instance) instance.inflight = row.n;
+      if (!instance) continue;
+      instance.inflight = row.n;
+      const service = this.services.get(instance.service);
+      if (service) service.activeRetries += row.retries;
     }
   }
 
@@ -474,26 +683,17 @@ export class RegistryDO extends DurableObject<Env> {
       );
       if (clash) this.removeInstance(clash.id);
       this.ensureService(declared.service, false, now);
-      const instance: InstanceRecord = {
+      const instance = this.newInstance({
         id,
-        seq: this.nextSeq++,
         service: declared.service,
         target: declared.target,
         weight: declared.weight,
-        adminState: "active",
-        checkStatus: "passing",
         isStatic: true,
         ttlSeconds: null,
-        registeredAt: now,
         lastHeartbeat: null,
-        criticalSince: null,
         metadata: {},
-        reportedInflight: null,
-        reportedCpu: null,
-        latencyEwmaMs: null,
-        errorEwma: 0,
-        inflight: 0,
-      };
+        now,
+      });
       this.instances.set(id, instance);
       this.writeInstance(instance);
     }
@@ -517,6 +717,8 @@ export class RegistryDO extends DurableObject<Env> {
       balancer: initialBalancerState,
       seed,
       createdAt: now,
+      healthSettings: {},
+      activeRetries: 0,
     };
     this.services.set(name, service);
     this.writeService(service);
@@ -540,10 +742,11 @@ export class RegistryDO extends DurableObject<Env> {
 
   private writeService(service: ServiceRecord): void {
     this.sql.exec(
-      `INSERT INTO services (name, strategy, timeout_ms, admin_state, lb_state, seed, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO services (name, strategy, timeout_ms, admin_state, lb_state, seed, created_at, health_settings)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (name) DO UPDATE SET strategy = excluded.strategy, timeout_ms = excluded.timeout_ms,
-         admin_state = excluded.admin_state, lb_state = excluded.lb_state, seed = excluded.seed`,
+         admin_state = excluded.admin_state, lb_state = excluded.lb_state, seed = excluded.seed,
+         health_settings = excluded.health_settings`,
       service.name,
       service.strategy,
       service.timeoutMs,
@@ -551,18 +754,21 @@ export class RegistryDO extends DurableObject<Env> {
       JSON.stringify(service.balancer),
       service.seed ? 1 : 0,
       service.createdAt,
+      JSON.stringify(service.healthSettings),
     );
   }
 
   private writeInstance(instance: InstanceRecord): void {
     this.sql.exec(
       `INSERT INTO instances (id, seq, service, target_kind, target, weight, admin_state, check_status, is_static,
-         ttl_seconds, registered_at, last_heartbeat, critical_since, metadata, reported_inflight, reported_cpu)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ttl_seconds, registered_at, last_heartbeat, critical_since, metadata, reported_inflight, reported_cpu,
+         active_state, outlier_state, in_rotation_since)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET weight = excluded.weight, admin_state = excluded.admin_state,
          check_status = excluded.check_status, ttl_seconds = excluded.ttl_seconds, last_heartbeat = excluded.last_heartbeat,
          critical_since = excluded.critical_since, metadata = excluded.metadata,
-         reported_inflight = excluded.reported_inflight, reported_cpu = excluded.reported_cpu`,
+         reported_inflight = excluded.reported_inflight, reported_cpu = excluded.reported_cpu,
+         active_state = excluded.active_state, outlier_state = excluded.outlier_state, in_rotation_since = excluded.in_rotation_since`,
       instance.id,
       instance.seq,
       instance.service,
@@ -579,6 +785,9 @@ export class RegistryDO extends DurableObject<Env> {
       JSON.stringify(instance.metadata),
       instance.reportedInflight,
       instance.reportedCpu,
+      JSON.stringify(instance.active),
+      JSON.stringify(instance.outlier),
+      instance.inRotationSince,
     );
   }
 
@@ -592,24 +801,34 @@ export class RegistryDO extends DurableObject<Env> {
     return service.strategy ?? this.config.defaultStrategy;
   }
 
-  private healthOf(instance: InstanceRecord) {
-    return deriveHealth(instance, { degradedResponseTimeMs: this.config.degradedResponseTimeMs });
+  /**
+   * Routing health: unhealthy when the TTL check is critical, the active check
+   * failed, or passive detection ejected it; degraded when either the active
+   * check or recent traffic says so.
+   */
+  private healthOf(instance: InstanceRecord, now: number): HealthStatus {
+    if (instance.active.status === "unhealthy" || isEjected(instance.outlier, now)) return "unhealthy";
+    const fromTraffic = deriveHealth(instance, { degradedResponseTimeMs: this.config.degradedResponseTimeMs });
+    if (fromTraffic === "unhealthy") return "unhealthy";
+    return fromTraffic === "degraded" || instance.active.status === "degraded" ? "degraded" : "healthy";
   }
 
-  private candidate(instance: InstanceRecord): Candidate {
+  private candidate(instance: InstanceRecord, now: number): Candidate {
     return {
       id: instance.id,
-      weight: instance.weight,
+      weight: scaleWeight(effectiveWeight(instance.weight, instance.inRotationSince, now, this.config.health.slowStartWindowMs)),
       inflight: instance.inflight,
-      health: this.healthOf(instance),
+      health: this.healthOf(instance, now),
       score: healthScore({ latencyEwmaMs: instance.latencyEwmaMs, errorRate: instance.errorEwma }),
     };
   }
 
   private serviceView(service: ServiceRecord): ServiceView {
+    const now = Date.now();
     const instances = this.instancesOf(service.name);
-    const views = instances.map((i) => this.instanceView(i));
+    const views = instances.map((i) => this.instanceView(i, now));
     const active = views.filter((i) => i.adminState === "active");
+    const usable = active.filter((i) => i.health !== "unhealthy").length;
     return {
       name: service.name,
       seed: service.seed,
@@ -618,12 +837,13 @@ export class RegistryDO extends DurableObject<Env> {
       timeoutMs: service.timeoutMs ?? this.config.upstreamTimeoutMs,
       adminState: service.adminState,
       status: serviceStatus(service.adminState === "stopped", active.map((i) => i.health)),
-      panic: active.length > 0 && active.every((i) => i.health === "unhealthy"),
+      panic: active.length > 0 && (usable === 0 || (usable / active.length) * 100 < this.config.health.panicThresholdPercent),
+      healthCheck: this.healthSettingsOf(service.name),
       instances: views,
     };
   }
 
-  private instanceView(instance: InstanceRecord): InstanceView {
+  private instanceView(instance: InstanceRecord, now: number): InstanceView {
     const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
     return {
       id: instance.id,
@@ -633,7 +853,7 @@ export class RegistryDO extends DurableObject<Env> {
       static: instance.isStatic,
       adminState: instance.adminState,
       checkStatus: instance.checkStatus,
-      health: this.healthOf(instance),
+      health: this.healthOf(instance, now),
       registeredAt: new Date(instance.registeredAt).toISOString(),
       lastHeartbeatAt: iso(instance.lastHeartbeat),
       ttlSeconds: instance.ttlSeconds,
@@ -644,6 +864,18 @@ export class RegistryDO extends DurableObject<Env> {
       responseTimeMs: instance.latencyEwmaMs === null ? null : Math.round(instance.latencyEwmaMs),
       errorRate: Math.round(instance.errorEwma * 10_000) / 100,
       metadata: instance.metadata,
+      activeCheck: {
+        status: instance.active.status,
+        lastCheckAt: iso(instance.active.lastCheckAt),
+        lastResult: instance.active.lastResult,
+        lastLatencyMs: instance.active.lastLatencyMs,
+        lastError: instance.active.lastError,
+        consecutiveFailures: instance.active.consecutiveFailures,
+        consecutiveSuccesses: instance.active.consecutiveSuccesses,
+      },
+      ejectedUntil: isEjected(instance.outlier, now) ? iso(instance.outlier.ejectedUntil) : null,
+      ejectionCount: instance.outlier.ejectionCount,
+      effectiveWeight: Math.round(effectiveWeight(instance.weight, instance.inRotationSince, now, this.config.health.slowStartWindowMs) * 100) / 100,
     };
   }
 
@@ -687,6 +919,16 @@ function fnv1a(text: string): string {
     hash = Math.imul(hash, 0x01000193);
   }
   return (hash >>> 0).toString(16).padStart(8, "0");
+}
+
+function parseJsonObject<T extends object>(json: string | null, fallback: T): T {
+  if (json === null) return fallback;
+  try {
+    const parsed = JSON.parse(json) as unknown;
+    return typeof parsed === "object" && parsed !== null ? (parsed as T) : fallback;
+  } catch {
+    return fallback;
+  }
 }
 
 function parseBalancerState(json: string): BalancerState {

@@ -127,6 +127,20 @@ export const EnvSchema = v.object({
   MAX_REQUEST_BODY_BYTES: integerSetting(100 * 1024 * 1024, 1024, 500 * 1024 * 1024),
   MAX_HEADER_COUNT: integerSetting(100, 10, 1_000),
   MAX_HEADER_BYTES: integerSetting(32 * 1024, 1024, 256 * 1024),
+  HEALTH_CHECK_INTERVAL_MS: integerSetting(30_000, 100, 3_600_000),
+  HEALTH_CHECK_TIMEOUT_MS: integerSetting(5_000, 50, 60_000),
+  HEALTH_CHECK_RETRIES: integerSetting(3, 1, 100),
+  HEALTH_CHECK_RISE: integerSetting(2, 1, 100),
+  HEALTH_CHECK_PATH: v.optional(v.pipe(v.string(), v.regex(/^\/[A-Za-z0-9._~\/-]*$/, "must be a path starting with /")), "/health"),
+  ALERT_THRESHOLD: integerSetting(2, 1, 100),
+  OUTLIER_CONSECUTIVE_FAILURES: integerSetting(5, 1, 1_000),
+  OUTLIER_BASE_EJECTION_MS: integerSetting(30_000, 100, 3_600_000),
+  OUTLIER_MAX_EJECTION_MS: integerSetting(300_000, 100, 86_400_000),
+  OUTLIER_MAX_EJECTION_PERCENT: integerSetting(10, 0, 100),
+  SLOW_START_WINDOW_MS: integerSetting(30_000, 0, 3_600_000),
+  RETRY_BUDGET_PERCENT: integerSetting(20, 0, 100),
+  RETRY_MIN_CONCURRENCY: integerSetting(3, 0, 10_000),
+  PANIC_THRESHOLD_PERCENT: integerSetting(50, 0, 100),
 });
 
 export interface Config {
@@ -152,6 +166,22 @@ export interface Config {
   readonly maxRequestBodyBytes: number;
   readonly maxHeaderCount: number;
   readonly maxHeaderBytes: number;
+  readonly health: HealthSettings;
+}
+
+export interface HealthSettings {
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  /** Consecutive failed probes that mark an instance unhealthy (the seed's "retries"; Envoy's unhealthy_threshold). */
+  readonly retries: number;
+  /** Consecutive passing probes that bring it back (Envoy's healthy_threshold). */
+  readonly rise: number;
+  readonly alertThreshold: number;
+  readonly path: string;
+  readonly outlier: { readonly consecutiveFailures: number; readonly baseEjectionMs: number; readonly maxEjectionMs: number; readonly maxEjectionPercent: number };
+  readonly slowStartWindowMs: number;
+  readonly retryBudget: { readonly budgetPercent: number; readonly minRetryConcurrency: number };
+  readonly panicThresholdPercent: number;
 }
 
 export const RATE_LIMIT_CLASSES = ["health", "metrics", "admin", "general", "registry"] as const;
@@ -212,6 +242,23 @@ export function parseConfig(env: object): Config {
     maxRequestBodyBytes: e.MAX_REQUEST_BODY_BYTES,
     maxHeaderCount: e.MAX_HEADER_COUNT,
     maxHeaderBytes: e.MAX_HEADER_BYTES,
+    health: {
+      intervalMs: e.HEALTH_CHECK_INTERVAL_MS,
+      timeoutMs: e.HEALTH_CHECK_TIMEOUT_MS,
+      retries: e.HEALTH_CHECK_RETRIES,
+      rise: e.HEALTH_CHECK_RISE,
+      alertThreshold: e.ALERT_THRESHOLD,
+      path: e.HEALTH_CHECK_PATH,
+      outlier: {
+        consecutiveFailures: e.OUTLIER_CONSECUTIVE_FAILURES,
+        baseEjectionMs: e.OUTLIER_BASE_EJECTION_MS,
+        maxEjectionMs: Math.max(e.OUTLIER_MAX_EJECTION_MS, e.OUTLIER_BASE_EJECTION_MS),
+        maxEjectionPercent: e.OUTLIER_MAX_EJECTION_PERCENT,
+      },
+      slowStartWindowMs: e.SLOW_START_WINDOW_MS,
+      retryBudget: { budgetPercent: e.RETRY_BUDGET_PERCENT, minRetryConcurrency: e.RETRY_MIN_CONCURRENCY },
+      panicThresholdPercent: e.PANIC_THRESHOLD_PERCENT,
+    },
   };
 }
 

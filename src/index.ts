@@ -18,6 +18,7 @@ import { router } from "./router";
 
 export { RegistryDO } from "../durable-objects/registry";
 export { RateLimiterDO } from "../durable-objects/rate-limiter";
+export { MetricsDO } from "../durable-objects/metrics";
 
 export default {
   async fetch(request, env, ctx): Promise<Response> {

@@ -35,11 +35,50 @@ export interface HeartbeatAck {
   readonly ttlSeconds: number;
 }
 
+/** Per-service overrides of the active health check (env settings are the defaults). */
+export interface ServiceHealthSettings {
+  readonly intervalMs?: number;
+  readonly timeoutMs?: number;
+  readonly retries?: number;
+  readonly path?: string;
+}
+
 export interface ServiceSettingsInput {
   readonly strategy?: Strategy;
   readonly timeoutMs?: number;
   readonly weights?: Readonly<Record<string, number>>;
+  readonly healthCheck?: ServiceHealthSettings;
 }
+
+export interface AcquireOptions {
+  /** Instances already tried for this request: never picked again. */
+  readonly exclude?: readonly string[];
+  /** This acquire is a retry and counts against the retry budget. */
+  readonly retry?: boolean;
+}
+
+export interface HealthTarget {
+  readonly id: string;
+  readonly service: string;
+  readonly target: Target;
+  readonly lastCheckAt: number | null;
+  readonly path: string;
+  readonly timeoutMs: number;
+  readonly intervalMs: number;
+}
+
+export interface ProbeReport {
+  readonly id: string;
+  readonly at: number;
+  readonly probe: { readonly ok: boolean; readonly latencyMs: number | null; readonly kind: "pass" | "fail" | "timeout"; readonly error?: string };
+}
+
+export type InstanceHealthEvent = { readonly instanceId: string; readonly service: string; readonly at: number } & (
+  | { readonly type: "status-changed"; readonly from: HealthStatus; readonly to: HealthStatus }
+  | { readonly type: "failure-threshold"; readonly consecutiveFailures: number; readonly error: string }
+  | { readonly type: "recovered" }
+  | { readonly type: "readmitted" }
+);
 
 export interface InstanceView {
   readonly id: string;
@@ -60,6 +99,20 @@ export interface InstanceView {
   readonly responseTimeMs: number | null;
   readonly errorRate: number;
   readonly metadata: Readonly<Record<string, string>>;
+  readonly activeCheck: {
+    readonly status: HealthStatus;
+    readonly lastCheckAt: string | null;
+    readonly lastResult: "pass" | "fail" | "timeout" | null;
+    readonly lastLatencyMs: number | null;
+    readonly lastError: string | null;
+    readonly consecutiveFailures: number;
+    readonly consecutiveSuccesses: number;
+  };
+  /** Set while passive outlier detection keeps it out of rotation. */
+  readonly ejectedUntil: string | null;
+  readonly ejectionCount: number;
+  /** Weight after slow start; equals weight once warmed up. */
+  readonly effectiveWeight: number;
 }
 
 export interface ServiceView {
@@ -72,6 +125,7 @@ export interface ServiceView {
   readonly status: ServiceStatus;
   /** True when no instance is available and traffic is spread over all of them (Envoy's panic mode). */
   readonly panic: boolean;
+  readonly healthCheck: Required<ServiceHealthSettings>;
   readonly instances: readonly InstanceView[];
 }
 

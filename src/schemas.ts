@@ -48,8 +48,16 @@ export const ServiceSettingsBodySchema = v.pipe(
     strategy: v.optional(v.picklist(STRATEGIES, `must be one of ${STRATEGIES.join(", ")}`)),
     timeoutMs: v.optional(v.pipe(v.number("must be a number"), v.integer("must be a whole number"), v.minValue(100, "must be at least 100"), v.maxValue(600_000, "must be at most 600000"))),
     weights: v.optional(v.pipe(v.record(v.pipe(v.string(), v.maxLength(128)), WeightSchema, "must be an object of instance id to weight"), v.maxEntries(500))),
+    healthCheck: v.optional(
+      v.strictObject({
+        intervalMs: v.optional(v.pipe(v.number("must be a number"), v.integer("must be a whole number"), v.minValue(100, "must be at least 100"), v.maxValue(3_600_000, "must be at most 3600000"))),
+        timeoutMs: v.optional(v.pipe(v.number("must be a number"), v.integer("must be a whole number"), v.minValue(50, "must be at least 50"), v.maxValue(60_000, "must be at most 60000"))),
+        retries: v.optional(v.pipe(v.number("must be a number"), v.integer("must be a whole number"), v.minValue(1, "must be at least 1"), v.maxValue(100, "must be at most 100"))),
+        path: v.optional(v.pipe(v.string("must be a string"), v.regex(/^\/[A-Za-z0-9._~\/-]{0,255}$/, "must be a path starting with /"))),
+      }),
+    ),
   }),
-  v.check((body) => Object.keys(body).length > 0, "give at least one of strategy, timeoutMs, weights"),
+  v.check((body) => Object.keys(body).length > 0, "give at least one of strategy, timeoutMs, weights, healthCheck"),
 );
 
 export const InstanceIdSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9._-]{1,160}$/));

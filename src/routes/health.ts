@@ -37,15 +37,37 @@ export const getWorkersHealth: Handler = async (_request, env, _ctx, meta) => {
 
 function workerHealth(service: ServiceView) {
   const active = service.instances.filter((i) => i.adminState === "active");
-  const timed = active.map((i) => i.responseTimeMs).filter((ms): ms is number => ms !== null);
   return {
     status: service.status,
-    responseTime: timed.length === 0 ? null : Math.round(timed.reduce((a, b) => a + b, 0) / timed.length),
-    instances: service.instances.length,
+    responseTime: average(active.map(responseTimeOf)),
     healthyInstances: active.filter((i) => i.health === "healthy").length,
+    totalInstances: service.instances.length,
     panic: service.panic,
     strategy: service.strategy,
+    instances: service.instances.map((i) => ({
+      id: i.id,
+      status: i.adminState === "stopped" ? "stopped" : i.health,
+      responseTime: responseTimeOf(i),
+      lastCheckAt: i.activeCheck.lastCheckAt,
+      lastResult: i.activeCheck.lastResult,
+      lastError: i.activeCheck.lastError,
+      consecutiveFailures: i.activeCheck.consecutiveFailures,
+      ejectedUntil: i.ejectedUntil,
+      heartbeat: i.static ? null : i.checkStatus,
+      inflight: i.inflight,
+      effectiveWeight: i.effectiveWeight,
+    })),
   };
+}
+
+/** Recent traffic latency when there is traffic, else the last probe's. */
+function responseTimeOf(instance: ServiceView["instances"][number]): number | null {
+  return instance.responseTimeMs ?? instance.activeCheck.lastLatencyMs;
+}
+
+function average(values: readonly (number | null)[]): number | null {
+  const known = values.filter((v): v is number => v !== null);
+  return known.length === 0 ? null : Math.round(known.reduce((a, b) => a + b, 0) / known.length);
 }
 
 /** Unhealthy when any service with instances has none usable; degraded when any is short of fully healthy. */

@@ -1,29 +1,37 @@
 /**
  * `/{workerName}/*`: proxies a request to one instance of the service.
  *
- * One RegistryDO call (acquire) sits on the critical path; the release runs in
- * `ctx.waitUntil` once the response body has been fully delivered, cancelled
- * by the client, or failed, so in-flight counts cover the whole exchange and
- * always come back down. Bodies stream in both directions; nothing is buffered.
+ * One RegistryDO call (acquire) sits on the critical path, side by side with
+ * the rate-limit decision; the release runs in `ctx.waitUntil` once the
+ * response body has been fully delivered, cancelled by the client, or failed,
+ * so in-flight counts cover the whole exchange and always come back down.
+ * Bodies stream in both directions; nothing is buffered.
+ *
+ * An idempotent request without a body that fails to connect, times out, or
+ * gets 502/503/504 is retried once on another instance, within the service's
+ * retry budget (Envoy's retry policy with retry_on: connect-failure,
+ * gateway-error and a retry budget).
  */
-import { type Config, upstreamUrlPolicy } from "../config";
-import { checkUpstreamUrl } from "../core/url-guard";
+import { isRetryable } from "../core/health";
 import { clientResponseHeaders, upstreamRequestHeaders } from "../core/headers";
+import { countDoCall, doCallCounts } from "../do-calls";
 import { carriesOrchestratorToken } from "../middleware/auth";
-import { problem, problemResponse, ProblemType } from "../problem";
-import type { Lease, ReleaseOutcome } from "../registry-contract";
-import { registryStub } from "../registry-client";
 import { BodyTooLarge, limitBodyStream } from "../middleware/hygiene";
 import { tooManyRequests } from "../middleware/rate-limit";
+import { problem, problemResponse, ProblemType } from "../problem";
+import { registryStub } from "../registry-client";
+import type { Lease, ReleaseOutcome } from "../registry-contract";
+import { callUpstream, type UpstreamResult } from "../upstream";
 import type { RequestMeta } from "./context";
-import { countDoCall, doCallCounts } from "../do-calls";
-import { bindingByName, isFetcher } from "../bindings";
 
 export interface ProxyContext {
   readonly env: Env;
   readonly ctx: ExecutionContext;
   readonly meta: RequestMeta;
 }
+
+const MAX_RETRIES = 1;
+const RETRYABLE_STATUSES = new Set([502, 503, 504]);
 
 export async function proxyToService(request: Request, service: string, rest: string, context: ProxyContext): Promise<Response> {
   const { env, ctx, meta } = context;
@@ -37,24 +45,7 @@ export async function proxyToService(request: Request, service: string, rest: st
     carriesOrchestratorToken(request, config),
     meta.rateLimit,
   ]);
-  if (limit && !limit.decision.allowed) {
-    if (acquired.ok) {
-      countDoCall("registry");
-      ctx.waitUntil(registry.release(acquired.leaseId, { status: null, durationMs: 0, failure: "aborted" }));
-    }
-    return tooManyRequests(limit);
-  }
-  if (!acquired.ok) {
-    const retryAfter = acquired.problem.retryAfterSeconds;
-    return problemResponse(acquired.problem, typeof retryAfter === "number" ? { "retry-after": String(retryAfter) } : undefined);
-  }
-  const lease: Lease = acquired;
-  meta.instance = lease.instanceId;
-  const startedAt = Date.now();
-  let released = false;
-  const release = (outcome: Omit<ReleaseOutcome, "durationMs">) => {
-    if (released) return;
-    released = true;
+  const release = (lease: Lease, outcome: Omit<ReleaseOutcome, "durationMs">, startedAt: number) => {
     countDoCall("registry");
     ctx.waitUntil(
       registry.release(lease.leaseId, { ...outcome, durationMs: Date.now() - startedAt }).catch((error: unknown) => {
@@ -63,68 +54,108 @@ export async function proxyToService(request: Request, service: string, rest: st
       }),
     );
   };
+  if (limit && !limit.decision.allowed) {
+    if (acquired.ok) release(acquired, { status: null, failure: "aborted" }, Date.now());
+    return tooManyRequests(limit);
+  }
+  if (!acquired.ok) {
+    const retryAfter = acquired.problem.retryAfterSeconds;
+    return problemResponse(acquired.problem, typeof retryAfter === "number" ? { "retry-after": String(retryAfter) } : undefined);
+  }
 
   const incoming = new URL(request.url);
-  let upstream: Response;
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(new UpstreamTimeout()), lease.timeoutMs);
-  try {
-    const init: RequestInit = {
-      method: request.method,
-      headers: upstreamRequestHeaders(request.headers, {
-        clientIp: request.headers.get("cf-connecting-ip"),
-        protocol: incoming.protocol.replace(":", ""),
-        host: incoming.host,
-        requestId: meta.requestId,
-        dropAuthorization,
-      }),
-      body: requestBody(request, config.maxRequestBodyBytes),
-      redirect: "manual",
-      signal: abort.signal,
-    };
-    upstream = await sendToTarget(lease, rest + incoming.search, init, env, config);
-  } catch (error) {
-    clearTimeout(timer);
-    if (error instanceof UpstreamTimeout || abort.signal.reason instanceof UpstreamTimeout) {
-      release({ status: null, failure: "timeout" });
+  const body = requestBody(request, config.maxRequestBodyBytes);
+  const headers = upstreamRequestHeaders(request.headers, {
+    clientIp: request.headers.get("cf-connecting-ip"),
+    protocol: incoming.protocol.replace(":", ""),
+    host: incoming.host,
+    requestId: meta.requestId,
+    dropAuthorization,
+  });
+  const tried: string[] = [];
+  let lease: Lease = acquired;
+  for (let attempt = 0; ; attempt++) {
+    tried.push(lease.instanceId);
+    meta.instance = lease.instanceId;
+    const startedAt = Date.now();
+    const result = await callUpstream(
+      env,
+      config,
+      lease.target,
+      rest + incoming.search,
+      { method: request.method, headers, body },
+      lease.timeoutMs,
+      (error) => error instanceof BodyTooLarge,
+    );
+    const failure = retryableFailure(result);
+    if (failure !== null && attempt < MAX_RETRIES && isRetryable(request.method, body !== null, failure.kind, failure.status)) {
+      const next = await registry.acquire(service, { exclude: tried, retry: true });
+      countDoCall("registry");
+      if (next.ok) {
+        releaseFailed(result, lease, startedAt, release);
+        lease = next;
+        continue;
+      }
+    }
+    return respond(result, lease, startedAt, service, meta, ctx, release);
+  }
+}
+
+type Release = (lease: Lease, outcome: Omit<ReleaseOutcome, "durationMs">, startedAt: number) => void;
+
+function retryableFailure(result: UpstreamResult): { kind: "connect" | "timeout" | "status"; status?: number } | null {
+  if (result.kind === "timeout") return { kind: "timeout" };
+  if (result.kind === "connect") return { kind: "connect" };
+  if (result.kind === "response" && RETRYABLE_STATUSES.has(result.response.status)) return { kind: "status", status: result.response.status };
+  return null;
+}
+
+/** Ends a failed attempt that is about to be retried elsewhere. */
+function releaseFailed(result: UpstreamResult, lease: Lease, startedAt: number, release: Release): void {
+  if (result.kind === "response") {
+    void result.response.body?.cancel();
+    release(lease, { status: result.response.status, failure: null }, startedAt);
+  } else {
+    release(lease, { status: null, failure: result.kind === "timeout" ? "timeout" : "connect" }, startedAt);
+  }
+}
+
+function respond(result: UpstreamResult, lease: Lease, startedAt: number, service: string, meta: RequestMeta, ctx: ExecutionContext, release: Release): Response {
+  switch (result.kind) {
+    case "timeout":
+      release(lease, { status: null, failure: "timeout" }, startedAt);
       return problem(504, ProblemType.upstreamTimeout, "Upstream timeout", `${service} did not answer within ${lease.timeoutMs} ms.`, {
         service,
         instance: lease.instanceId,
         timeoutMs: lease.timeoutMs,
       });
+    case "connect":
+      release(lease, { status: null, failure: "connect" }, startedAt);
+      return problem(502, ProblemType.upstreamUnreachable, "Bad gateway", `${service} could not be reached.`, { service, instance: lease.instanceId });
+    case "refused": {
+      release(lease, { status: null, failure: "aborted" }, startedAt);
+      const maxBytes = result.error instanceof BodyTooLarge ? result.error.maxBytes : meta.config.maxRequestBodyBytes;
+      return problem(413, ProblemType.payloadTooLarge, "Payload too large", `Request bodies may be at most ${maxBytes} bytes.`, { field: "(body)", maxBytes });
     }
-    if (error instanceof BodyTooLarge) {
-      release({ status: null, failure: "aborted" });
-      return problem(413, ProblemType.payloadTooLarge, "Payload too large", `Request bodies may be at most ${error.maxBytes} bytes.`, {
-        field: "(body)",
-        maxBytes: error.maxBytes,
-      });
-    }
-    if (request.signal?.aborted) {
-      release({ status: null, failure: "aborted" });
-      return new Response(null, { status: 499 });
-    }
-    release({ status: null, failure: "connect" });
-    return problem(502, ProblemType.upstreamUnreachable, "Bad gateway", `${service} could not be reached.`, {
-      service,
-      instance: lease.instanceId,
-    });
+    case "response":
+      return streamBack(result.response, lease, startedAt, meta, ctx, release);
   }
-  clearTimeout(timer);
+}
 
+function streamBack(upstream: Response, lease: Lease, startedAt: number, meta: RequestMeta, ctx: ExecutionContext, release: Release): Response {
   const headers = clientResponseHeaders(upstream.headers);
   headers.set("x-request-id", meta.requestId);
   if (lease.panic) headers.set("x-orchestrator-panic", "1");
   if (!upstream.body) {
-    release({ status: upstream.status, failure: null });
+    release(lease, { status: upstream.status, failure: null }, startedAt);
     return new Response(null, { status: upstream.status, statusText: upstream.statusText, headers });
   }
   // Count the request as in flight until its body is delivered (or the client goes away).
   const { readable, writable } = new IdentityTransformStream();
   ctx.waitUntil(
     upstream.body.pipeTo(writable).then(
-      () => release({ status: upstream.status, failure: null }),
-      () => release({ status: upstream.status, failure: "aborted" }),
+      () => release(lease, { status: upstream.status, failure: null }, startedAt),
+      () => release(lease, { status: upstream.status, failure: "aborted" }, startedAt),
     ),
   );
   return new Response(readable, { status: upstream.status, statusText: upstream.statusText, headers });
@@ -134,29 +165,4 @@ export async function proxyToService(request: Request, service: string, rest: st
 function requestBody(request: Request, maxBytes: number): ReadableStream<Uint8Array> | null {
   if (request.method === "GET" || request.method === "HEAD" || request.body === null) return null;
   return request.headers.has("content-length") ? request.body : limitBodyStream(request.body, maxBytes);
-}
-
-class UpstreamTimeout extends Error {
-  constructor() {
-    super("upstream timeout");
-    this.name = "UpstreamTimeout";
-  }
-}
-
-async function sendToTarget(lease: Lease, pathAndQuery: string, init: RequestInit, env: Env, config: Config): Promise<Response> {
-  if (lease.target.kind === "binding") {
-    const binding = bindingByName(env, lease.target.binding);
-    if (!isFetcher(binding)) throw new Error(`binding ${lease.target.binding} is not available`);
-    return binding.fetch(new Request(new URL(pathAndQuery, "https://upstream.invalid"), init));
-  }
-  // Re-checked on every call: the registry entry is only as trustworthy as the token that wrote it.
-  const check = checkUpstreamUrl(lease.target.url, upstreamUrlPolicy(config));
-  if (!check.ok) throw new Error(`upstream url refused: ${check.message}`);
-  return fetch(joinUrl(check.url, pathAndQuery), init);
-}
-
-/** Appends the request's remaining path to the instance's base URL, keeping any base path. */
-export function joinUrl(base: URL, pathAndQuery: string): string {
-  const basePath = base.pathname.endsWith("/") ? base.pathname.slice(0, -1) : base.pathname;
-  return `${base.origin}${basePath}${pathAndQuery}`;
 }

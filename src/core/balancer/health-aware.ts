@@ -4,13 +4,15 @@ import type { Candidate, PickFunction } from "./types";
 
 /**
  * Expected cost of sending one more request: the instance's score (roughly its
- * effective latency, see health-score.ts) times the queue it would join. Using
- * inflight + 1 means an idle instance still costs its score, so a slow idle
- * instance is not automatically preferred over a fast busy one.
+ * effective latency, see health-score.ts) times the queue it would join,
+ * divided by its weight (so operator weights and slow start's ramping weight
+ * count here too). Using inflight + 1 means an idle instance still costs its
+ * score, so a slow idle instance is not automatically preferred over a fast busy one.
  */
 function cost(candidate: Candidate): number {
   const score = Number.isNaN(candidate.score) ? Number.POSITIVE_INFINITY : Math.max(0, candidate.score);
-  return score * (sanitizeInflight(candidate.inflight) + 1);
+  const weight = Number.isFinite(candidate.weight) && candidate.weight > 0 ? candidate.weight : 1;
+  return (score * (sanitizeInflight(candidate.inflight) + 1)) / weight;
 }
 
 /**

@@ -53,17 +53,22 @@ function eligible(strategy: Strategy, instances: readonly Candidate[]): readonly
 
 /**
  * Chooses an instance for one request. Returns null only when there are no
- * instances at all; when all are unhealthy it still picks one (panic mode) rather
- * than failing every request.
+ * instances at all. Panic mode (Envoy's panic threshold): when fewer than
+ * `panicThresholdPercent` of the instances are usable — and always when none
+ * is — health is ignored and traffic spreads over all of them, because
+ * concentrating everything on a few survivors (or refusing it all) usually
+ * does more harm than a possibly wrong health verdict.
  */
 export function pickInstance(
   strategy: Strategy,
   instances: readonly Candidate[],
   state: BalancerState,
+  panicThresholdPercent = 0,
 ): PickResult | null {
   if (instances.length === 0) return null;
   const preferred = eligible(strategy, instances);
-  const panic = preferred.length === 0;
+  const usable = instances.filter((c) => c.health !== "unhealthy").length;
+  const panic = preferred.length === 0 || (usable / instances.length) * 100 < panicThresholdPercent;
   const pick = pickFunctions[strategy](panic ? instances : preferred, state);
   return { id: pick.id, state: pick.state, panic };
 }
