@@ -14,6 +14,7 @@ export default defineProject({
           REGISTRATION_TOKEN: "test-registration-token",
           INSTANCE_TTL_SECONDS: "5",
           DEREGISTER_CRITICAL_AFTER_SECONDS: "3",
+          DEGRADED_RESPONSE_TIME_MS: "300",
           CORS_ORIGINS: "https://app.example.com,https://admin.example.com",
         },
       },
@@ -24,5 +25,6 @@ export default defineProject({
     root,
     include: ["test/workers/**/*.test.ts"],
     testTimeout: 30_000,
+    globalSetup: ["test/workers/global-setup.ts"],
   },
 });

@@ -1,0 +1,69 @@
+/**
+ * A controllable upstream for Workers-pool tests, run in Node by globalSetup:
+ * one HTTP server on 127.0.0.1 hosting many named "instances" under
+ * /i/<name>/…, each switchable between behaviours through /control/<name>.
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export type Mode = "ok" | "down" | "hang" | "slow" | "error";
+
+interface InstanceState {
+  mode: Mode;
+  delayMs: number;
+  hits: number;
+}
+
+export async function startControllableUpstream(): Promise<{ port: number; close: () => Promise<void> }> {
+  const instances = new Map<string, InstanceState>();
+  const stateOf = (name: string) => {
+    let state = instances.get(name);
+    if (!state) instances.set(name, (state = { mode: "ok", delayMs: 0, hits: 0 }));
+    return state;
+  };
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    const control = /^\/control\/([\w-]+)$/.exec(url.pathname);
+    if (control) {
+      const state = stateOf(control[1] as string);
+      state.mode = (url.searchParams.get("mode") as Mode | null) ?? state.mode;
+      state.delayMs = Number(url.searchParams.get("delayMs") ?? state.delayMs);
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(state));
+      return;
+    }
+    const match = /^\/i\/([\w-]+)(\/.*)?$/.exec(url.pathname);
+    if (!match) {
+      res.writeHead(404).end();
+      return;
+    }
+    const name = match[1] as string;
+    const state = stateOf(name);
+    state.hits++;
+    const answer = () => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ name, path: match[2] ?? "/" }));
+    switch (state.mode) {
+      case "ok":
+        return answer();
+      case "down":
+        req.socket.destroy();
+        return;
+      case "hang":
+        return; // never answers; the server's close() destroys the socket
+      case "slow":
+        setTimeout(answer, state.delayMs);
+        return;
+      case "error":
+        res.writeHead(503, { "content-type": "text/plain" }).end("unavailable");
+        return;
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
