@@ -52,6 +52,22 @@ export const REGISTRY_MIGRATIONS: readonly (readonly string[])[] = [
     `ALTER TABLE services ADD COLUMN health_settings TEXT`,
     `ALTER TABLE leases ADD COLUMN is_retry INTEGER NOT NULL DEFAULT 0`,
   ],
+  // Operator control: an ordered, bounded audit log of admin actions, and a
+  // lifecycle hook per service.
+  [
+    `CREATE TABLE audit (
+       seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+       at           INTEGER NOT NULL,
+       action       TEXT NOT NULL,
+       target       TEXT NOT NULL,
+       result       TEXT NOT NULL,
+       status       INTEGER NOT NULL,
+       actor        TEXT NOT NULL,
+       request_id   TEXT,
+       detail       TEXT
+     )`,
+    `ALTER TABLE services ADD COLUMN lifecycle_hook TEXT`,
+  ],
 ];
 
 export function applyMigrations(sql: SqlStorage, migrations: readonly (readonly string[])[]): number {

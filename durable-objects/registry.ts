@@ -61,6 +61,10 @@ import type {
   InstanceHealthEvent,
   AcquireOptions,
   ServiceHealthSettings,
+  AuditEntry,
+  AuditInput,
+  LifecycleResult,
+  LifecycleState,
 } from "../src/registry-contract";
 import { applyMigrations, REGISTRY_MIGRATIONS } from "./registry-schema";
 
@@ -73,6 +77,7 @@ interface ServiceRecord {
   seed: boolean;
   createdAt: number;
   healthSettings: ServiceHealthSettings;
+  lifecycleHook: Target | null;
   /** Leases handed out as retries and not yet released, for the retry budget. */
   activeRetries: number;
 }
@@ -113,6 +118,7 @@ interface ServiceRow extends Record<string, SqlStorageValue> {
   seed: number;
   created_at: number;
   health_settings: string | null;
+  lifecycle_hook: string | null;
 }
 
 interface InstanceRow extends Record<string, SqlStorageValue> {
@@ -137,6 +143,19 @@ interface InstanceRow extends Record<string, SqlStorageValue> {
   in_rotation_since: number | null;
 }
 
+interface AuditRow extends Record<string, SqlStorageValue> {
+  seq: number;
+  at: number;
+  action: string;
+  target: string;
+  result: string;
+  status: number;
+  actor: string;
+  request_id: string | null;
+  detail: string | null;
+}
+
+const MAX_AUDIT_ENTRIES = 1000;
 const MAX_INSTANCES_PER_SERVICE = 500;
 const MAX_SERVICES = 200;
 
@@ -272,6 +291,10 @@ export class RegistryDO extends DurableObject<Env> {
     if (!this.services.has(name) && this.services.size >= MAX_SERVICES) {
       return failure(409, ProblemType.conflict, "Too many services", `The registry holds at most ${MAX_SERVICES} services.`, { field: "name" });
     }
+    if (settings.lifecycleHook) {
+      const refused = this.checkTarget(settings.lifecycleHook);
+      if (refused) return { ...refused, problem: { ...refused.problem, field: `lifecycleHook.${refused.problem.field ?? "url"}` } };
+    }
     const created = this.ensureService(name, false, Date.now());
     const service = this.services.get(name) as ServiceRecord;
     if (settings.strategy !== undefined && settings.strategy !== service.strategy) {
@@ -280,6 +303,7 @@ export class RegistryDO extends DurableObject<Env> {
     }
     if (settings.timeoutMs !== undefined) service.timeoutMs = settings.timeoutMs;
     if (settings.healthCheck !== undefined) service.healthSettings = { ...service.healthSettings, ...settings.healthCheck };
+    if (settings.lifecycleHook !== undefined) service.lifecycleHook = settings.lifecycleHook;
     for (const [id, weight] of Object.entries(settings.weights ?? {})) {
       const instance = this.instances.get(id) as InstanceRecord;
       instance.weight = weight;
@@ -369,6 +393,94 @@ export class RegistryDO extends DurableObject<Env> {
     if (outcome.failure === null) instance.latencyEwmaMs = updateLatencyEwma(instance.latencyEwmaMs, outcome.durationMs);
     this.recordPassiveOutcome(instance, failed, Date.now());
     return true;
+  }
+
+  // ------------------------------------------------------------------ RPC: operator control
+
+  /**
+   * Takes a service (or one instance) out of rotation or puts it back. Stopping
+   * is immediate for new requests; requests already in flight finish (the edge
+   * waits for them, see routes/lifecycle.ts). Starting begins slow start.
+   */
+  setAdminState(serviceName: string, instanceId: string | null, state: "active" | "stopped"): LifecycleResult {
+    const target = this.lifecycleTarget(serviceName, instanceId);
+    if (!target.ok) return target;
+    const now = Date.now();
+    const record = target.instance ?? target.service;
+    const changed = record.adminState !== state;
+    if (changed) {
+      record.adminState = state;
+      if (target.instance) {
+        if (state === "active") target.instance.inRotationSince = now;
+        this.writeInstance(target.instance);
+      } else {
+        if (state === "active") {
+          for (const instance of this.instancesOf(serviceName)) {
+            instance.inRotationSince = now;
+            this.writeInstance(instance);
+          }
+        }
+        this.writeService(target.service);
+      }
+    }
+    return this.lifecycleState(serviceName, instanceId, changed);
+  }
+
+  /** Current lifecycle view, polled by the edge while a stop drains. */
+  lifecycle(serviceName: string, instanceId: string | null): LifecycleResult {
+    const target = this.lifecycleTarget(serviceName, instanceId);
+    return target.ok ? this.lifecycleState(serviceName, instanceId, false) : target;
+  }
+
+  /** A restart forgets what health checks and outlier detection had concluded. */
+  resetHealth(serviceName: string, instanceId: string | null): LifecycleResult {
+    const target = this.lifecycleTarget(serviceName, instanceId);
+    if (!target.ok) return target;
+    const instances = target.instance ? [target.instance] : this.instancesOf(serviceName);
+    for (const instance of instances) {
+      instance.active = initialActiveState();
+      instance.outlier = initialOutlierState;
+      instance.latencyEwmaMs = null;
+      instance.errorEwma = 0;
+      this.writeInstance(instance);
+    }
+    return this.lifecycleState(serviceName, instanceId, true);
+  }
+
+  recordAudit(entry: AuditInput): number {
+    const seq = this.sql
+      .exec<{ seq: number }>(
+        "INSERT INTO audit (at, action, target, result, status, actor, request_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+        Date.now(),
+        entry.action,
+        entry.target,
+        entry.status < 400 ? "ok" : "error",
+        entry.status,
+        entry.actor,
+        entry.requestId,
+        entry.detail ?? null,
+      )
+      .one().seq;
+    this.sql.exec("DELETE FROM audit WHERE seq <= ?", seq - MAX_AUDIT_ENTRIES);
+    return seq;
+  }
+
+  /** Newest first; `before` pages backwards by sequence number. */
+  audit(limit: number, before: number | null): AuditEntry[] {
+    const rows = this.sql
+      .exec<AuditRow>("SELECT * FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?", before ?? Number.MAX_SAFE_INTEGER, limit)
+      .toArray();
+    return rows.map((row) => ({
+      seq: row.seq,
+      at: new Date(row.at).toISOString(),
+      action: row.action,
+      target: row.target,
+      result: row.result === "ok" ? "ok" : "error",
+      status: row.status,
+      actor: row.actor,
+      requestId: row.request_id,
+      detail: row.detail,
+    }));
   }
 
   // ------------------------------------------------------------------ RPC: active health checks
@@ -500,6 +612,28 @@ export class RegistryDO extends DurableObject<Env> {
 
   // ------------------------------------------------------------------ internals
 
+  private lifecycleTarget(serviceName: string, instanceId: string | null) {
+    const service = this.services.get(serviceName);
+    if (!service) return failure(404, ProblemType.unknownService, "Unknown service", `No service is named ${serviceName}.`, { field: "name" });
+    if (instanceId === null) return { ok: true as const, service, instance: null };
+    const instance = this.instances.get(instanceId);
+    if (!instance || instance.service !== serviceName) return unknownInstance(instanceId);
+    return { ok: true as const, service, instance };
+  }
+
+  private lifecycleState(serviceName: string, instanceId: string | null, changed: boolean): LifecycleState {
+    const service = this.services.get(serviceName) as ServiceRecord;
+    const instances = instanceId === null ? this.instancesOf(serviceName) : [this.instances.get(instanceId) as InstanceRecord];
+    return {
+      ok: true,
+      service: serviceName,
+      instance: instanceId,
+      adminState: instanceId === null ? service.adminState : (instances[0] as InstanceRecord).adminState,
+      inflight: instances.reduce((sum, i) => sum + i.inflight, 0),
+      changed,
+    };
+  }
+
   private endLease(instance: InstanceRecord, wasRetry: boolean): void {
     instance.inflight = Math.max(0, instance.inflight - 1);
     const service = this.services.get(instance.service);
@@ -604,6 +738,7 @@ export class RegistryDO extends DurableObject<Env> {
         seed: row.seed === 1,
         createdAt: row.created_at,
         healthSettings: parseJsonObject<ServiceHealthSettings>(row.health_settings, {}),
+        lifecycleHook: parseTarget(row.lifecycle_hook),
         activeRetries: 0,
       });
     }
@@ -718,6 +853,7 @@ export class RegistryDO extends DurableObject<Env> {
       seed,
       createdAt: now,
       healthSettings: {},
+      lifecycleHook: null,
       activeRetries: 0,
     };
     this.services.set(name, service);
@@ -742,11 +878,11 @@ export class RegistryDO extends DurableObject<Env> {
 
   private writeService(service: ServiceRecord): void {
     this.sql.exec(
-      `INSERT INTO services (name, strategy, timeout_ms, admin_state, lb_state, seed, created_at, health_settings)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO services (name, strategy, timeout_ms, admin_state, lb_state, seed, created_at, health_settings, lifecycle_hook)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (name) DO UPDATE SET strategy = excluded.strategy, timeout_ms = excluded.timeout_ms,
          admin_state = excluded.admin_state, lb_state = excluded.lb_state, seed = excluded.seed,
-         health_settings = excluded.health_settings`,
+         health_settings = excluded.health_settings, lifecycle_hook = excluded.lifecycle_hook`,
       service.name,
       service.strategy,
       service.timeoutMs,
@@ -755,6 +891,7 @@ export class RegistryDO extends DurableObject<Env> {
       service.seed ? 1 : 0,
       service.createdAt,
       JSON.stringify(service.healthSettings),
+      service.lifecycleHook === null ? null : JSON.stringify(service.lifecycleHook),
     );
   }
 
@@ -839,6 +976,8 @@ export class RegistryDO extends DurableObject<Env> {
       status: serviceStatus(service.adminState === "stopped", active.map((i) => i.health)),
       panic: active.length > 0 && (usable === 0 || (usable / active.length) * 100 < this.config.health.panicThresholdPercent),
       healthCheck: this.healthSettingsOf(service.name),
+      lifecycleHook: service.lifecycleHook,
+      inflight: views.reduce((sum, i) => sum + i.inflight, 0),
       instances: views,
     };
   }
@@ -929,6 +1068,13 @@ function parseJsonObject<T extends object>(json: string | null, fallback: T): T 
   } catch {
     return fallback;
   }
+}
+
+function parseTarget(json: string | null): Target | null {
+  const parsed = parseJsonObject<Partial<{ kind: string; url: string; binding: string }>>(json, {});
+  if (parsed.kind === "url" && typeof parsed.url === "string") return { kind: "url", url: parsed.url };
+  if (parsed.kind === "binding" && typeof parsed.binding === "string") return { kind: "binding", binding: parsed.binding };
+  return null;
 }
 
 function parseBalancerState(json: string): BalancerState {

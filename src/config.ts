@@ -141,6 +141,7 @@ export const EnvSchema = v.object({
   RETRY_BUDGET_PERCENT: integerSetting(20, 0, 100),
   RETRY_MIN_CONCURRENCY: integerSetting(3, 0, 10_000),
   PANIC_THRESHOLD_PERCENT: integerSetting(50, 0, 100),
+  DRAIN_TIMEOUT_MS: integerSetting(30_000, 0, 600_000),
 });
 
 export interface Config {
@@ -167,6 +168,8 @@ export interface Config {
   readonly maxHeaderCount: number;
   readonly maxHeaderBytes: number;
   readonly health: HealthSettings;
+  /** How long stop and restart wait for in-flight requests before going ahead anyway. */
+  readonly drainTimeoutMs: number;
 }
 
 export interface HealthSettings {
@@ -259,6 +262,7 @@ export function parseConfig(env: object): Config {
       retryBudget: { budgetPercent: e.RETRY_BUDGET_PERCENT, minRetryConcurrency: e.RETRY_MIN_CONCURRENCY },
       panicThresholdPercent: e.PANIC_THRESHOLD_PERCENT,
     },
+    drainTimeoutMs: e.DRAIN_TIMEOUT_MS,
   };
 }
 

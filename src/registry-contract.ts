@@ -48,6 +48,8 @@ export interface ServiceSettingsInput {
   readonly timeoutMs?: number;
   readonly weights?: Readonly<Record<string, number>>;
   readonly healthCheck?: ServiceHealthSettings;
+  /** null removes the hook. */
+  readonly lifecycleHook?: Target | null;
 }
 
 export interface AcquireOptions {
@@ -126,6 +128,8 @@ export interface ServiceView {
   /** True when no instance is available and traffic is spread over all of them (Envoy's panic mode). */
   readonly panic: boolean;
   readonly healthCheck: Required<ServiceHealthSettings>;
+  readonly lifecycleHook: Target | null;
+  readonly inflight: number;
   readonly instances: readonly InstanceView[];
 }
 
@@ -155,3 +159,43 @@ export type HeartbeatResult = HeartbeatAck | Failure;
 export type AcquireResult = Lease | Failure;
 export type ServiceResult = ({ readonly ok: true; readonly created: boolean } & { readonly service: ServiceView }) | Failure;
 export type DeregisterResult = { readonly ok: true; readonly id: string } | Failure;
+
+export type LifecycleAction = "stop" | "start" | "restart";
+
+/** Where a service's lifecycle hook lives: it receives POST /__lifecycle/restart. */
+export type LifecycleHook = Target;
+
+export interface LifecycleState {
+  readonly ok: true;
+  readonly service: string;
+  readonly instance: string | null;
+  readonly adminState: "active" | "stopped";
+  /** Requests still in flight to what was stopped. */
+  readonly inflight: number;
+  /** False when the action changed nothing (e.g. stopping a stopped service). */
+  readonly changed: boolean;
+}
+
+export type LifecycleResult = LifecycleState | Failure;
+
+export interface AuditEntry {
+  readonly seq: number;
+  readonly at: string;
+  readonly action: string;
+  readonly target: string;
+  readonly result: "ok" | "error";
+  readonly status: number;
+  /** A fingerprint of the bearer token (never the token). */
+  readonly actor: string;
+  readonly requestId: string | null;
+  readonly detail: string | null;
+}
+
+export interface AuditInput {
+  readonly action: string;
+  readonly target: string;
+  readonly status: number;
+  readonly actor: string;
+  readonly requestId: string;
+  readonly detail?: string;
+}

@@ -5,8 +5,10 @@
 import { type IRequest, Router } from "itty-router";
 import { RESERVED_SEGMENTS } from "./core/services";
 import { splitServicePath } from "./core/paths";
-import { requireAdmin } from "./middleware/auth";
-import { problem, ProblemType } from "./problem";
+import { requireAdmin, tokenFingerprint } from "./middleware/auth";
+import { registryStub } from "./registry-client";
+import { getAudit, lifecycleAction } from "./routes/lifecycle";
+import { problem, ProblemType, problemTypeOf } from "./problem";
 import { listServicesAdmin, putServiceSettings } from "./routes/admin";
 import type { Handler, RouteArgs } from "./routes/context";
 import { devOnly, getDebugConfig, getDebugDoCalls, getDebugRegistry } from "./routes/debug";
@@ -19,6 +21,30 @@ const admin =
   async (request, ...args) =>
     (await requireAdmin(request, args[2].config)) ?? handler(request, ...args);
 
+/**
+ * An admin action that changes state: authenticated, then recorded in the
+ * audit log (in order, awaited, whatever its result) with a fingerprint of the
+ * token, never the token itself.
+ */
+const audited = (action: (request: IRequest) => string, handler: Handler): Handler =>
+  admin(async (request, env, ctx, meta) => {
+    let response: Response | undefined;
+    try {
+      response = await handler(request, env, ctx, meta);
+      return response;
+    } finally {
+      const target = [request.params.name, request.params.id].filter((p): p is string => p !== undefined).map(decodeURIComponent).join("/");
+      await registryStub(env).recordAudit({
+        action: action(request),
+        target,
+        status: response?.status ?? 500,
+        actor: await tokenFingerprint(request),
+        requestId: meta.requestId,
+        ...(response && response.status >= 400 ? { detail: problemTypeOf(response) ?? `HTTP ${response.status}` } : {}),
+      });
+    }
+  });
+
 /** Orchestrator-owned paths and the methods each allows, for 405 answers. */
 const OWN_ROUTES: ReadonlyArray<readonly [pattern: RegExp, methods: readonly string[]]> = [
   [/^\/health$/, ["GET", "HEAD"]],
@@ -29,6 +55,9 @@ const OWN_ROUTES: ReadonlyArray<readonly [pattern: RegExp, methods: readonly str
   [/^\/registry\/instances\/[^/]+\/heartbeat$/, ["PUT"]],
   [/^\/admin\/services$/, ["GET", "HEAD"]],
   [/^\/admin\/services\/[^/]+$/, ["PUT"]],
+  [/^\/admin\/workers\/[^/]+\/(stop|start|restart)$/, ["POST"]],
+  [/^\/admin\/workers\/[^/]+\/instances\/[^/]+\/(stop|start|restart)$/, ["POST"]],
+  [/^\/admin\/audit$/, ["GET", "HEAD"]],
 ];
 
 // Paths were already checked by the hygiene step (core/paths.ts checkPath).
@@ -50,6 +79,16 @@ function ownPathFallback(method: string, pathname: string): Response {
   return problem(404, ProblemType.notFound, "Not found", `Nothing is at ${pathname}.`);
 }
 
+const LIFECYCLE_ACTIONS = new Set(["stop", "start", "restart"]);
+
+/** Unknown actions are 404 before they reach the handler (and the audit log records the attempt). */
+const lifecycleGuard =
+  (handler: Handler): Handler =>
+  (request, ...args) =>
+    LIFECYCLE_ACTIONS.has(request.params.action ?? "")
+      ? handler(request, ...args)
+      : problem(404, ProblemType.notFound, "Not found", "The action must be stop, start or restart.", { field: "action" });
+
 const rootIndex: Handler = () =>
   problem(404, ProblemType.notFound, "Not found", "Use /{service}/… to reach a service, /health for status.");
 
@@ -70,7 +109,10 @@ router
   .put("/registry/instances/:id/heartbeat", heartbeatInstance)
   .delete("/registry/instances/:id", deregisterInstance)
   .get("/admin/services", admin(listServicesAdmin))
-  .put("/admin/services/:name", admin(putServiceSettings))
+  .put("/admin/services/:name", audited(() => "service.configure", putServiceSettings))
+  .post("/admin/workers/:name/:action", audited((r) => `service.${r.params.action ?? ""}`, lifecycleGuard(lifecycleAction)))
+  .post("/admin/workers/:name/instances/:id/:action", audited((r) => `instance.${r.params.action ?? ""}`, lifecycleGuard(lifecycleAction)))
+  .get("/admin/audit", admin(getAudit))
   .get("/debug/config", devOnly(admin(getDebugConfig)))
   .get("/debug/registry", devOnly(admin(getDebugRegistry)))
   .get("/debug/do-calls", devOnly(admin(getDebugDoCalls)))

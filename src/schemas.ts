@@ -56,6 +56,17 @@ export const ServiceSettingsBodySchema = v.pipe(
         path: v.optional(v.pipe(v.string("must be a string"), v.regex(/^\/[A-Za-z0-9._~\/-]{0,255}$/, "must be a path starting with /"))),
       }),
     ),
+    lifecycleHook: v.optional(
+      v.nullable(
+        v.union(
+          [
+            v.strictObject({ url: v.pipe(v.string("must be a string"), v.maxLength(2048), v.url("must be an absolute URL")) }),
+            v.strictObject({ binding: v.pipe(v.string("must be a string"), v.regex(/^[A-Z][A-Z0-9_]{0,62}$/, "must be a binding name")) }),
+          ],
+          "must be {url} or {binding}, or null to remove it",
+        ),
+      ),
+    ),
   }),
   v.check((body) => Object.keys(body).length > 0, "give at least one of strategy, timeoutMs, weights, healthCheck"),
 );

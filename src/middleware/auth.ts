@@ -67,3 +67,11 @@ export async function carriesOrchestratorToken(request: Request, config: Config)
   const token = bearerToken(request);
   return token !== null && (await matchesAny(token, [config.apiKey, config.registrationToken]));
 }
+
+/** Who did it, for the audit log: a short fingerprint of the token, never the token. */
+export async function tokenFingerprint(request: Request): Promise<string> {
+  const token = bearerToken(request);
+  if (token === null) return "anonymous";
+  const hex = [...new Uint8Array(await digest(token))].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `key:${hex.slice(0, 12)}`;
+}

@@ -1,5 +1,8 @@
 /** Admin endpoints: service settings. Every handler here runs behind requireAdmin (see router.ts). */
-import { problemResponse } from "../problem";
+import { upstreamUrlPolicy } from "../config";
+import { checkUpstreamUrl } from "../core/url-guard";
+import { problemResponse, validationProblem } from "../problem";
+import type { Target } from "../registry-contract";
 import { registryStub } from "../registry-client";
 import { ServiceNameSchema, ServiceSettingsBodySchema } from "../schemas";
 import { parseWith, readJsonBody } from "../validation";
@@ -12,7 +15,16 @@ export const putServiceSettings: Handler = async (request, env, _ctx, meta) => {
   if (!body.ok) return body.response;
   const parsed = parseWith(ServiceSettingsBodySchema, body.value);
   if (!parsed.ok) return parsed.response;
-  const result = await registryStub(env).configureService(name.value, parsed.value);
+  const { lifecycleHook, ...settings } = parsed.value;
+  let hook: Target | null | undefined = lifecycleHook === null ? null : undefined;
+  if (lifecycleHook && "url" in lifecycleHook) {
+    const check = checkUpstreamUrl(lifecycleHook.url, upstreamUrlPolicy(meta.config));
+    if (!check.ok) return validationProblem([{ field: "lifecycleHook.url", message: check.message }]);
+    hook = { kind: "url", url: check.url.href };
+  } else if (lifecycleHook) {
+    hook = { kind: "binding", binding: lifecycleHook.binding };
+  }
+  const result = await registryStub(env).configureService(name.value, { ...settings, ...(hook === undefined ? {} : { lifecycleHook: hook }) });
   if (!result.ok) return problemResponse(result.problem);
   return json(result.service, result.created ? 201 : 200);
 };

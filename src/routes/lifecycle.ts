@@ -1,0 +1,93 @@
+/**
+ * Operator lifecycle: stop, start and restart a service or one instance.
+ *
+ * stop    leaves rotation at once for new requests, then waits (up to
+ *         DRAIN_TIMEOUT_MS) for requests already in flight to finish.
+ * start   back in rotation, with slow start.
+ * restart drain, forget health and ejection state, call the service's
+ *         lifecycle hook (POST /__lifecycle/restart) if one is configured,
+ *         then back in rotation.
+ * Each is idempotent and answers with the resulting state.
+ */
+import * as v from "valibot";
+import type { Config } from "../config";
+import { parseWith } from "../validation";
+import { problemResponse } from "../problem";
+import { registryStub } from "../registry-client";
+import type { LifecycleAction, LifecycleState, Target } from "../registry-contract";
+import { callUpstream } from "../upstream";
+import { json, type Handler } from "./context";
+
+const DRAIN_POLL_MS = 100;
+const HOOK_TIMEOUT_MS = 10_000;
+
+export const lifecycleAction: Handler = async (request, env, _ctx, meta) => {
+  const action = request.params.action as LifecycleAction;
+  const service = decodeURIComponent(request.params.name ?? "");
+  const instance = request.params.id === undefined ? null : decodeURIComponent(request.params.id);
+  const registry = registryStub(env);
+
+  if (action === "start") {
+    const started = await registry.setAdminState(service, instance, "active");
+    return started.ok ? json(view(started, action)) : problemResponse(started.problem);
+  }
+  const stopped = await registry.setAdminState(service, instance, "stopped");
+  if (!stopped.ok) return problemResponse(stopped.problem);
+  const drained = await drain(env, service, instance, meta.config.drainTimeoutMs);
+  if (action === "stop") return json(view(drained.state, action, { drained: drained.complete, changed: stopped.changed }));
+
+  await registry.resetHealth(service, instance);
+  const hook = (await registry.service(service))?.lifecycleHook ?? null;
+  const hookResult = hook === null ? null : await callHook(env, meta.config, hook, service, instance, meta.requestId);
+  const started = await registry.setAdminState(service, instance, "active");
+  if (!started.ok) return problemResponse(started.problem);
+  return json(view(started, action, { drained: drained.complete, changed: true, hook: hookResult }));
+};
+
+function view(state: LifecycleState, action: LifecycleAction, extra: Record<string, unknown> = {}) {
+  return { action, service: state.service, instance: state.instance, adminState: state.adminState, inflight: state.inflight, changed: state.changed, ...extra };
+}
+
+/** Polls until nothing is in flight to what was stopped, or the drain timeout passes. */
+async function drain(env: Env, service: string, instance: string | null, timeoutMs: number) {
+  const registry = registryStub(env);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const state = await registry.lifecycle(service, instance);
+    if (!state.ok) throw new Error(`lifecycle target vanished during drain: ${state.problem.detail ?? ""}`);
+    if (state.inflight === 0) return { state, complete: true };
+    if (Date.now() >= deadline) return { state, complete: false };
+    await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+  }
+}
+
+async function callHook(env: Env, config: Config, hook: Target, service: string, instance: string | null, requestId: string) {
+  const result = await callUpstream(
+    env,
+    config,
+    hook,
+    "/__lifecycle/restart",
+    {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-request-id": requestId },
+      body: JSON.stringify({ action: "restart", service, instance }),
+    },
+    HOOK_TIMEOUT_MS,
+  );
+  if (result.kind !== "response") return { called: true, ok: false, error: result.kind === "connect" ? result.error : result.kind };
+  await result.response.body?.cancel();
+  return { called: true, ok: result.response.ok, status: result.response.status };
+}
+
+const AuditQuerySchema = v.object({
+  limit: v.optional(v.pipe(v.string("must be given once"), v.regex(/^\d{1,4}$/, "must be a whole number"), v.transform(Number), v.minValue(1, "must be at least 1"), v.maxValue(1000, "must be at most 1000")), "100"),
+  before: v.optional(v.pipe(v.string("must be given once"), v.regex(/^\d{1,15}$/, "must be a whole number"), v.transform(Number), v.minValue(1, "must be at least 1"))),
+});
+
+export const getAudit: Handler = async (request, env) => {
+  const query = parseWith(AuditQuerySchema, { ...request.query });
+  if (!query.ok) return query.response;
+  const { limit, before } = query.value;
+  const entries = await registryStub(env).audit(limit, before ?? null);
+  return json({ entries, nextBefore: entries.length === limit ? (entries[entries.length - 1]?.seq ?? null) : null }, 200, { "cache-control": "no-store" });
+};
