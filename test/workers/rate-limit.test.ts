@@ -26,9 +26,12 @@ function params(field: string | null): Record<string, string> {
 }
 
 describe("rate limiting", () => {
-  it("allows the health class exactly 60 per minute, then 429 with Retry-After and RateLimit fields", async () => {
+  // GCRA refills one request per second at 60/min, so a slow run may see one more
+  // allowed per elapsed second; exact arithmetic is the unit tests' job.
+  it("allows the health class 60 at once, then 429 with Retry-After and RateLimit fields", async () => {
     const ip = freshIp();
     const statuses: number[] = [];
+    const startedAt = Date.now();
     let last: Response | undefined;
     for (let i = 0; i < 65; i++) {
       last = await get("/health", ip);
@@ -39,8 +42,12 @@ describe("rate limiting", () => {
       }
       await last.arrayBuffer();
     }
-    expect(statuses.filter((s) => s === 200)).toHaveLength(60);
-    expect(statuses.slice(60)).toEqual([429, 429, 429, 429, 429]);
+    const refills = Math.floor((Date.now() - startedAt) / 1000);
+    const allowed = statuses.filter((s) => s === 200).length;
+    expect(allowed).toBeGreaterThanOrEqual(60);
+    expect(allowed).toBeLessThanOrEqual(60 + refills);
+    expect(statuses.slice(0, 60).every((s) => s === 200)).toBe(true);
+    expect(statuses.at(-1)).toBe(429);
     const refused = await get("/health", ip);
     expect(refused.status).toBe(429);
     expect(refused.headers.get("content-type")).toBe("application/problem+json");
@@ -53,6 +60,7 @@ describe("rate limiting", () => {
   it("keys on CF-Connecting-IP only: rotating X-Forwarded-For, X-Real-IP and Forwarded does not reset the quota", async () => {
     const ip = freshIp();
     let allowed = 0;
+    const startedAt = Date.now();
     for (let i = 0; i < 70; i++) {
       const response = await get("/health", ip, {
         "x-forwarded-for": `198.51.100.${i}`,
@@ -62,7 +70,8 @@ describe("rate limiting", () => {
       if (response.status === 200) allowed++;
       await response.arrayBuffer();
     }
-    expect(allowed).toBe(60);
+    expect(allowed).toBeGreaterThanOrEqual(60);
+    expect(allowed).toBeLessThanOrEqual(60 + Math.floor((Date.now() - startedAt) / 1000));
     // Another address has its own quota.
     expect((await get("/health", freshIp())).status).toBe(200);
   });

@@ -6,7 +6,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
-export type Mode = "ok" | "down" | "hang" | "slow" | "error";
+export type Mode = "ok" | "down" | "hang" | "slow" | "error" | "flap";
 
 interface InstanceState {
   mode: Mode;
@@ -53,6 +53,11 @@ export async function startControllableUpstream(): Promise<{ port: number; close
         return;
       case "error":
         res.writeHead(503, { "content-type": "text/plain" }).end("unavailable");
+        return;
+      case "flap":
+        // Alternates pass, fail, pass, fail… per request, however often it is asked.
+        if (state.hits % 2 === 0) answer();
+        else res.writeHead(503, { "content-type": "text/plain" }).end("flapping");
         return;
     }
   });

@@ -1,0 +1,115 @@
+/**
+ * Outcome records and their pre-aggregation at the edge. A Worker isolate sees
+ * many requests; sending each one to the metrics Durable Object would make the
+ * DO the bottleneck, so the edge folds a batch into one entry per
+ * service+instance and sends that in a single write.
+ */
+import type { GatewayKind, StatusClass } from "./status-class";
+import { createSketch, sketchOf } from "./sketch";
+import { type Tally, emptyTally } from "./tally";
+
+export type { GatewayKind, StatusClass } from "./status-class";
+
+export interface OutcomeRecord {
+  readonly service: string;
+  readonly instance: string;
+  readonly statusClass: StatusClass;
+  /** Only read when statusClass is "gateway". */
+  readonly gatewayKind?: GatewayKind;
+  readonly durationMs: number;
+  readonly bytes: number;
+  /** When the request finished, epoch ms. */
+  readonly at: number;
+}
+
+export interface BatchEntry {
+  readonly service: string;
+  readonly instance: string;
+  /** Earliest and latest record time in the entry; windows attribute the entry to lastAt's minute. */
+  readonly firstAt: number;
+  readonly lastAt: number;
+  readonly tally: Tally;
+}
+
+export interface Batch {
+  /** One entry per service+instance, sorted by service then instance. */
+  readonly entries: readonly BatchEntry[];
+}
+
+function checkRecord(r: OutcomeRecord): void {
+  const finite = (x: number) => typeof x === "number" && Number.isFinite(x);
+  if (!finite(r.durationMs) || !finite(r.at)) {
+    throw new RangeError(`outcome record needs finite durationMs and at (service ${r.service})`);
+  }
+  if (!finite(r.bytes) || r.bytes < 0) {
+    throw new RangeError(`outcome record bytes must be a finite number ≥ 0, got ${String(r.bytes)}`);
+  }
+}
+
+interface Builder {
+  service: string;
+  instance: string;
+  firstAt: number;
+  lastAt: number;
+  counts: Record<StatusClass, number>;
+  gateway: Record<GatewayKind, number>;
+  bytes: number;
+  durations: number[];
+}
+
+/**
+ * Folds records into one entry per service+instance. Records with invalid
+ * numbers throw RangeError (a bug in the caller that builds them, better found
+ * than averaged away). Negative durations are clamped to 0 by the sketch.
+ */
+export function aggregateBatch(records: Iterable<OutcomeRecord>): Batch {
+  // Map keyed by a pair, so no service or instance name can collide with another.
+  const byService = new Map<string, Map<string, Builder>>();
+  for (const r of records) {
+    checkRecord(r);
+    let instances = byService.get(r.service);
+    if (instances === undefined) byService.set(r.service, (instances = new Map()));
+    let b = instances.get(r.instance);
+    if (b === undefined) {
+      const empty = emptyTally();
+      b = {
+        service: r.service,
+        instance: r.instance,
+        firstAt: r.at,
+        lastAt: r.at,
+        counts: { ...empty.counts },
+        gateway: { ...empty.gateway },
+        bytes: 0,
+        durations: [],
+      };
+      instances.set(r.instance, b);
+    }
+    b.firstAt = Math.min(b.firstAt, r.at);
+    b.lastAt = Math.max(b.lastAt, r.at);
+    b.counts[r.statusClass] += 1;
+    if (r.statusClass === "gateway" && r.gatewayKind !== undefined) b.gateway[r.gatewayKind] += 1;
+    b.bytes += Math.floor(r.bytes);
+    b.durations.push(r.durationMs);
+  }
+  const entries: BatchEntry[] = [];
+  for (const service of [...byService.keys()].sort()) {
+    const instances = byService.get(service) ?? new Map<string, Builder>();
+    for (const instance of [...instances.keys()].sort()) {
+      const b = instances.get(instance);
+      if (b === undefined) continue;
+      entries.push({
+        service,
+        instance,
+        firstAt: b.firstAt,
+        lastAt: b.lastAt,
+        tally: {
+          counts: b.counts,
+          gateway: b.gateway,
+          bytes: b.bytes,
+          sketch: b.durations.length === 0 ? createSketch() : sketchOf(b.durations),
+        },
+      });
+    }
+  }
+  return { entries };
+}

@@ -1,0 +1,178 @@
+/**
+ * The /metrics JSON the product README promises:
+ *   { timestamp, global: { totalRequests, errorRate, avgResponseTime, ... }, workers: { [service]: ... } }
+ * extended with percentiles, throughput, an error breakdown, a recent window,
+ * and per-instance detail. Health and in-flight counts live in the registry,
+ * not in metrics, so the caller passes them in as extras.
+ *
+ * Conventions: errorRate is a percentage of (5xx + gateway) over all requests,
+ * 4xx excluded; times are ms; latency fields are null when there is no sample
+ * (an average of nothing is not 0 ms); numbers are rounded for display
+ * (2 decimals for ms and %, 3 for requests/s).
+ */
+import type { HealthStatus } from "../balancer/types";
+import type { ServiceStatus } from "../instance-health";
+import { type MetricsState, type ServiceMetrics, serviceTotals, serviceWindows } from "./aggregate";
+import { own, setOwn, sortedKeys } from "./own";
+import { type Sketch, quantile, sketchMean } from "./sketch";
+import { type Tally, emptyTally, mergeTally, tallyFailures, tallyRequests } from "./tally";
+import { type Throughput, type Windows, createWindows, mergeWindows, throughput, windowStats } from "./windows";
+
+/** Window of the `recent` block: long enough to be stable, short enough to show an incident. */
+export const RECENT_WINDOW_MINUTES = 5;
+
+export interface InstanceExtras {
+  readonly health?: HealthStatus;
+  readonly inflight?: number;
+}
+
+export interface ServiceExtras {
+  readonly status?: ServiceStatus;
+  readonly instances?: Readonly<Record<string, InstanceExtras>>;
+}
+
+/** Registry facts per service name; services and instances listed here appear even with no traffic. */
+export type MetricsExtras = Readonly<Record<string, ServiceExtras>>;
+
+export interface ErrorBreakdown {
+  readonly "4xx": number;
+  readonly "5xx": number;
+  readonly gateway: number;
+  readonly timeout: number;
+  readonly connect: number;
+}
+
+export interface StatsView {
+  readonly totalRequests: number;
+  readonly errorRate: number;
+  readonly avgResponseTime: number | null;
+  readonly p50: number | null;
+  readonly p90: number | null;
+  readonly p95: number | null;
+  readonly p99: number | null;
+  readonly throughput: Throughput;
+  readonly errors: ErrorBreakdown;
+  readonly bytes: number;
+  readonly recent: {
+    readonly minutes: number;
+    readonly requests: number;
+    readonly errorRate: number;
+    readonly p50: number | null;
+    readonly p95: number | null;
+    readonly p99: number | null;
+  };
+}
+
+export interface InstanceView extends StatsView {
+  readonly health: HealthStatus | null;
+  readonly inflight: number | null;
+  readonly lastSeen: string | null;
+}
+
+export interface ServiceView extends StatsView {
+  readonly status: ServiceStatus | null;
+  readonly inflight: number;
+  readonly instances: Readonly<Record<string, InstanceView>>;
+}
+
+export interface MetricsView {
+  readonly timestamp: string;
+  readonly global: StatsView & { readonly inflight: number };
+  readonly workers: Readonly<Record<string, ServiceView>>;
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+function roundOrNull(x: number | null): number | null {
+  return x === null ? null : round(x, 2);
+}
+
+function percentOf(part: number, whole: number): number {
+  return whole > 0 ? round((part / whole) * 100, 2) : 0;
+}
+
+function pct(sketch: Sketch, q: number): number | null {
+  return roundOrNull(quantile(sketch, q));
+}
+
+function stats(totals: Tally, windows: Windows, now: number): StatsView {
+  const requests = tallyRequests(totals);
+  const t = throughput(windows, now);
+  const recent = windowStats(windows, now, RECENT_WINDOW_MINUTES);
+  return {
+    totalRequests: requests,
+    errorRate: percentOf(tallyFailures(totals), requests),
+    avgResponseTime: roundOrNull(sketchMean(totals.sketch)),
+    p50: pct(totals.sketch, 0.5),
+    p90: pct(totals.sketch, 0.9),
+    p95: pct(totals.sketch, 0.95),
+    p99: pct(totals.sketch, 0.99),
+    throughput: { m1: round(t.m1, 3), m5: round(t.m5, 3), m15: round(t.m15, 3) },
+    errors: {
+      "4xx": totals.counts["4xx"],
+      "5xx": totals.counts["5xx"],
+      gateway: totals.counts.gateway,
+      timeout: totals.gateway.timeout,
+      connect: totals.gateway.connect,
+    },
+    bytes: totals.bytes,
+    recent: {
+      minutes: RECENT_WINDOW_MINUTES,
+      requests: round(recent.requests, 2),
+      errorRate: percentOf(recent.failures, recent.requests),
+      p50: pct(recent.sketch, 0.5),
+      p95: pct(recent.sketch, 0.95),
+      p99: pct(recent.sketch, 0.99),
+    },
+  };
+}
+
+function inflightOf(x: InstanceExtras | undefined): number | null {
+  const v = x?.inflight;
+  return typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : null;
+}
+
+function serviceView(s: ServiceMetrics, totals: Tally, windows: Windows, extras: ServiceExtras | undefined, now: number): ServiceView {
+  const extraInstances = extras?.instances ?? {};
+  const ids = [...new Set([...sortedKeys(s.instances), ...sortedKeys(extraInstances)])].sort();
+  const instances: Record<string, InstanceView> = {};
+  let inflight = 0;
+  for (const id of ids) {
+    const m = own(s.instances, id);
+    const x = own(extraInstances, id);
+    const instanceInflight = inflightOf(x);
+    inflight += instanceInflight ?? 0;
+    setOwn(instances, id, {
+      ...stats(m?.totals ?? emptyTally(), m?.windows ?? createWindows(), now),
+      health: x?.health ?? null,
+      inflight: instanceInflight,
+      lastSeen: m === undefined ? null : new Date(m.lastSeenAt).toISOString(),
+    });
+  }
+  return { ...stats(totals, windows, now), status: extras?.status ?? null, inflight, instances };
+}
+
+const EMPTY_SERVICE: ServiceMetrics = { instances: {}, retired: { totals: emptyTally(), windows: createWindows() } };
+
+/** Builds the /metrics body at `now` from the state and the registry's extras. */
+export function metricsView(state: MetricsState, now: number, extras: MetricsExtras = {}): MetricsView {
+  const names = [...new Set([...sortedKeys(state.services), ...sortedKeys(extras)])].sort();
+  const workers: Record<string, ServiceView> = {};
+  let totals = emptyTally();
+  let windows = createWindows();
+  let inflight = 0;
+  for (const name of names) {
+    const s = own(state.services, name) ?? EMPTY_SERVICE;
+    const serviceTally = serviceTotals(s);
+    const serviceWindow = serviceWindows(s, now);
+    const view = serviceView(s, serviceTally, serviceWindow, own(extras, name), now);
+    setOwn(workers, name, view);
+    totals = mergeTally(totals, serviceTally);
+    windows = mergeWindows(windows, serviceWindow);
+    inflight += view.inflight;
+  }
+  return { timestamp: new Date(now).toISOString(), global: { ...stats(totals, windows, now), inflight }, workers };
+}
