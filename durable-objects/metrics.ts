@@ -1,77 +1,264 @@
 /**
- * MetricsDO: the orchestrator's background loop. One instance ("global").
+ * MetricsDO: metrics, alerting and the orchestrator's background loop. One
+ * instance ("global").
  *
- * Its alarm drives the active health sweeps (probing happens here, health
- * state lives in RegistryDO). The alarm is re-armed in `finally`, whatever a
- * sweep does, and the constructor arms it if none is pending, so the loop
- * restarts by itself after an eviction or a runtime restart.
+ * - Ingests pre-aggregated batches of request outcomes from the edge (one
+ *   call per batch, not per request) and keeps totals, sketches and rolling
+ *   windows (core/metrics).
+ * - Its alarm drives the active health sweeps (probing happens here, health
+ *   state lives in RegistryDO), evaluates the alert rules, runs the
+ *   Alertmanager-style pipeline (core/alerts) and delivers webhooks.
+ * - The alarm is re-armed in `finally`, whatever a tick does, and the
+ *   constructor arms it if none is pending, so the loop restarts by itself
+ *   after an eviction or a runtime restart.
+ *
+ * State is kept in memory and written to SQLite as JSON documents: at most
+ * PERSIST_INTERVAL_MS after a change, and at once for silences and
+ * notifications (which must never be lost or repeated).
  */
 import { DurableObject } from "cloudflare:workers";
+import { deliverDue } from "../src/alert-delivery";
 import { type Config, configFor } from "../src/config";
+import { alertFacts } from "../src/core/alerts/facts";
+import { type AlertHistory, appendAlertHistory, createAlertHistory } from "../src/core/alerts/history";
+import { createOutbox, enqueue, nextDueAt, type Outbox } from "../src/core/alerts/outbox";
+import { discordPayload, slackPayload } from "../src/core/alerts/payloads";
+import {
+  alertStatuses,
+  type AlertStatus,
+  createPipelineState,
+  DEFAULT_PIPELINE_CONFIG,
+  evaluate,
+  type Notification,
+  type PipelineConfig,
+  type PipelineState,
+} from "../src/core/alerts/pipeline";
+import { evaluateRules } from "../src/core/alerts/rules";
+import { addSilence, expireSilence, pruneSilences, type Silence } from "../src/core/alerts/silences";
+import { applyBatch, createMetricsState, type MetricsState } from "../src/core/metrics/aggregate";
+import { prometheusText } from "../src/core/metrics/prometheus";
+import type { Batch } from "../src/core/metrics/record";
+import { type MetricsExtras, type MetricsView, metricsView } from "../src/core/metrics/view";
 import { registryStub } from "../src/registry-client";
-import type { InstanceHealthEvent } from "../src/registry-contract";
+import type { InstanceHealthEvent, RegistrySnapshot } from "../src/registry-contract";
 import { runHealthSweep } from "./health-sweep";
+import { applyMigrations } from "./registry-schema";
 
 /** Never tick faster than this, whatever the intervals say: probes need time to land. */
 const MIN_TICK_MS = 250;
+const PERSIST_INTERVAL_MS = 2_000;
 const MAX_RECENT_EVENTS = 200;
 
+const METRICS_MIGRATIONS = [["CREATE TABLE documents (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL)"]];
+
+type DocumentKey = "metrics" | "pipeline" | "outbox" | "history";
+
 export interface LoopStatus {
-  readonly nextAlarmAt: number | null;
   readonly lastSweepAt: number | null;
   readonly lastSweepProbed: number;
   readonly consecutiveSweepFailures: number;
+  readonly consecutiveAlertFailures: number;
   readonly recentEvents: readonly InstanceHealthEvent[];
 }
 
+export interface AlertsView {
+  readonly active: readonly AlertStatus[];
+  readonly history: AlertHistory;
+  readonly outbox: { readonly pending: number; readonly delivered: number; readonly deadLettered: number; readonly dropped: number };
+}
+
+export type SilenceResult = { readonly ok: true; readonly silence: Silence } | { readonly ok: false; readonly error: string };
+
 export class MetricsDO extends DurableObject<Env> {
   private readonly config: Config;
+  private readonly pipelineConfig: PipelineConfig;
+  private metrics: MetricsState = createMetricsState();
+  private pipeline: PipelineState = createPipelineState();
+  private outbox: Outbox = createOutbox();
+  private history: AlertHistory = createAlertHistory();
+  private metricsDirtySince: number | null = null;
   private lastSweepAt: number | null = null;
   private lastSweepProbed = 0;
   private consecutiveSweepFailures = 0;
+  private consecutiveAlertFailures = 0;
+  private nextSweepAt = 0;
+  private nextAlertAt = 0;
   private recentEvents: InstanceHealthEvent[] = [];
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.config = configFor(env);
+    this.pipelineConfig = {
+      ...DEFAULT_PIPELINE_CONFIG,
+      groupWaitMs: this.config.alerts.groupWaitMs,
+      groupIntervalMs: this.config.alerts.groupIntervalMs,
+      repeatIntervalMs: this.config.alerts.repeatIntervalMs,
+    };
     void ctx.blockConcurrencyWhile(async () => {
+      applyMigrations(ctx.storage.sql, METRICS_MIGRATIONS);
+      this.metrics = this.readDocument("metrics") ?? this.metrics;
+      this.pipeline = this.readDocument("pipeline") ?? this.pipeline;
+      this.outbox = this.readDocument("outbox") ?? this.outbox;
+      this.history = this.readDocument("history") ?? this.history;
       if ((await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(Date.now() + MIN_TICK_MS);
     });
   }
+
+  // ------------------------------------------------------------------ RPC
 
   /** Called by RegistryDO when it starts; constructing this object is what matters. */
   async ensureRunning(): Promise<number | null> {
     return this.ctx.storage.getAlarm();
   }
 
+  /** One pre-aggregated batch of request outcomes from an edge isolate. */
+  async ingest(batch: Batch): Promise<void> {
+    const now = Date.now();
+    this.metrics = applyBatch(this.metrics, batch, now);
+    this.metricsDirtySince ??= now;
+    if (now - this.metricsDirtySince >= PERSIST_INTERVAL_MS) this.persistMetrics();
+    else await this.armAtMost(this.metricsDirtySince + PERSIST_INTERVAL_MS);
+  }
+
+  async view(service: string | null): Promise<MetricsView | null> {
+    const snapshot = await registryStub(this.env).snapshot();
+    if (service !== null && !snapshot.services.some((s) => s.name === service)) return null;
+    const view = metricsView(this.metrics, Date.now(), extrasFrom(snapshot));
+    if (service === null) return view;
+    const worker = view.workers[service];
+    return worker === undefined ? view : { ...view, workers: { [service]: worker } };
+  }
+
+  async prometheus(): Promise<string> {
+    const snapshot = await registryStub(this.env).snapshot();
+    return prometheusText(this.metrics, extrasFrom(snapshot));
+  }
+
   status(): LoopStatus {
     return {
-      nextAlarmAt: null,
       lastSweepAt: this.lastSweepAt,
       lastSweepProbed: this.lastSweepProbed,
       consecutiveSweepFailures: this.consecutiveSweepFailures,
+      consecutiveAlertFailures: this.consecutiveAlertFailures,
       recentEvents: this.recentEvents,
     };
   }
 
+  alerts(): AlertsView {
+    return {
+      active: alertStatuses(this.pipeline, Date.now(), this.pipelineConfig),
+      history: this.history,
+      outbox: {
+        pending: this.outbox.entries.length,
+        delivered: this.outbox.delivered,
+        deadLettered: this.outbox.deadLettered,
+        dropped: this.outbox.dropped,
+      },
+    };
+  }
+
+  silences(): readonly Silence[] {
+    return pruneSilences(this.pipeline.silences, Date.now());
+  }
+
+  createSilence(silence: Silence): SilenceResult {
+    const now = Date.now();
+    const added = addSilence(pruneSilences(this.pipeline.silences, now), silence, now);
+    if (!added.ok) return added;
+    this.pipeline = { ...this.pipeline, silences: added.silences };
+    this.writeDocument("pipeline", this.pipeline);
+    return { ok: true, silence };
+  }
+
+  /** Expires a silence now (kept until pruned, as Alertmanager does). False when no such silence. */
+  deleteSilence(id: string): boolean {
+    if (!this.pipeline.silences.some((s) => s.id === id)) return false;
+    this.pipeline = { ...this.pipeline, silences: expireSilence(this.pipeline.silences, id, Date.now()) };
+    this.writeDocument("pipeline", this.pipeline);
+    return true;
+  }
+
+  // ------------------------------------------------------------------ the loop
+
   override async alarm(): Promise<void> {
     const now = Date.now();
-    let nextAt = now + this.config.health.intervalMs;
+    let nextAt = now + Math.min(this.config.health.intervalMs, this.config.alerts.evaluationIntervalMs);
+    try {
+      if (now >= this.nextSweepAt) await this.sweep(now);
+      if (now >= this.nextAlertAt) await this.evaluateAlerts(now);
+      if (this.outbox.entries.length > 0) await this.deliver(now);
+      if (this.metricsDirtySince !== null) this.persistMetrics();
+      nextAt = Math.min(this.nextSweepAt, this.nextAlertAt, nextDueAt(this.outbox) ?? Number.POSITIVE_INFINITY);
+    } finally {
+      await this.ctx.storage.setAlarm(Math.max(nextAt, Date.now() + MIN_TICK_MS));
+    }
+  }
+
+  private async sweep(now: number): Promise<void> {
     try {
       const sweep = await runHealthSweep(this.env, this.config, registryStub(this.env), now, Math.random);
-      nextAt = sweep.nextAt;
+      this.nextSweepAt = sweep.nextAt;
       this.lastSweepAt = now;
       this.lastSweepProbed = sweep.probed;
       this.consecutiveSweepFailures = 0;
       this.onHealthEvents(sweep.events);
     } catch (error) {
       this.consecutiveSweepFailures++;
-      console.error(JSON.stringify({ level: "error", message: "health sweep failed", failures: this.consecutiveSweepFailures, error: String(error) }));
       // Back off a little on repeated failures, but keep the loop alive.
-      nextAt = now + Math.min(this.config.health.intervalMs, 1000 * this.consecutiveSweepFailures);
-    } finally {
-      await this.ctx.storage.setAlarm(Math.max(nextAt, Date.now() + MIN_TICK_MS));
+      this.nextSweepAt = now + Math.min(this.config.health.intervalMs, 1000 * this.consecutiveSweepFailures);
+      console.error(JSON.stringify({ level: "error", message: "health sweep failed", failures: this.consecutiveSweepFailures, error: String(error) }));
     }
+  }
+
+  /**
+   * Rules → pipeline → outbox, committed together: the pipeline state that
+   * says a notification was sent and the outbox entry that will send it are
+   * written in the same turn, so a crash can neither lose nor repeat it.
+   */
+  private async evaluateAlerts(now: number): Promise<void> {
+    try {
+      const snapshot = await registryStub(this.env).snapshot();
+      const firing = evaluateRules(
+        alertFacts(snapshot, this.metrics, now),
+        {
+          errorRateThresholdPercent: this.config.errorRateThresholdPercent,
+          responseTimeThresholdMs: this.config.responseTimeThresholdMs,
+          minRequestVolume: this.config.alerts.minRequestVolume,
+          alertThreshold: this.config.health.alertThreshold,
+        },
+        now,
+      );
+      const result = evaluate({ ...this.pipeline, silences: pruneSilences(this.pipeline.silences, now) }, firing, now, this.pipelineConfig);
+      this.pipeline = result.state;
+      this.queueNotifications(result.notifications, now);
+      this.writeDocument("pipeline", this.pipeline);
+      this.nextAlertAt = Math.min(now + this.config.alerts.evaluationIntervalMs, result.nextEvaluationAt ?? Number.POSITIVE_INFINITY);
+      this.consecutiveAlertFailures = 0;
+    } catch (error) {
+      this.consecutiveAlertFailures++;
+      this.nextAlertAt = now + Math.min(this.config.alerts.evaluationIntervalMs, 1000 * this.consecutiveAlertFailures);
+      console.error(JSON.stringify({ level: "error", message: "alert evaluation failed", failures: this.consecutiveAlertFailures, error: String(error) }));
+    }
+  }
+
+  private queueNotifications(notifications: readonly Notification[], now: number): void {
+    if (notifications.length === 0) return;
+    this.history = appendAlertHistory(this.history, notifications);
+    const environment = this.config.environment;
+    for (const notification of notifications) {
+      const id = `${notification.groupKey}:${notification.status}:${notification.at}`;
+      if (this.config.alerts.slackWebhookUrl) this.outbox = enqueue(this.outbox, { id: `slack:${id}`, target: "slack", payload: slackPayload(notification, { environment }) }, now);
+      if (this.config.alerts.discordWebhookUrl) this.outbox = enqueue(this.outbox, { id: `discord:${id}`, target: "discord", payload: discordPayload(notification, { environment }) }, now);
+      console.log(JSON.stringify({ level: notification.status === "firing" ? "warn" : "info", message: "alert notification", group: notification.groupKey, status: notification.status, alerts: notification.alerts.length }));
+    }
+    this.writeDocument("history", this.history);
+    this.writeDocument("outbox", this.outbox);
+  }
+
+  private async deliver(now: number): Promise<void> {
+    const before = this.outbox;
+    this.outbox = await deliverDue(this.outbox, this.config, now);
+    if (this.outbox !== before) this.writeDocument("outbox", this.outbox);
   }
 
   private onHealthEvents(events: readonly InstanceHealthEvent[]): void {
@@ -79,4 +266,47 @@ export class MetricsDO extends DurableObject<Env> {
     for (const event of events) console.log(JSON.stringify({ level: event.type === "failure-threshold" ? "warn" : "info", message: "health event", ...event }));
     this.recentEvents = [...events.slice().reverse(), ...this.recentEvents].slice(0, MAX_RECENT_EVENTS);
   }
+
+  // ------------------------------------------------------------------ storage
+
+  private persistMetrics(): void {
+    this.writeDocument("metrics", this.metrics);
+    this.metricsDirtySince = null;
+  }
+
+  /** Brings the alarm forward to `at` when it is due later (never postpones it). */
+  private async armAtMost(at: number): Promise<void> {
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+  }
+
+  private readDocument<T>(key: DocumentKey): T | null {
+    const row = this.ctx.storage.sql.exec<{ value: string }>("SELECT value FROM documents WHERE key = ?", key).toArray()[0];
+    if (!row) return null;
+    try {
+      return JSON.parse(row.value) as T;
+    } catch {
+      console.error(JSON.stringify({ level: "error", message: "unreadable metrics document, starting fresh", key }));
+      return null;
+    }
+  }
+
+  private writeDocument(key: DocumentKey, value: unknown): void {
+    this.ctx.storage.sql.exec(
+      "INSERT INTO documents (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+      key,
+      JSON.stringify(value),
+      Date.now(),
+    );
+  }
+}
+
+function extrasFrom(snapshot: RegistrySnapshot): MetricsExtras {
+  const extras: Record<string, MetricsExtras[string]> = {};
+  for (const service of snapshot.services) {
+    const instances: Record<string, { health: (typeof service.instances)[number]["health"]; inflight: number }> = {};
+    for (const instance of service.instances) instances[instance.id] = { health: instance.health, inflight: instance.inflight };
+    extras[service.name] = { status: service.status, instances };
+  }
+  return extras;
 }

@@ -142,6 +142,14 @@ export const EnvSchema = v.object({
   RETRY_MIN_CONCURRENCY: integerSetting(3, 0, 10_000),
   PANIC_THRESHOLD_PERCENT: integerSetting(50, 0, 100),
   DRAIN_TIMEOUT_MS: integerSetting(30_000, 0, 600_000),
+  SLACK_WEBHOOK_URL: v.optional(v.pipe(v.string(), v.trim(), v.check((s) => s === "" || URL.canParse(s), "must be an absolute URL"))),
+  DISCORD_WEBHOOK_URL: v.optional(v.pipe(v.string(), v.trim(), v.check((s) => s === "" || URL.canParse(s), "must be an absolute URL"))),
+  ALERT_EVALUATION_INTERVAL_MS: integerSetting(10_000, 100, 600_000),
+  ALERT_GROUP_WAIT_MS: integerSetting(30_000, 0, 3_600_000),
+  ALERT_GROUP_INTERVAL_MS: integerSetting(300_000, 100, 86_400_000),
+  ALERT_REPEAT_INTERVAL_MS: integerSetting(4 * 3_600_000, 1_000, 7 * 86_400_000),
+  ALERT_MIN_REQUEST_VOLUME: integerSetting(20, 1, 1_000_000),
+  METRICS_FLUSH_INTERVAL_MS: integerSetting(1_000, 50, 60_000),
 });
 
 export interface Config {
@@ -170,6 +178,19 @@ export interface Config {
   readonly health: HealthSettings;
   /** How long stop and restart wait for in-flight requests before going ahead anyway. */
   readonly drainTimeoutMs: number;
+  readonly alerts: AlertSettings;
+  /** How long the edge buffers request outcomes before sending them to MetricsDO in one batch. */
+  readonly metricsFlushIntervalMs: number;
+}
+
+export interface AlertSettings {
+  readonly slackWebhookUrl: string | undefined;
+  readonly discordWebhookUrl: string | undefined;
+  readonly evaluationIntervalMs: number;
+  readonly groupWaitMs: number;
+  readonly groupIntervalMs: number;
+  readonly repeatIntervalMs: number;
+  readonly minRequestVolume: number;
 }
 
 export interface HealthSettings {
@@ -263,6 +284,16 @@ export function parseConfig(env: object): Config {
       panicThresholdPercent: e.PANIC_THRESHOLD_PERCENT,
     },
     drainTimeoutMs: e.DRAIN_TIMEOUT_MS,
+    alerts: {
+      slackWebhookUrl: e.SLACK_WEBHOOK_URL || undefined,
+      discordWebhookUrl: e.DISCORD_WEBHOOK_URL || undefined,
+      evaluationIntervalMs: e.ALERT_EVALUATION_INTERVAL_MS,
+      groupWaitMs: e.ALERT_GROUP_WAIT_MS,
+      groupIntervalMs: e.ALERT_GROUP_INTERVAL_MS,
+      repeatIntervalMs: e.ALERT_REPEAT_INTERVAL_MS,
+      minRequestVolume: e.ALERT_MIN_REQUEST_VOLUME,
+    },
+    metricsFlushIntervalMs: e.METRICS_FLUSH_INTERVAL_MS,
   };
 }
 

@@ -8,6 +8,8 @@ import { splitServicePath } from "./core/paths";
 import { requireAdmin, tokenFingerprint } from "./middleware/auth";
 import { registryStub } from "./registry-client";
 import { getAudit, lifecycleAction } from "./routes/lifecycle";
+import { deleteSilence, getAlerts, getSilences, postSilence } from "./routes/alerts";
+import { getMetrics, getWorkerMetrics } from "./routes/metrics";
 import { problem, ProblemType, problemTypeOf } from "./problem";
 import { listServicesAdmin, putServiceSettings } from "./routes/admin";
 import type { Handler, RouteArgs } from "./routes/context";
@@ -58,6 +60,11 @@ const OWN_ROUTES: ReadonlyArray<readonly [pattern: RegExp, methods: readonly str
   [/^\/admin\/workers\/[^/]+\/(stop|start|restart)$/, ["POST"]],
   [/^\/admin\/workers\/[^/]+\/instances\/[^/]+\/(stop|start|restart)$/, ["POST"]],
   [/^\/admin\/audit$/, ["GET", "HEAD"]],
+  [/^\/admin\/alerts$/, ["GET", "HEAD"]],
+  [/^\/admin\/silences$/, ["GET", "HEAD", "POST"]],
+  [/^\/admin\/silences\/[^/]+$/, ["DELETE"]],
+  [/^\/metrics$/, ["GET", "HEAD"]],
+  [/^\/metrics\/worker\/[^/]+$/, ["GET", "HEAD"]],
 ];
 
 // Paths were already checked by the hygiene step (core/paths.ts checkPath).
@@ -113,6 +120,12 @@ router
   .post("/admin/workers/:name/:action", audited((r) => `service.${r.params.action ?? ""}`, lifecycleGuard(lifecycleAction)))
   .post("/admin/workers/:name/instances/:id/:action", audited((r) => `instance.${r.params.action ?? ""}`, lifecycleGuard(lifecycleAction)))
   .get("/admin/audit", admin(getAudit))
+  .get("/admin/alerts", admin(getAlerts))
+  .get("/admin/silences", admin(getSilences))
+  .post("/admin/silences", audited(() => "silence.create", postSilence))
+  .delete("/admin/silences/:id", audited(() => "silence.expire", deleteSilence))
+  .get("/metrics", getMetrics)
+  .get("/metrics/worker/:name", getWorkerMetrics)
   .get("/debug/config", devOnly(admin(getDebugConfig)))
   .get("/debug/registry", devOnly(admin(getDebugRegistry)))
   .get("/debug/do-calls", devOnly(admin(getDebugDoCalls)))

@@ -15,6 +15,12 @@ export function redactedConfig(config: Config): Record<string, unknown> {
     ...config,
     apiKey: config.apiKey ? REDACTED : null,
     registrationToken: config.registrationToken ? REDACTED : null,
+    // Webhook URLs carry their credentials in the path.
+    alerts: {
+      ...config.alerts,
+      slackWebhookUrl: config.alerts.slackWebhookUrl ? REDACTED : null,
+      discordWebhookUrl: config.alerts.discordWebhookUrl ? REDACTED : null,
+    },
   };
 }
 

@@ -22,6 +22,7 @@ import { problem, problemResponse, ProblemType } from "../problem";
 import { registryStub } from "../registry-client";
 import type { Lease, ReleaseOutcome } from "../registry-contract";
 import { callUpstream, type UpstreamResult } from "../upstream";
+import { recordOutcome } from "../metrics-recorder";
 import type { RequestMeta } from "./context";
 
 export interface ProxyContext {
@@ -45,10 +46,12 @@ export async function proxyToService(request: Request, service: string, rest: st
     carriesOrchestratorToken(request, config),
     meta.rateLimit,
   ]);
-  const release = (lease: Lease, outcome: Omit<ReleaseOutcome, "durationMs">, startedAt: number) => {
+  const release = (lease: Lease, outcome: Omit<ReleaseOutcome, "durationMs">, startedAt: number, bytes = 0) => {
     countDoCall("registry");
+    const settled: ReleaseOutcome = { ...outcome, durationMs: Date.now() - startedAt };
+    recordOutcome(env, ctx, config.metricsFlushIntervalMs, { service, instance: lease.instanceId, outcome: settled, bytes });
     ctx.waitUntil(
-      registry.release(lease.leaseId, { ...outcome, durationMs: Date.now() - startedAt }).catch((error: unknown) => {
+      registry.release(lease.leaseId, settled).catch((error: unknown) => {
         // The lease expires on its own (LEASE_TTL_SECONDS), so a lost release only delays the count.
         console.error(JSON.stringify({ level: "error", message: "release failed", leaseId: lease.leaseId, error: String(error) }));
       }),
@@ -101,7 +104,7 @@ export async function proxyToService(request: Request, service: string, rest: st
   }
 }
 
-type Release = (lease: Lease, outcome: Omit<ReleaseOutcome, "durationMs">, startedAt: number) => void;
+type Release = (lease: Lease, outcome: Omit<ReleaseOutcome, "durationMs">, startedAt: number, bytes?: number) => void;
 
 function retryableFailure(result: UpstreamResult): { kind: "connect" | "timeout" | "status"; status?: number } | null {
   if (result.kind === "timeout") return { kind: "timeout" };
@@ -151,10 +154,12 @@ function streamBack(upstream: Response, lease: Lease, startedAt: number, meta: R
     return new Response(null, { status: upstream.status, statusText: upstream.statusText, headers });
   }
   // Count the request as in flight until its body is delivered (or the client goes away).
+  // Bytes are what the upstream declared; chunked bodies count as 0 rather than paying to count them.
+  const bytes = Number(upstream.headers.get("content-length") ?? "0") || 0;
   const { readable, writable } = new IdentityTransformStream();
   ctx.waitUntil(
     upstream.body.pipeTo(writable).then(
-      () => release(lease, { status: upstream.status, failure: null }, startedAt),
+      () => release(lease, { status: upstream.status, failure: null }, startedAt, bytes),
       () => release(lease, { status: upstream.status, failure: "aborted" }, startedAt),
     ),
   );

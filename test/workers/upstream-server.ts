@@ -6,19 +6,22 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
-export type Mode = "ok" | "down" | "hang" | "slow" | "error" | "flap";
+export type Mode = "ok" | "down" | "hang" | "slow" | "error" | "flap" | "429-new-bodies";
 
 interface InstanceState {
   mode: Mode;
   delayMs: number;
   hits: number;
+  /** Bodies of the last POSTs received, newest last (a webhook receiver's inbox). */
+  received: { at: number; body: string; status: number }[];
+  seenBodies: Set<string>;
 }
 
 export async function startControllableUpstream(): Promise<{ port: number; close: () => Promise<void> }> {
   const instances = new Map<string, InstanceState>();
   const stateOf = (name: string) => {
     let state = instances.get(name);
-    if (!state) instances.set(name, (state = { mode: "ok", delayMs: 0, hits: 0 }));
+    if (!state) instances.set(name, (state = { mode: "ok", delayMs: 0, hits: 0, received: [], seenBodies: new Set() }));
     return state;
   };
   const server: Server = createServer((req, res) => {
@@ -28,7 +31,7 @@ export async function startControllableUpstream(): Promise<{ port: number; close
       const state = stateOf(control[1] as string);
       state.mode = (url.searchParams.get("mode") as Mode | null) ?? state.mode;
       state.delayMs = Number(url.searchParams.get("delayMs") ?? state.delayMs);
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(state));
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ...state, seenBodies: state.seenBodies.size }));
       return;
     }
     const match = /^\/i\/([\w-]+)(\/.*)?$/.exec(url.pathname);
@@ -39,6 +42,20 @@ export async function startControllableUpstream(): Promise<{ port: number; close
     const name = match[1] as string;
     const state = stateOf(name);
     state.hits++;
+    if (req.method === "POST") {
+      // A webhook receiver: keeps what it was sent, answering once the body is in.
+      let body = "";
+      req.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
+      req.on("end", () => {
+        // Briefly over its own rate limit: the first delivery of each message gets 429 + Retry-After.
+        const status = state.mode === "429-new-bodies" && !state.seenBodies.has(body) ? 429 : 200;
+        state.seenBodies.add(body);
+        state.received = [...state.received, { at: Date.now(), body, status }].slice(-50);
+        if (status === 429) res.writeHead(429, { "retry-after": "1", "content-type": "text/plain" }).end("slow down");
+        else res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      });
+      return;
+    }
     const answer = () => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ name, path: match[2] ?? "/" }));
     switch (state.mode) {
       case "ok":
@@ -54,6 +71,8 @@ export async function startControllableUpstream(): Promise<{ port: number; close
       case "error":
         res.writeHead(503, { "content-type": "text/plain" }).end("unavailable");
         return;
+      case "429-new-bodies":
+        return answer();
       case "flap":
         // Alternates pass, fail, pass, fail… per request, however often it is asked.
         if (state.hits % 2 === 0) answer();

@@ -5,7 +5,7 @@ const root = new URL("../..", import.meta.url).pathname;
 
 export default defineProject({
   plugins: [
-    cloudflareTest({
+    cloudflareTest(({ inject }) => ({
       main: `${root}src/index.ts`,
       wrangler: { configPath: `${root}wrangler.toml` },
       miniflare: {
@@ -16,9 +16,16 @@ export default defineProject({
           DEREGISTER_CRITICAL_AFTER_SECONDS: "3",
           DEGRADED_RESPONSE_TIME_MS: "300",
           CORS_ORIGINS: "https://app.example.com,https://admin.example.com",
+          METRICS_FLUSH_INTERVAL_MS: "100",
+          ALERT_GROUP_WAIT_MS: "0",
+          ALERT_GROUP_INTERVAL_MS: "1000",
+          ALERT_EVALUATION_INTERVAL_MS: "200",
+          // Real webhook receivers: "instances" of the controllable loopback upstream.
+          SLACK_WEBHOOK_URL: `http://127.0.0.1:${inject("upstreamPort")}/i/slack-receiver`,
+          DISCORD_WEBHOOK_URL: `http://127.0.0.1:${inject("upstreamPort")}/i/discord-receiver`,
         },
       },
-    }),
+    })),
   ],
   test: {
     name: "workers",

@@ -1,0 +1,45 @@
+/**
+ * `GET /metrics` and `GET /metrics/worker/{name}`: JSON in the seed's shape,
+ * or the Prometheus text format (0.0.4) with `Accept: text/plain` or
+ * `?format=prometheus`.
+ */
+import { PROMETHEUS_CONTENT_TYPE } from "../core/metrics/prometheus";
+import { problem, ProblemType } from "../problem";
+import { metricsStub } from "../registry-client";
+import { ServiceNameSchema } from "../schemas";
+import { parseWith } from "../validation";
+import { json, type Handler } from "./context";
+
+function wantsPrometheus(request: Request): boolean {
+  const format = new URL(request.url).searchParams.get("format");
+  if (format !== null) return format === "prometheus";
+  const accept = request.headers.get("accept") ?? "";
+  return /(^|,)\s*text\/plain/i.test(accept) || /application\/openmetrics-text/i.test(accept);
+}
+
+function badFormat(request: Request): Response | null {
+  const format = new URL(request.url).searchParams.get("format");
+  return format === null || format === "prometheus" || format === "json"
+    ? null
+    : problem(400, ProblemType.validation, "The request is not valid", "format: must be json or prometheus", { field: "format" });
+}
+
+export const getMetrics: Handler = async (request, env) => {
+  const refused = badFormat(request);
+  if (refused) return refused;
+  const metrics = metricsStub(env);
+  if (wantsPrometheus(request)) {
+    return new Response(await metrics.prometheus(), { headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" } });
+  }
+  return json(await metrics.view(null), 200, { "cache-control": "no-store" });
+};
+
+export const getWorkerMetrics: Handler = async (request, env) => {
+  const refused = badFormat(request);
+  if (refused) return refused;
+  const name = parseWith(ServiceNameSchema, decodeURIComponent(request.params.name ?? ""));
+  if (!name.ok) return name.response;
+  const view = await metricsStub(env).view(name.value);
+  if (view === null) return problem(404, ProblemType.unknownService, "Unknown service", `No service is named ${name.value}.`, { field: "workerName" });
+  return json(view, 200, { "cache-control": "no-store" });
+};
