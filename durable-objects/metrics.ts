@@ -67,6 +67,28 @@ export interface AlertsView {
   readonly outbox: { readonly pending: number; readonly delivered: number; readonly deadLettered: number; readonly dropped: number };
 }
 
+/** What the dashboard shows; sent on connect and pushed on every change. */
+export interface DashboardState {
+  readonly type: "snapshot";
+  readonly generatedAt: string;
+  readonly environment: string;
+  readonly services: RegistrySnapshot["services"];
+  readonly metrics: MetricsView;
+  readonly alerts: AlertsView;
+  readonly loop: LoopStatus;
+}
+
+/** Per-socket state, kept in the WebSocket's attachment so it survives hibernation and eviction. */
+interface SocketAttachment {
+  readonly connectedAt: number;
+  /** The dashboard session's expiry: the socket is closed when the session ends. */
+  readonly sessionExpiresAt: number | null;
+}
+
+/** Pushes are throttled to one a second; a quiet dashboard still gets a heartbeat snapshot. */
+const PUSH_MIN_INTERVAL_MS = 1_000;
+const PUSH_IDLE_INTERVAL_MS = 10_000;
+
 export type SilenceResult = { readonly ok: true; readonly silence: Silence } | { readonly ok: false; readonly error: string };
 
 export class MetricsDO extends DurableObject<Env> {
@@ -84,6 +106,8 @@ export class MetricsDO extends DurableObject<Env> {
   private nextSweepAt = 0;
   private nextAlertAt = 0;
   private recentEvents: InstanceHealthEvent[] = [];
+  private dashboardDirty = true;
+  private lastPushAt = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -115,6 +139,7 @@ export class MetricsDO extends DurableObject<Env> {
   async ingest(batch: Batch): Promise<void> {
     const now = Date.now();
     this.metrics = applyBatch(this.metrics, batch, now);
+    this.dashboardDirty = true;
     this.metricsDirtySince ??= now;
     if (now - this.metricsDirtySince >= PERSIST_INTERVAL_MS) this.persistMetrics();
     else await this.armAtMost(this.metricsDirtySince + PERSIST_INTERVAL_MS);
@@ -178,6 +203,80 @@ export class MetricsDO extends DurableObject<Env> {
     return true;
   }
 
+  async dashboardState(): Promise<DashboardState> {
+    const now = Date.now();
+    const snapshot = await registryStub(this.env).snapshot();
+    return {
+      type: "snapshot",
+      generatedAt: new Date(now).toISOString(),
+      environment: this.config.environment,
+      services: snapshot.services,
+      metrics: metricsView(this.metrics, now, extrasFrom(snapshot)),
+      alerts: this.alerts(),
+      loop: this.status(),
+    };
+  }
+
+  /** Something an operator did changed what the dashboard shows: push it now. */
+  async notifyChanged(): Promise<void> {
+    this.dashboardDirty = true;
+    await this.push(true);
+  }
+
+  // ------------------------------------------------------------------ live dashboard (hibernatable WebSockets)
+
+  /**
+   * Accepts a dashboard WebSocket. Only the edge calls this, after it has
+   * checked the session; it passes the session's expiry along.
+   */
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return new Response("expected a WebSocket upgrade", { status: 426 });
+    const expires = Number(request.headers.get("x-session-expires-at"));
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server);
+    const attachment: SocketAttachment = { connectedAt: Date.now(), sessionExpiresAt: Number.isFinite(expires) && expires > 0 ? expires : null };
+    server.serializeAttachment(attachment);
+    server.send(JSON.stringify(await this.dashboardState()));
+    await this.armAtMost(Date.now() + PUSH_MIN_INTERVAL_MS);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(socket: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    if (message === "ping") socket.send(JSON.stringify({ type: "pong", at: new Date().toISOString() }));
+    else if (message === "refresh") socket.send(JSON.stringify(await this.dashboardState()));
+  }
+
+  override async webSocketClose(socket: WebSocket, code: number): Promise<void> {
+    // 1005 (no status) and 1006 (abnormal) may not be sent back; answer everything else in kind.
+    if (code !== 1005 && code !== 1006) socket.close(code, "closing");
+  }
+
+  /** How many dashboards are connected (and since when), from the attachments: works after hibernation too. */
+  subscribers(): SocketAttachment[] {
+    return this.ctx.getWebSockets().map((socket) => socket.deserializeAttachment() as SocketAttachment);
+  }
+
+  private async push(force = false): Promise<void> {
+    const sockets = this.ctx.getWebSockets();
+    if (sockets.length === 0) return;
+    const now = Date.now();
+    const due = force || (this.dashboardDirty && now - this.lastPushAt >= PUSH_MIN_INTERVAL_MS) || now - this.lastPushAt >= PUSH_IDLE_INTERVAL_MS;
+    if (!due) return;
+    const message = JSON.stringify(await this.dashboardState());
+    this.dashboardDirty = false;
+    this.lastPushAt = now;
+    for (const socket of sockets) {
+      const attachment = socket.deserializeAttachment() as SocketAttachment | null;
+      try {
+        if (attachment?.sessionExpiresAt && attachment.sessionExpiresAt <= now) socket.close(4001, "session expired");
+        else socket.send(message);
+      } catch {
+        // A socket that died between getWebSockets() and send(): the runtime cleans it up.
+      }
+    }
+  }
+
   // ------------------------------------------------------------------ the loop
 
   override async alarm(): Promise<void> {
@@ -188,7 +287,9 @@ export class MetricsDO extends DurableObject<Env> {
       if (now >= this.nextAlertAt) await this.evaluateAlerts(now);
       if (this.outbox.entries.length > 0) await this.deliver(now);
       if (this.metricsDirtySince !== null) this.persistMetrics();
+      await this.push();
       nextAt = Math.min(this.nextSweepAt, this.nextAlertAt, nextDueAt(this.outbox) ?? Number.POSITIVE_INFINITY);
+      if (this.ctx.getWebSockets().length > 0) nextAt = Math.min(nextAt, now + PUSH_MIN_INTERVAL_MS);
     } finally {
       await this.ctx.storage.setAlarm(Math.max(nextAt, Date.now() + MIN_TICK_MS));
     }
@@ -231,6 +332,7 @@ export class MetricsDO extends DurableObject<Env> {
       const result = evaluate({ ...this.pipeline, silences: pruneSilences(this.pipeline.silences, now) }, firing, now, this.pipelineConfig);
       this.pipeline = result.state;
       this.queueNotifications(result.notifications, now);
+      if (result.notifications.length > 0) this.dashboardDirty = true;
       this.writeDocument("pipeline", this.pipeline);
       this.nextAlertAt = Math.min(now + this.config.alerts.evaluationIntervalMs, result.nextEvaluationAt ?? Number.POSITIVE_INFINITY);
       this.consecutiveAlertFailures = 0;
@@ -263,6 +365,7 @@ export class MetricsDO extends DurableObject<Env> {
 
   private onHealthEvents(events: readonly InstanceHealthEvent[]): void {
     if (events.length === 0) return;
+    this.dashboardDirty = true;
     for (const event of events) console.log(JSON.stringify({ level: event.type === "failure-threshold" ? "warn" : "info", message: "health event", ...event }));
     this.recentEvents = [...events.slice().reverse(), ...this.recentEvents].slice(0, MAX_RECENT_EVENTS);
   }

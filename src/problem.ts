@@ -18,6 +18,7 @@ export const ProblemType = {
   methodNotAllowed: "urn:orchestrator:problem:method-not-allowed",
   conflict: "urn:orchestrator:problem:conflict",
   unauthorized: "urn:orchestrator:problem:unauthorized",
+  forbidden: "urn:orchestrator:problem:forbidden",
   notConfigured: "urn:orchestrator:problem:not-configured",
   noAvailableInstance: "urn:orchestrator:problem:no-available-instance",
   serviceStopped: "urn:orchestrator:problem:service-stopped",

@@ -6,10 +6,11 @@ import { type IRequest, Router } from "itty-router";
 import { RESERVED_SEGMENTS } from "./core/services";
 import { splitServicePath } from "./core/paths";
 import { requireAdmin, tokenFingerprint } from "./middleware/auth";
-import { registryStub } from "./registry-client";
+import { metricsStub, registryStub } from "./registry-client";
 import { getAudit, lifecycleAction } from "./routes/lifecycle";
 import { deleteSilence, getAlerts, getSilences, postSilence } from "./routes/alerts";
 import { getMetrics, getWorkerMetrics } from "./routes/metrics";
+import { getDashboard, getDashboardAsset, getDashboardLive, getDashboardState, postLogin, postLogout } from "./routes/dashboard";
 import { problem, ProblemType, problemTypeOf } from "./problem";
 import { listServicesAdmin, putServiceSettings } from "./routes/admin";
 import type { Handler, RouteArgs } from "./routes/context";
@@ -35,6 +36,7 @@ const audited = (action: (request: IRequest) => string, handler: Handler): Handl
       response = await handler(request, env, ctx, meta);
       return response;
     } finally {
+      ctx.waitUntil(metricsStub(env).notifyChanged().catch(() => undefined));
       const target = [request.params.name, request.params.id].filter((p): p is string => p !== undefined).map(decodeURIComponent).join("/");
       await registryStub(env).recordAudit({
         action: action(request),
@@ -60,6 +62,8 @@ const OWN_ROUTES: ReadonlyArray<readonly [pattern: RegExp, methods: readonly str
   [/^\/admin\/workers\/[^/]+\/(stop|start|restart)$/, ["POST"]],
   [/^\/admin\/workers\/[^/]+\/instances\/[^/]+\/(stop|start|restart)$/, ["POST"]],
   [/^\/admin\/audit$/, ["GET", "HEAD"]],
+  [/^\/admin\/dashboard(\/state|\/live)?$/, ["GET", "HEAD"]],
+  [/^\/admin\/(login|logout)$/, ["POST"]],
   [/^\/admin\/alerts$/, ["GET", "HEAD"]],
   [/^\/admin\/silences$/, ["GET", "HEAD", "POST"]],
   [/^\/admin\/silences\/[^/]+$/, ["DELETE"]],
@@ -120,6 +124,12 @@ router
   .post("/admin/workers/:name/:action", audited((r) => `service.${r.params.action ?? ""}`, lifecycleGuard(lifecycleAction)))
   .post("/admin/workers/:name/instances/:id/:action", audited((r) => `instance.${r.params.action ?? ""}`, lifecycleGuard(lifecycleAction)))
   .get("/admin/audit", admin(getAudit))
+  .get("/admin/dashboard", getDashboard)
+  .get("/admin/dashboard/state", admin(getDashboardState))
+  .get("/admin/dashboard/live", admin(getDashboardLive))
+  .get("/admin/dashboard/assets/*", getDashboardAsset)
+  .post("/admin/login", postLogin)
+  .post("/admin/logout", postLogout)
   .get("/admin/alerts", admin(getAlerts))
   .get("/admin/silences", admin(getSilences))
   .post("/admin/silences", audited(() => "silence.create", postSilence))

@@ -7,6 +7,7 @@
  */
 import type { Config } from "../config";
 import { problem, ProblemType } from "../problem";
+import { sessionFrom, verifySession } from "../session";
 
 const encoder = new TextEncoder();
 
@@ -46,11 +47,23 @@ async function matchesAny(token: string, keys: readonly (string | undefined)[]):
   return matched;
 }
 
-/** Returns a response to send instead when the request may not proceed, or null when it may. */
+/**
+ * Returns a response to send instead when the request may not proceed, or
+ * null when it may. The admin key as a bearer token, or a dashboard session
+ * cookie. A cookie-authenticated request that changes state must also come
+ * from our own origin: SameSite=Strict already stops cross-site requests in
+ * current browsers, the Origin check covers the rest (CSRF).
+ */
 export async function requireAdmin(request: Request, config: Config): Promise<Response | null> {
   if (!config.apiKey) return notConfigured("ORCHESTRATOR_API_KEY");
   const token = bearerToken(request);
-  if (token === null || !(await matchesAny(token, [config.apiKey]))) return unauthorized("admin");
+  if (token !== null) return (await matchesAny(token, [config.apiKey])) ? null : unauthorized("admin");
+  const session = sessionFrom(request);
+  if (session === null || (await verifySession(config, session, Date.now())) === null) return unauthorized("admin");
+  const safe = request.method === "GET" || request.method === "HEAD";
+  if (!safe && request.headers.get("origin") !== new URL(request.url).origin) {
+    return problem(403, ProblemType.forbidden, "Forbidden", "State-changing requests with a session cookie must come from the dashboard's own origin.", { field: "origin" });
+  }
   return null;
 }
 
@@ -68,10 +81,10 @@ export async function carriesOrchestratorToken(request: Request, config: Config)
   return token !== null && (await matchesAny(token, [config.apiKey, config.registrationToken]));
 }
 
-/** Who did it, for the audit log: a short fingerprint of the token, never the token. */
+/** Who did it, for the audit log: a short fingerprint of the token (or session), never the token. */
 export async function tokenFingerprint(request: Request): Promise<string> {
   const token = bearerToken(request);
-  if (token === null) return "anonymous";
+  if (token === null) return sessionFrom(request) === null ? "anonymous" : "dashboard-session";
   const hex = [...new Uint8Array(await digest(token))].map((b) => b.toString(16).padStart(2, "0")).join("");
   return `key:${hex.slice(0, 12)}`;
 }

@@ -1,0 +1,88 @@
+/**
+ * The live dashboard at /admin/dashboard.
+ *
+ * GET  /admin/dashboard              the dashboard (signed in) or the sign-in page
+ * POST /admin/login                  exchanges the admin key for a session cookie
+ * POST /admin/logout                 ends the session
+ * GET  /admin/dashboard/state        everything the page shows, as JSON
+ * GET  /admin/dashboard/live         WebSocket (served by MetricsDO) pushing changes
+ * GET  /admin/dashboard/assets/...   the page's static files (ours and uPlot)
+ */
+import * as v from "valibot";
+import { requireAdmin, tokensEqual } from "../middleware/auth";
+import { problem, ProblemType } from "../problem";
+import { metricsStub } from "../registry-client";
+import { clearedSessionCookie, issueSession, sessionCookie, sessionFrom, verifySession } from "../session";
+import { json, type Handler } from "./context";
+
+const ASSET_PATH = /^\/admin\/dashboard\/assets\/((?:vendor\/)?[A-Za-z0-9][A-Za-z0-9._-]{0,100})$/;
+const LOGIN_BODY_MAX_BYTES = 4096;
+
+function asset(env: Env, file: string): Promise<Response> {
+  return env.ASSETS.fetch(new Request(`https://assets.invalid/${file}`));
+}
+
+/** Assets' responses are immutable; copy them so the edge can add its headers. */
+async function page(env: Env, file: string, status = 200): Promise<Response> {
+  const response = await asset(env, file);
+  const copy = new Response(response.body, { status: response.ok ? status : 500, headers: response.headers });
+  copy.headers.set("cache-control", "no-store");
+  return copy;
+}
+
+export const getDashboard: Handler = async (request, env, _ctx, meta) => {
+  const signedIn = (await requireAdmin(request, meta.config)) === null;
+  return page(env, signedIn ? "dashboard.html" : "login.html");
+};
+
+export const getDashboardAsset: Handler = async (request, env) => {
+  const match = ASSET_PATH.exec(new URL(request.url).pathname);
+  if (!match) return problem(404, ProblemType.notFound, "Not found", "No such dashboard file.");
+  const response = await asset(env, match[1] as string);
+  if (!response.ok) return problem(404, ProblemType.notFound, "Not found", "No such dashboard file.");
+  const copy = new Response(response.body, response);
+  copy.headers.set("cache-control", "public, max-age=300");
+  return copy;
+};
+
+const LoginSchema = v.object({ key: v.pipe(v.string("is required"), v.minLength(1, "is required"), v.maxLength(4096)) });
+
+export const postLogin: Handler = async (request, _env, _ctx, meta) => {
+  const config = meta.config;
+  if (!config.apiKey) return problem(503, ProblemType.notConfigured, "Authentication not configured", "ORCHESTRATOR_API_KEY is not set.", { field: "ORCHESTRATOR_API_KEY" });
+  const type = request.headers.get("content-type") ?? "";
+  if (!/^application\/x-www-form-urlencoded\s*(;|$)/i.test(type)) {
+    return problem(415, ProblemType.unsupportedMediaType, "Unsupported media type", "Sign in with the form (application/x-www-form-urlencoded).", { field: "content-type" });
+  }
+  const text = await request.text();
+  if (text.length > LOGIN_BODY_MAX_BYTES) return problem(413, ProblemType.payloadTooLarge, "Payload too large", "The sign-in form is too large.", { field: "(body)" });
+  const form = v.safeParse(LoginSchema, Object.fromEntries(new URLSearchParams(text)));
+  const accepted = form.success && (await tokensEqual(form.output.key, config.apiKey));
+  if (!accepted) {
+    // 303 back to the page with a flag the page shows; the attempt was charged to the admin rate limit like any /admin request.
+    return new Response(null, { status: 303, headers: { location: "/admin/dashboard?login=failed", "cache-control": "no-store" } });
+  }
+  const session = (await issueSession(config, Date.now())) as string;
+  return new Response(null, {
+    status: 303,
+    headers: { location: "/admin/dashboard", "set-cookie": sessionCookie(session, config), "cache-control": "no-store" },
+  });
+};
+
+export const postLogout: Handler = (_request, _env, _ctx, meta) =>
+  new Response(null, { status: 303, headers: { location: "/admin/dashboard", "set-cookie": clearedSessionCookie(meta.config), "cache-control": "no-store" } });
+
+export const getDashboardState: Handler = async (_request, env) => json(await metricsStub(env).dashboardState(), 200, { "cache-control": "no-store" });
+
+/** Authenticated at the edge (routes through `admin`), so an unauthenticated upgrade never reaches MetricsDO. */
+export const getDashboardLive: Handler = async (request, env, _ctx, meta) => {
+  if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    return problem(426, ProblemType.validation, "Upgrade required", "Connect with a WebSocket.", { field: "upgrade" }, { upgrade: "websocket" });
+  }
+  const headers = new Headers({ upgrade: "websocket" });
+  // Bearer-authenticated clients have no session to expire; cookie sessions end at their expiry.
+  const session = request.headers.get("authorization") === null ? sessionFrom(request) : null;
+  const expiresAt = session === null ? null : await verifySession(meta.config, session, Date.now());
+  if (expiresAt !== null) headers.set("x-session-expires-at", String(expiresAt));
+  return metricsStub(env).fetch(new Request("https://metrics.internal/live", { headers }));
+};

@@ -1,0 +1,77 @@
+/**
+ * Dashboard sessions: a login exchanges the admin key for a signed cookie, so
+ * the key itself never sits in the browser. The cookie holds an expiry and is
+ * HMAC-SHA256-signed with a key derived from ORCHESTRATOR_API_KEY: rotating
+ * the admin key ends every session. HttpOnly, SameSite=Strict, Path=/admin,
+ * Secure outside development.
+ */
+import type { Config } from "./config";
+
+export const SESSION_COOKIE = "orch_session";
+export const SESSION_TTL_SECONDS = 8 * 3600;
+
+const encoder = new TextEncoder();
+
+function base64url(bytes: Uint8Array): string {
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+function fromBase64url(text: string): Uint8Array | null {
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) return null;
+  const padded = text.replaceAll("-", "+").replaceAll("_", "/") + "=".repeat((4 - (text.length % 4)) % 4);
+  try {
+    return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
+  } catch {
+    return null;
+  }
+}
+
+async function signingKey(apiKey: string): Promise<CryptoKey> {
+  // A separate key for sessions, derived from the admin key (never the admin key itself).
+  const material = await crypto.subtle.digest("SHA-256", encoder.encode(`orchestrator-session-v1:${apiKey}`));
+  return crypto.subtle.importKey("raw", material, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+}
+
+export async function issueSession(config: Config, now: number): Promise<string | null> {
+  if (!config.apiKey) return null;
+  const payload = encoder.encode(JSON.stringify({ v: 1, exp: Math.floor(now / 1000) + SESSION_TTL_SECONDS }));
+  const signature = new Uint8Array(await crypto.subtle.sign("HMAC", await signingKey(config.apiKey), payload));
+  return `${base64url(payload)}.${base64url(signature)}`;
+}
+
+/** The session's expiry (ms) when the cookie is genuine and current, otherwise null. */
+export async function verifySession(config: Config, value: string, now: number): Promise<number | null> {
+  if (!config.apiKey || value.length > 512) return null;
+  const [payloadPart, signaturePart, extra] = value.split(".");
+  if (payloadPart === undefined || signaturePart === undefined || extra !== undefined) return null;
+  const payload = fromBase64url(payloadPart);
+  const signature = fromBase64url(signaturePart);
+  if (!payload || !signature) return null;
+  const valid = await crypto.subtle.verify("HMAC", await signingKey(config.apiKey), signature, payload);
+  if (!valid) return null;
+  try {
+    const parsed = JSON.parse(new TextDecoder().decode(payload)) as { v?: unknown; exp?: unknown };
+    const expiresAt = typeof parsed.exp === "number" ? parsed.exp * 1000 : 0;
+    return parsed.v === 1 && expiresAt > now ? expiresAt : null;
+  } catch {
+    return null;
+  }
+}
+
+export function sessionCookie(value: string, config: Config): string {
+  return [`${SESSION_COOKIE}=${value}`, "Path=/admin", "HttpOnly", "SameSite=Strict", `Max-Age=${SESSION_TTL_SECONDS}`, ...(config.isDevelopment ? [] : ["Secure"])].join("; ");
+}
+
+export function clearedSessionCookie(config: Config): string {
+  return [`${SESSION_COOKIE}=`, "Path=/admin", "HttpOnly", "SameSite=Strict", "Max-Age=0", ...(config.isDevelopment ? [] : ["Secure"])].join("; ");
+}
+
+export function sessionFrom(request: Request): string | null {
+  for (const part of (request.headers.get("cookie") ?? "").split(";")) {
+    const [name, ...rest] = part.trim().split("=");
+    if (name === SESSION_COOKIE) return rest.join("=") || null;
+  }
+  return null;
+}

@@ -1,0 +1,116 @@
+/**
+ * The live dashboard's WebSocket: authenticated at the edge, served by
+ * MetricsDO with hibernatable WebSockets, pushing snapshots on change.
+ */
+import { SELF } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { metricsStub, registryStub } from "../../src/registry-client";
+
+const KEY = "test-admin-key-0123456789";
+let nextIp = 1;
+const ip = () => `198.18.60.${nextIp++ % 250}`;
+
+interface Snapshot {
+  type: string;
+  services: { name: string; adminState: string }[];
+}
+
+async function connect(headers: Record<string, string>) {
+  const response = await SELF.fetch("https://orchestrator.test/admin/dashboard/live", { headers: { upgrade: "websocket", "cf-connecting-ip": ip(), ...headers } });
+  return response;
+}
+
+function inbox(socket: WebSocket) {
+  const messages: Snapshot[] = [];
+  socket.addEventListener("message", (event) => messages.push(JSON.parse(event.data as string) as Snapshot));
+  return {
+    messages,
+    async next(accept: (m: Snapshot) => boolean, timeoutMs = 8_000): Promise<Snapshot> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = messages.find(accept);
+        if (found) return found;
+        if (Date.now() > deadline) throw new Error("no matching message");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
+  };
+}
+
+async function signIn(): Promise<string> {
+  const response = await SELF.fetch("https://orchestrator.test/admin/login", {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", "cf-connecting-ip": ip() },
+    body: new URLSearchParams({ key: KEY }).toString(),
+    redirect: "manual",
+  });
+  expect(response.status).toBe(303);
+  const cookie = response.headers.get("set-cookie") ?? "";
+  expect(cookie).toMatch(/^orch_session=[^;]+; Path=\/admin; HttpOnly; SameSite=Strict; Max-Age=\d+/);
+  return cookie.split(";")[0] as string;
+}
+
+describe("dashboard WebSocket", () => {
+  it("refuses an unauthenticated upgrade at the edge", async () => {
+    const response = await connect({});
+    expect(response.status).toBe(401);
+    expect(response.webSocket).toBeNull();
+    expect((await connect({ cookie: "orch_session=forged.value" })).status).toBe(401);
+  });
+
+  it("signs in with the key for a session cookie; a wrong key is sent back to the form", async () => {
+    const wrong = await SELF.fetch("https://orchestrator.test/admin/login", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", "cf-connecting-ip": ip() },
+      body: "key=nope",
+      redirect: "manual",
+    });
+    expect(wrong.status).toBe(303);
+    expect(wrong.headers.get("location")).toBe("/admin/dashboard?login=failed");
+    expect(wrong.headers.get("set-cookie")).toBeNull();
+    const cookie = await signIn();
+    const state = await SELF.fetch("https://orchestrator.test/admin/dashboard/state", { headers: { cookie, "cf-connecting-ip": ip() } });
+    expect(state.status).toBe(200);
+    // A state-changing request with only the cookie must come from our own origin (CSRF).
+    const crossSite = await SELF.fetch("https://orchestrator.test/admin/workers/api/stop", { method: "POST", headers: { cookie, origin: "https://evil.example", "cf-connecting-ip": ip() } });
+    expect(crossSite.status).toBe(403);
+  });
+
+  it("subscribes, gets a snapshot, and receives a pushed update when an operator stops a service", async () => {
+    const service = `ws-${crypto.randomUUID().slice(0, 8)}`;
+    const registered = await registryStub(env).register({ service, target: { kind: "url", url: "http://127.0.0.1:9/" }, weight: 1, metadata: {}, ttlSeconds: 3600 });
+    expect(registered.ok).toBe(true);
+    const cookie = await signIn();
+    const response = await connect({ cookie });
+    expect(response.status).toBe(101);
+    const socket = response.webSocket as WebSocket;
+    socket.accept();
+    const messages = inbox(socket);
+    const first = await messages.next((m) => m.type === "snapshot" && m.services.some((s) => s.name === service));
+    expect(first.services.find((s) => s.name === service)?.adminState).toBe("active");
+    expect((await metricsStub(env).subscribers()).length).toBeGreaterThanOrEqual(1);
+
+    const stop = await SELF.fetch(`https://orchestrator.test/admin/workers/${service}/stop`, {
+      method: "POST",
+      headers: { cookie, origin: "https://orchestrator.test", "cf-connecting-ip": ip() },
+    });
+    expect(stop.status).toBe(200);
+    await messages.next((m) => m.services?.some((s) => s.name === service && s.adminState === "stopped"));
+    socket.send("ping");
+    await messages.next((m) => m.type === "pong");
+    socket.close(1000, "done");
+  });
+
+  it("keeps each socket's session data in its attachment", async () => {
+    const cookie = await signIn();
+    const response = await connect({ cookie });
+    const socket = response.webSocket as WebSocket;
+    socket.accept();
+    const subscribers = await metricsStub(env).subscribers();
+    const mine = subscribers.filter((s) => s.sessionExpiresAt !== null);
+    expect(mine.length).toBeGreaterThanOrEqual(1);
+    for (const s of mine) expect(s.sessionExpiresAt as number).toBeGreaterThan(Date.now());
+    socket.close(1000, "done");
+  });
+});
