@@ -164,6 +164,8 @@ export class RegistryDO extends DurableObject<Env> {
   private readonly config: Config;
   private readonly services = new Map<string, ServiceRecord>();
   private readonly instances = new Map<string, InstanceRecord>();
+  /** Instances per service in registration order: the hot path reads one service, never the whole registry. */
+  private readonly instancesByService = new Map<string, InstanceRecord[]>();
   private nextSeq = 1;
   private scheduledAlarmAt: number | null = null;
 
@@ -225,7 +227,7 @@ export class RegistryDO extends DurableObject<Env> {
       metadata: { ...input.metadata },
       now,
     });
-    this.instances.set(instance.id, instance);
+    this.indexInstance(instance);
     this.writeInstance(instance);
     this.rearmAlarm(now);
     return { ok: true, id: instance.id, ttlSeconds: instance.ttlSeconds ?? this.config.instanceTtlSeconds, service: instance.service };
@@ -743,7 +745,7 @@ export class RegistryDO extends DurableObject<Env> {
       });
     }
     for (const row of this.sql.exec<InstanceRow>("SELECT * FROM instances ORDER BY seq")) {
-      this.instances.set(row.id, {
+      this.indexInstance({
         id: row.id,
         seq: row.seq,
         service: row.service,
@@ -829,7 +831,7 @@ export class RegistryDO extends DurableObject<Env> {
         metadata: {},
         now,
       });
-      this.instances.set(id, instance);
+      this.indexInstance(instance);
       this.writeInstance(instance);
     }
   }
@@ -865,6 +867,9 @@ export class RegistryDO extends DurableObject<Env> {
     const instance = this.instances.get(id);
     if (!instance) return;
     this.instances.delete(id);
+    const siblings = (this.instancesByService.get(instance.service) ?? []).filter((i) => i.id !== id);
+    if (siblings.length > 0) this.instancesByService.set(instance.service, siblings);
+    else this.instancesByService.delete(instance.service);
     this.sql.exec("DELETE FROM instances WHERE id = ?", id);
     this.sql.exec("DELETE FROM leases WHERE instance_id = ?", id);
     const service = this.services.get(instance.service);
@@ -928,10 +933,17 @@ export class RegistryDO extends DurableObject<Env> {
     );
   }
 
-  private instancesOf(service: string): InstanceRecord[] {
-    const list: InstanceRecord[] = [];
-    for (const instance of this.instances.values()) if (instance.service === service) list.push(instance);
-    return list.sort((a, b) => a.seq - b.seq);
+  /** Registration order (seq); callers must not modify the returned array. */
+  private instancesOf(service: string): readonly InstanceRecord[] {
+    return this.instancesByService.get(service) ?? [];
+  }
+
+  /** New instances always have the highest seq, so appending keeps each list in order. */
+  private indexInstance(instance: InstanceRecord): void {
+    this.instances.set(instance.id, instance);
+    const list = this.instancesByService.get(instance.service);
+    if (list) list.push(instance);
+    else this.instancesByService.set(instance.service, [instance]);
   }
 
   private strategyOf(service: ServiceRecord): Strategy {
