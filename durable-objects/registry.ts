@@ -65,6 +65,8 @@ import type {
   AuditInput,
   LifecycleResult,
   LifecycleState,
+  EdgeReport,
+  RoutingTableResult,
 } from "../src/registry-contract";
 import { applyMigrations, REGISTRY_MIGRATIONS } from "./registry-schema";
 
@@ -102,7 +104,10 @@ interface InstanceRecord {
   // only affects health-aware ranking until a few requests have gone through.
   latencyEwmaMs: number | null;
   errorEwma: number;
+  /** Requests in flight through leases (the exact path). */
   inflight: number;
+  /** Requests in flight as reported by edge isolates routing from a snapshot (sum over isolates). */
+  edgeInflight: number;
   active: ActiveCheckState;
   outlier: OutlierState;
   /** When it (re-)entered rotation, for slow start; null once fully warmed up or never ramped. */
@@ -156,6 +161,9 @@ interface AuditRow extends Record<string, SqlStorageValue> {
 }
 
 const MAX_AUDIT_ENTRIES = 1000;
+/** An edge isolate's in-flight report counts for this long without a refresh (it refreshes every snapshot TTL while busy). */
+const EDGE_REPORT_TTL_MS = 10_000;
+const MAX_OUTCOMES_PER_REPORT = 1000;
 const MAX_INSTANCES_PER_SERVICE = 500;
 const MAX_SERVICES = 200;
 
@@ -167,6 +175,8 @@ export class RegistryDO extends DurableObject<Env> {
   /** Instances per service in registration order: the hot path reads one service, never the whole registry. */
   private readonly instancesByService = new Map<string, InstanceRecord[]>();
   private nextSeq = 1;
+  /** Each edge isolate's last report: its in-flight counts per instance, and when it reported. */
+  private readonly edgeReports = new Map<string, { seenAt: number; inflight: Readonly<Record<string, number>> }>();
   private scheduledAlarmAt: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -337,7 +347,7 @@ export class RegistryDO extends DurableObject<Env> {
     }
     const active = this.instancesOf(serviceName).filter((i) => i.adminState === "active");
     if (options.retry) {
-      const activeRequests = active.reduce((sum, i) => sum + i.inflight, 0);
+      const activeRequests = active.reduce((sum, i) => sum + totalInflight(i), 0);
       if (!retryAllowed({ activeRequests, activeRetries: service.activeRetries }, this.config.health.retryBudget)) {
         return failure(503, ProblemType.noAvailableInstance, "Retry budget exhausted", `${serviceName} has too many retries in flight.`, {
           service: serviceName,
@@ -388,13 +398,92 @@ export class RegistryDO extends DurableObject<Env> {
     const instance = this.instances.get(row.instance_id);
     if (!instance) return true;
     this.endLease(instance, row.is_retry === 1);
+    this.learnFromOutcome(instance, outcome, Date.now());
+    return true;
+  }
+
+  /** Recent latency and errors (health score, degraded) and passive outlier detection. */
+  private learnFromOutcome(instance: InstanceRecord, outcome: ReleaseOutcome, now: number): void {
     // A client that went away tells us nothing about the instance's health.
-    if (outcome.failure === "aborted") return true;
+    if (outcome.failure === "aborted") return;
     const failed = outcome.failure !== null || (outcome.status !== null && outcome.status >= 500);
     instance.errorEwma = updateErrorEwma(instance.errorEwma, failed);
     if (outcome.failure === null) instance.latencyEwmaMs = updateLatencyEwma(instance.latencyEwmaMs, outcome.durationMs);
-    this.recordPassiveOutcome(instance, failed, Date.now());
-    return true;
+    this.recordPassiveOutcome(instance, failed, now);
+  }
+
+  // ------------------------------------------------------------------ RPC: edge routing at load
+
+  /**
+   * The hot path at load: an edge isolate routes from this table for up to a
+   * snapshot TTL, picking locally. Each refresh carries the isolate's report
+   * (its in-flight counts and finished outcomes), so one call per service per
+   * TTL replaces an acquire and a release per request.
+   */
+  routingTable(serviceName: string, report: EdgeReport): RoutingTableResult {
+    const now = Date.now();
+    this.applyEdgeReport(report, now);
+    const service = this.services.get(serviceName);
+    if (!service) {
+      return failure(404, ProblemType.unknownService, "Unknown service", `No service is named ${serviceName}.`, { service: serviceName });
+    }
+    if (service.adminState === "stopped") {
+      return failure(503, ProblemType.serviceStopped, "Service stopped", `An operator stopped ${serviceName}.`, { service: serviceName, retryAfterSeconds: 30 });
+    }
+    const own = report.inflight;
+    return {
+      ok: true,
+      service: serviceName,
+      generatedAt: now,
+      strategy: this.strategyOf(service),
+      timeoutMs: service.timeoutMs ?? this.config.upstreamTimeoutMs,
+      panicThresholdPercent: this.config.health.panicThresholdPercent,
+      retryBudget: this.config.health.retryBudget,
+      instances: this.instancesOf(serviceName)
+        .filter((i) => i.adminState === "active")
+        .map((i) => {
+          const candidate = this.candidate(i, now);
+          return { id: i.id, target: i.target, weight: candidate.weight, health: candidate.health, score: candidate.score, othersInflight: Math.max(0, totalInflight(i) - (own[i.id] ?? 0)) };
+        }),
+    };
+  }
+
+  /** A report without a table: an isolate flushing its last outcomes when load stops. */
+  edgeReport(report: EdgeReport): void {
+    this.applyEdgeReport(report, Date.now());
+  }
+
+  private applyEdgeReport(report: EdgeReport, now: number): void {
+    const previous = this.edgeReports.get(report.isolateId)?.inflight ?? {};
+    for (const [id, count] of Object.entries(previous)) {
+      const instance = this.instances.get(id);
+      if (instance) instance.edgeInflight = Math.max(0, instance.edgeInflight - count);
+    }
+    const accepted: Record<string, number> = {};
+    for (const [id, count] of Object.entries(report.inflight)) {
+      const instance = this.instances.get(id);
+      if (!instance || !Number.isSafeInteger(count) || count <= 0) continue;
+      accepted[id] = count;
+      instance.edgeInflight += count;
+    }
+    if (Object.keys(accepted).length > 0) this.edgeReports.set(report.isolateId, { seenAt: now, inflight: accepted });
+    else this.edgeReports.delete(report.isolateId);
+    for (const [id, outcomes] of Object.entries(report.outcomes)) {
+      const instance = this.instances.get(id);
+      if (!instance) continue;
+      for (const [status, durationMs, failure] of outcomes.slice(0, MAX_OUTCOMES_PER_REPORT)) {
+        this.learnFromOutcome(instance, { status, durationMs, failure }, now);
+      }
+    }
+    if (this.edgeReports.size > 0) this.armAt(now + EDGE_REPORT_TTL_MS);
+  }
+
+  /** An isolate that stopped reporting (it died, or went idle with nothing in flight) no longer counts. */
+  private expireEdgeReports(now: number): void {
+    for (const [isolateId, entry] of this.edgeReports) {
+      if (now - entry.seenAt < EDGE_REPORT_TTL_MS) continue;
+      this.applyEdgeReport({ isolateId, inflight: {}, outcomes: {} }, now);
+    }
   }
 
   // ------------------------------------------------------------------ RPC: operator control
@@ -545,7 +634,7 @@ export class RegistryDO extends DurableObject<Env> {
   /** In-flight count per instance id, for tests and the dashboard. */
   inflightCounts(): Record<string, number> {
     const counts: Record<string, number> = {};
-    for (const instance of this.instances.values()) counts[instance.id] = instance.inflight;
+    for (const instance of this.instances.values()) counts[instance.id] = totalInflight(instance);
     return counts;
   }
 
@@ -563,6 +652,7 @@ export class RegistryDO extends DurableObject<Env> {
   }
 
   private sweep(now: number): void {
+    this.expireEdgeReports(now);
     const plan = this.ttlPlan(now);
     for (const id of plan.markCritical) {
       const instance = this.instances.get(id);
@@ -597,6 +687,10 @@ export class RegistryDO extends DurableObject<Env> {
     let next = plan.markCritical.length > 0 || plan.remove.length > 0 ? now : plan.nextDeadlineMs;
     const lease = this.sql.exec<{ at: number | null }>("SELECT MIN(expires_at) AS at FROM leases").one().at;
     if (lease !== null && (next === null || lease < next)) next = lease;
+    for (const entry of this.edgeReports.values()) {
+      const expiry = entry.seenAt + EDGE_REPORT_TTL_MS;
+      if (next === null || expiry < next) next = expiry;
+    }
     return next;
   }
 
@@ -631,7 +725,7 @@ export class RegistryDO extends DurableObject<Env> {
       service: serviceName,
       instance: instanceId,
       adminState: instanceId === null ? service.adminState : (instances[0] as InstanceRecord).adminState,
-      inflight: instances.reduce((sum, i) => sum + i.inflight, 0),
+      inflight: instances.reduce((sum, i) => sum + totalInflight(i), 0),
       changed,
     };
   }
@@ -723,6 +817,7 @@ export class RegistryDO extends DurableObject<Env> {
       latencyEwmaMs: null,
       errorEwma: 0,
       inflight: 0,
+      edgeInflight: 0,
       active: initialActiveState(),
       outlier: initialOutlierState,
       inRotationSince: fields.now,
@@ -764,6 +859,7 @@ export class RegistryDO extends DurableObject<Env> {
         latencyEwmaMs: null,
         errorEwma: 0,
         inflight: 0,
+        edgeInflight: 0,
         active: parseJsonObject<ActiveCheckState>(row.active_state, initialActiveState()),
         outlier: parseJsonObject<OutlierState>(row.outlier_state, initialOutlierState),
         inRotationSince: row.in_rotation_since,
@@ -966,7 +1062,7 @@ export class RegistryDO extends DurableObject<Env> {
     return {
       id: instance.id,
       weight: scaleWeight(effectiveWeight(instance.weight, instance.inRotationSince, now, this.config.health.slowStartWindowMs)),
-      inflight: instance.inflight,
+      inflight: totalInflight(instance),
       health: this.healthOf(instance, now),
       score: healthScore({ latencyEwmaMs: instance.latencyEwmaMs, errorRate: instance.errorEwma }),
     };
@@ -1009,7 +1105,7 @@ export class RegistryDO extends DurableObject<Env> {
       lastHeartbeatAt: iso(instance.lastHeartbeat),
       ttlSeconds: instance.ttlSeconds,
       criticalSince: iso(instance.criticalSince),
-      inflight: instance.inflight,
+      inflight: totalInflight(instance),
       reportedInflight: instance.reportedInflight,
       cpu: instance.reportedCpu,
       responseTimeMs: instance.latencyEwmaMs === null ? null : Math.round(instance.latencyEwmaMs),
@@ -1048,6 +1144,10 @@ export class RegistryDO extends DurableObject<Env> {
     if (!check.ok) return failure(400, ProblemType.validation, "The request is not valid", `url: ${check.message}`, { field: "url" });
     return null;
   }
+}
+
+function totalInflight(instance: InstanceRecord): number {
+  return instance.inflight + instance.edgeInflight;
 }
 
 function unknownInstance(id: string) {

@@ -199,3 +199,41 @@ export interface AuditInput {
   readonly requestId: string;
   readonly detail?: string;
 }
+
+/** One outcome of a request routed at the edge: [upstream status or null, duration ms, failure]. */
+export type EdgeOutcome = readonly [status: number | null, durationMs: number, failure: "timeout" | "connect" | null];
+
+/**
+ * What an edge isolate reports when it refreshes its routing table: its own
+ * in-flight counts (absolute, so a lost report cannot make them drift) and
+ * the outcomes of requests it finished since its last report.
+ */
+export interface EdgeReport {
+  readonly isolateId: string;
+  readonly inflight: Readonly<Record<string, number>>;
+  readonly outcomes: Readonly<Record<string, readonly EdgeOutcome[]>>;
+}
+
+export interface RoutingInstance {
+  readonly id: string;
+  readonly target: Target;
+  /** Weight after slow start, scaled to an integer. */
+  readonly weight: number;
+  readonly health: HealthStatus;
+  readonly score: number;
+  /** In flight from everyone else: leases plus other isolates' reports. */
+  readonly othersInflight: number;
+}
+
+export interface RoutingTable {
+  readonly ok: true;
+  readonly service: string;
+  readonly generatedAt: number;
+  readonly strategy: Strategy;
+  readonly timeoutMs: number;
+  readonly panicThresholdPercent: number;
+  readonly retryBudget: { readonly budgetPercent: number; readonly minRetryConcurrency: number };
+  readonly instances: readonly RoutingInstance[];
+}
+
+export type RoutingTableResult = RoutingTable | Failure;

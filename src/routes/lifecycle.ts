@@ -16,6 +16,7 @@ import { problemResponse } from "../problem";
 import { registryStub } from "../registry-client";
 import type { LifecycleAction, LifecycleState, Target } from "../registry-contract";
 import { callUpstream } from "../upstream";
+import { edgeRouter } from "../edge/isolate-router";
 import { json, type Handler } from "./context";
 
 const DRAIN_POLL_MS = 100;
@@ -26,6 +27,9 @@ export const lifecycleAction: Handler = async (request, env, _ctx, meta) => {
   const service = decodeURIComponent(request.params.name ?? "");
   const instance = request.params.id === undefined ? null : decodeURIComponent(request.params.id);
   const registry = registryStub(env);
+  // This isolate may be routing the service from a snapshot; the change applies here at once
+  // (other isolates pick it up at their next refresh, within the snapshot TTL).
+  edgeRouter(env).invalidate(service);
 
   if (action === "start") {
     const started = await registry.setAdminState(service, instance, "active");

@@ -18,9 +18,10 @@ import { countDoCall, doCallCounts } from "../do-calls";
 import { carriesOrchestratorToken } from "../middleware/auth";
 import { BodyTooLarge, limitBodyStream } from "../middleware/hygiene";
 import { tooManyRequests } from "../middleware/rate-limit";
-import { problem, problemResponse, ProblemType } from "../problem";
+import { type Failure, problem, problemResponse, ProblemType } from "../problem";
 import { registryStub } from "../registry-client";
-import type { Lease, ReleaseOutcome } from "../registry-contract";
+import type { ReleaseOutcome, Target } from "../registry-contract";
+import { edgeRouter, scheduleEdgeFlush } from "../edge/isolate-router";
 import { callUpstream, type UpstreamResult } from "../upstream";
 import { recordOutcome } from "../metrics-recorder";
 import type { RequestMeta } from "./context";
@@ -34,36 +35,34 @@ export interface ProxyContext {
 const MAX_RETRIES = 1;
 const RETRYABLE_STATUSES = new Set([502, 503, 504]);
 
+/**
+ * One instance chosen for one attempt, by either path: the registry's exact
+ * acquire, or the isolate's snapshot (src/edge). `release` ends it exactly once.
+ */
+interface Assignment {
+  readonly instanceId: string;
+  readonly target: Target;
+  readonly timeoutMs: number;
+  readonly panic: boolean;
+  release(outcome: Omit<ReleaseOutcome, "durationMs">, startedAt: number, bytes?: number): void;
+}
+
+type AssignResult = { readonly ok: true; readonly assignment: Assignment } | Failure;
+
 export async function proxyToService(request: Request, service: string, rest: string, context: ProxyContext): Promise<Response> {
   const { env, ctx, meta } = context;
   const config = meta.config;
-  const registry = registryStub(env);
   doCallCounts.proxiedRequests++;
-  countDoCall("registry");
+  const assign = (options: { exclude?: readonly string[]; retry?: boolean }) => assignInstance(service, options, context);
   // The rate-limit decision (started at the edge), the pick and the token check run side by side.
-  const [acquired, dropAuthorization, limit] = await Promise.all([
-    registry.acquire(service),
-    carriesOrchestratorToken(request, config),
-    meta.rateLimit,
-  ]);
-  const release = (lease: Lease, outcome: Omit<ReleaseOutcome, "durationMs">, startedAt: number, bytes = 0) => {
-    countDoCall("registry");
-    const settled: ReleaseOutcome = { ...outcome, durationMs: Date.now() - startedAt };
-    recordOutcome(env, ctx, config.metricsFlushIntervalMs, { service, instance: lease.instanceId, outcome: settled, bytes });
-    ctx.waitUntil(
-      registry.release(lease.leaseId, settled).catch((error: unknown) => {
-        // The lease expires on its own (LEASE_TTL_SECONDS), so a lost release only delays the count.
-        console.error(JSON.stringify({ level: "error", message: "release failed", leaseId: lease.leaseId, error: String(error) }));
-      }),
-    );
-  };
+  const [assigned, dropAuthorization, limit] = await Promise.all([assign({}), carriesOrchestratorToken(request, config), meta.rateLimit]);
   if (limit && !limit.decision.allowed) {
-    if (acquired.ok) release(acquired, { status: null, failure: "aborted" }, Date.now());
+    if (assigned.ok) assigned.assignment.release({ status: null, failure: "aborted" }, Date.now());
     return tooManyRequests(limit);
   }
-  if (!acquired.ok) {
-    const retryAfter = acquired.problem.retryAfterSeconds;
-    return problemResponse(acquired.problem, typeof retryAfter === "number" ? { "retry-after": String(retryAfter) } : undefined);
+  if (!assigned.ok) {
+    const retryAfter = assigned.problem.retryAfterSeconds;
+    return problemResponse(assigned.problem, typeof retryAfter === "number" ? { "retry-after": String(retryAfter) } : undefined);
   }
 
   const incoming = new URL(request.url);
@@ -76,35 +75,85 @@ export async function proxyToService(request: Request, service: string, rest: st
     dropAuthorization,
   });
   const tried: string[] = [];
-  let lease: Lease = acquired;
+  let assignment = assigned.assignment;
   for (let attempt = 0; ; attempt++) {
-    tried.push(lease.instanceId);
-    meta.instance = lease.instanceId;
+    tried.push(assignment.instanceId);
+    meta.instance = assignment.instanceId;
     const startedAt = Date.now();
     const result = await callUpstream(
       env,
       config,
-      lease.target,
+      assignment.target,
       rest + incoming.search,
       { method: request.method, headers, body },
-      lease.timeoutMs,
+      assignment.timeoutMs,
       (error) => error instanceof BodyTooLarge,
     );
     const failure = retryableFailure(result);
     if (failure !== null && attempt < MAX_RETRIES && isRetryable(request.method, body !== null, failure.kind, failure.status)) {
-      const next = await registry.acquire(service, { exclude: tried, retry: true });
-      countDoCall("registry");
+      const next = await assign({ exclude: tried, retry: true });
       if (next.ok) {
-        releaseFailed(result, lease, startedAt, release);
-        lease = next;
+        releaseFailed(result, assignment, startedAt);
+        assignment = next.assignment;
         continue;
       }
     }
-    return respond(result, lease, startedAt, service, meta, ctx, release);
+    return respond(result, assignment, startedAt, service, meta, ctx);
   }
 }
 
-type Release = (lease: Lease, outcome: Omit<ReleaseOutcome, "durationMs">, startedAt: number, bytes?: number) => void;
+/** Exact path at low load (one acquire, one release on RegistryDO); the isolate's snapshot at load. */
+async function assignInstance(service: string, options: { exclude?: readonly string[]; retry?: boolean }, { env, ctx, meta }: ProxyContext): Promise<AssignResult> {
+  const record = (instanceId: string, outcome: ReleaseOutcome, bytes: number) =>
+    recordOutcome(env, ctx, meta.config.metricsFlushIntervalMs, { service, instance: instanceId, outcome, bytes });
+  const router = edgeRouter(env);
+  const picked = await router.pick(service, options);
+  if (!("mode" in picked)) return picked;
+  if (picked.mode === "local") {
+    let released = false;
+    return {
+      ok: true,
+      assignment: {
+        ...picked,
+        release(outcome, startedAt, bytes = 0) {
+          if (released) return;
+          released = true;
+          const settled: ReleaseOutcome = { ...outcome, durationMs: Date.now() - startedAt };
+          record(picked.instanceId, settled, bytes);
+          router.release(picked, settled);
+          scheduleEdgeFlush(env, ctx);
+        },
+      },
+    };
+  }
+  const registry = registryStub(env);
+  countDoCall("registry");
+  const lease = await registry.acquire(service, options);
+  if (!lease.ok) return lease;
+  let released = false;
+  return {
+    ok: true,
+    assignment: {
+      instanceId: lease.instanceId,
+      target: lease.target,
+      timeoutMs: lease.timeoutMs,
+      panic: lease.panic,
+      release(outcome, startedAt, bytes = 0) {
+        if (released) return;
+        released = true;
+        const settled: ReleaseOutcome = { ...outcome, durationMs: Date.now() - startedAt };
+        record(lease.instanceId, settled, bytes);
+        countDoCall("registry");
+        ctx.waitUntil(
+          registry.release(lease.leaseId, settled).catch((error: unknown) => {
+            // The lease expires on its own (LEASE_TTL_SECONDS), so a lost release only delays the count.
+            console.error(JSON.stringify({ level: "error", message: "release failed", leaseId: lease.leaseId, error: String(error) }));
+          }),
+        );
+      },
+    },
+  };
+}
 
 function retryableFailure(result: UpstreamResult): { kind: "connect" | "timeout" | "status"; status?: number } | null {
   if (result.kind === "timeout") return { kind: "timeout" };
@@ -114,43 +163,43 @@ function retryableFailure(result: UpstreamResult): { kind: "connect" | "timeout"
 }
 
 /** Ends a failed attempt that is about to be retried elsewhere. */
-function releaseFailed(result: UpstreamResult, lease: Lease, startedAt: number, release: Release): void {
+function releaseFailed(result: UpstreamResult, assignment: Assignment, startedAt: number): void {
   if (result.kind === "response") {
     void result.response.body?.cancel();
-    release(lease, { status: result.response.status, failure: null }, startedAt);
+    assignment.release({ status: result.response.status, failure: null }, startedAt);
   } else {
-    release(lease, { status: null, failure: result.kind === "timeout" ? "timeout" : "connect" }, startedAt);
+    assignment.release({ status: null, failure: result.kind === "timeout" ? "timeout" : "connect" }, startedAt);
   }
 }
 
-function respond(result: UpstreamResult, lease: Lease, startedAt: number, service: string, meta: RequestMeta, ctx: ExecutionContext, release: Release): Response {
+function respond(result: UpstreamResult, lease: Assignment, startedAt: number, service: string, meta: RequestMeta, ctx: ExecutionContext): Response {
   switch (result.kind) {
     case "timeout":
-      release(lease, { status: null, failure: "timeout" }, startedAt);
+      lease.release({ status: null, failure: "timeout" }, startedAt);
       return problem(504, ProblemType.upstreamTimeout, "Upstream timeout", `${service} did not answer within ${lease.timeoutMs} ms.`, {
         service,
         instance: lease.instanceId,
         timeoutMs: lease.timeoutMs,
       });
     case "connect":
-      release(lease, { status: null, failure: "connect" }, startedAt);
+      lease.release({ status: null, failure: "connect" }, startedAt);
       return problem(502, ProblemType.upstreamUnreachable, "Bad gateway", `${service} could not be reached.`, { service, instance: lease.instanceId });
     case "refused": {
-      release(lease, { status: null, failure: "aborted" }, startedAt);
+      lease.release({ status: null, failure: "aborted" }, startedAt);
       const maxBytes = result.error instanceof BodyTooLarge ? result.error.maxBytes : meta.config.maxRequestBodyBytes;
       return problem(413, ProblemType.payloadTooLarge, "Payload too large", `Request bodies may be at most ${maxBytes} bytes.`, { field: "(body)", maxBytes });
     }
     case "response":
-      return streamBack(result.response, lease, startedAt, meta, ctx, release);
+      return streamBack(result.response, lease, startedAt, meta, ctx);
   }
 }
 
-function streamBack(upstream: Response, lease: Lease, startedAt: number, meta: RequestMeta, ctx: ExecutionContext, release: Release): Response {
+function streamBack(upstream: Response, lease: Assignment, startedAt: number, meta: RequestMeta, ctx: ExecutionContext): Response {
   const headers = clientResponseHeaders(upstream.headers);
   headers.set("x-request-id", meta.requestId);
   if (lease.panic) headers.set("x-orchestrator-panic", "1");
   if (!upstream.body) {
-    release(lease, { status: upstream.status, failure: null }, startedAt);
+    lease.release({ status: upstream.status, failure: null }, startedAt);
     return new Response(null, { status: upstream.status, statusText: upstream.statusText, headers });
   }
   // Count the request as in flight until its body is delivered (or the client goes away).
@@ -159,8 +208,8 @@ function streamBack(upstream: Response, lease: Lease, startedAt: number, meta: R
   const { readable, writable } = new IdentityTransformStream();
   ctx.waitUntil(
     upstream.body.pipeTo(writable).then(
-      () => release(lease, { status: upstream.status, failure: null }, startedAt, bytes),
-      () => release(lease, { status: upstream.status, failure: "aborted" }, startedAt),
+      () => lease.release({ status: upstream.status, failure: null }, startedAt, bytes),
+      () => lease.release({ status: upstream.status, failure: "aborted" }, startedAt),
     ),
   );
   return new Response(readable, { status: upstream.status, statusText: upstream.statusText, headers });

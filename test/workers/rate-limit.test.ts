@@ -78,8 +78,13 @@ describe("rate limiting", () => {
 
   it("keeps classes apart: using up health leaves the admin and general quotas alone", async () => {
     const ip = freshIp();
-    for (let i = 0; i < 61; i++) await (await get("/health", ip)).arrayBuffer();
-    expect((await get("/health", ip)).status).toBe(429);
+    let refusedAt = -1;
+    for (let i = 0; i < 80 && refusedAt < 0; i++) {
+      const response = await get("/health", ip);
+      if (response.status === 429) refusedAt = i;
+      await response.arrayBuffer();
+    }
+    expect(refusedAt).toBeGreaterThanOrEqual(60);
     const general = await get("/no-such-service/x", ip);
     expect(general.status).toBe(404);
     expect(params(general.headers.get("ratelimit-policy")).name).toBe("general");

@@ -1,0 +1,235 @@
+/**
+ * The edge's side of the hot path: per isolate, per service.
+ *
+ * At low load every request takes the exact path: one `acquire` on
+ * RegistryDO, one `release` after it (counts exact, as the registry sees every
+ * request). Once a service gets more than `lowLoadRps` requests a second in
+ * this isolate, the isolate switches to routing from a snapshot: it fetches
+ * the service's routing table at most once per `snapshotTtlMs`, picks
+ * instances itself with the same strategies, and counts its own requests in
+ * flight. Each refresh reports those counts (absolute, so nothing drifts if a
+ * report is lost) and the outcomes of finished requests, which feed health
+ * scoring and outlier detection in the registry.
+ *
+ * Consistency at load (what the README promises and the tests check):
+ * - a routing table is never older than `snapshotTtlMs` when a pick uses it
+ *   (plus the time of the refresh call itself);
+ * - least-connections sees this isolate's in-flight counts exactly and every
+ *   other isolate's as of their last report (at most one TTL old);
+ * - every request started is released exactly once, locally, and the next
+ *   report (or the flush after load stops) brings the registry's counts back
+ *   to exact.
+ *
+ * No Durable Object, clock or timer here: the caller injects them.
+ */
+import { type BalancerState, type Candidate, initialBalancerState, pickInstance } from "../core/balancer";
+import { retryAllowed } from "../core/health";
+import { type Failure, ProblemType } from "../problem";
+import type { EdgeOutcome, EdgeReport, ReleaseOutcome, RoutingTable, RoutingTableResult, Target } from "../registry-contract";
+
+export interface EdgeRouterDeps {
+  readonly isolateId: string;
+  readonly now: () => number;
+  /** RegistryDO.routingTable: a fresh table for `service`, carrying this isolate's report. */
+  readonly fetchTable: (service: string, report: EdgeReport) => Promise<RoutingTableResult>;
+  /** RegistryDO.edgeReport: the report alone (the flush after load stops). */
+  readonly sendReport: (report: EdgeReport) => Promise<void>;
+  readonly snapshotTtlMs?: number;
+  readonly lowLoadRps?: number;
+}
+
+/** A pick made at the edge; released with `release`, never through the registry. */
+export interface LocalLease {
+  readonly mode: "local";
+  readonly service: string;
+  readonly instanceId: string;
+  readonly target: Target;
+  readonly timeoutMs: number;
+  readonly panic: boolean;
+  readonly retry: boolean;
+}
+
+export type EdgePick = { readonly mode: "exact" } | LocalLease | Failure;
+
+export const DEFAULT_SNAPSHOT_TTL_MS = 250;
+export const DEFAULT_LOW_LOAD_RPS = 20;
+const RATE_WINDOW_MS = 1_000;
+const MAX_PENDING_OUTCOMES = 1_000;
+
+interface ServiceState {
+  table: RoutingTable | null;
+  /** When `table` was fetched (the edge's clock). */
+  fetchedAt: number;
+  refreshing: Promise<RoutingTable | Failure> | null;
+  balancer: BalancerState;
+  /** Request timestamps in the last RATE_WINDOW_MS, to tell low load from high. */
+  recent: number[];
+  activeRetries: number;
+}
+
+export class EdgeRouter {
+  private readonly services = new Map<string, ServiceState>();
+  /** This isolate's requests in flight per instance id (all services). */
+  private readonly inflight = new Map<string, number>();
+  private outcomes = new Map<string, EdgeOutcome[]>();
+  private readonly ttl: number;
+  private readonly lowLoadRps: number;
+  /** Whether the registry has not yet heard this isolate's latest counts. */
+  private unreported = false;
+
+  constructor(private readonly deps: EdgeRouterDeps) {
+    this.ttl = deps.snapshotTtlMs ?? DEFAULT_SNAPSHOT_TTL_MS;
+    this.lowLoadRps = deps.lowLoadRps ?? DEFAULT_LOW_LOAD_RPS;
+  }
+
+  /**
+   * Picks for one request. `{mode: "exact"}` tells the caller to use the
+   * registry's acquire/release, because this isolate is not busy enough for a
+   * snapshot to be worth it.
+   */
+  async pick(service: string, options: { exclude?: readonly string[]; retry?: boolean } = {}): Promise<EdgePick> {
+    const state = this.stateOf(service);
+    const now = this.deps.now();
+    if (!options.retry && !this.isBusy(state, now)) return { mode: "exact" };
+    const table = await this.freshTable(service, state);
+    if (!table.ok) return table;
+    const exclude = new Set(options.exclude ?? []);
+    if (options.retry) {
+      const activeRequests = table.instances.reduce((sum, i) => sum + (this.inflight.get(i.id) ?? 0), 0);
+      if (!retryAllowed({ activeRequests, activeRetries: state.activeRetries }, table.retryBudget)) {
+        return noInstance(service, "Retry budget exhausted", 1);
+      }
+    }
+    const candidates: Candidate[] = table.instances
+      .filter((i) => !exclude.has(i.id))
+      .map((i) => ({ id: i.id, weight: i.weight, health: i.health, score: i.score, inflight: i.othersInflight + (this.inflight.get(i.id) ?? 0) }));
+    const picked = pickInstance(table.strategy, candidates, state.balancer, table.panicThresholdPercent);
+    if (!picked) return noInstance(service, "No available instance", 5);
+    state.balancer = picked.state;
+    const instance = table.instances.find((i) => i.id === picked.id) as RoutingTable["instances"][number];
+    this.inflight.set(instance.id, (this.inflight.get(instance.id) ?? 0) + 1);
+    if (options.retry) state.activeRetries++;
+    this.unreported = true;
+    return { mode: "local", service, instanceId: instance.id, target: instance.target, timeoutMs: table.timeoutMs, panic: picked.panic, retry: options.retry ?? false };
+  }
+
+  /** Ends a local pick. Returns true when a report is now owed to the registry. */
+  release(lease: LocalLease, outcome: ReleaseOutcome): boolean {
+    const count = this.inflight.get(lease.instanceId) ?? 0;
+    if (count <= 1) this.inflight.delete(lease.instanceId);
+    else this.inflight.set(lease.instanceId, count - 1);
+    if (lease.retry) {
+      const state = this.stateOf(lease.service);
+      state.activeRetries = Math.max(0, state.activeRetries - 1);
+    }
+    if (outcome.failure !== "aborted") {
+      const list = this.outcomes.get(lease.instanceId) ?? [];
+      if (list.length < MAX_PENDING_OUTCOMES) list.push([outcome.status, outcome.durationMs, outcome.failure]);
+      this.outcomes.set(lease.instanceId, list);
+    }
+    this.unreported = true;
+    return true;
+  }
+
+  /** Sends what the registry has not heard yet (called a moment after releases, so a quiet isolate still converges). */
+  async flush(): Promise<void> {
+    if (!this.unreported) return;
+    const report = this.takeReport();
+    try {
+      await this.deps.sendReport(report);
+    } catch (error) {
+      this.restoreOutcomes(report);
+      throw error;
+    }
+  }
+
+  /** Forget a service's table (e.g. after an operator changed it from this isolate). */
+  invalidate(service: string): void {
+    const state = this.services.get(service);
+    if (state) state.table = null;
+  }
+
+  /** This isolate's in-flight counts, for tests and debugging. */
+  localInflight(): Record<string, number> {
+    return Object.fromEntries(this.inflight);
+  }
+
+  /** How old the table a pick would use right now is, or null when there is none. */
+  tableAge(service: string): number | null {
+    const state = this.services.get(service);
+    return state?.table ? this.deps.now() - state.fetchedAt : null;
+  }
+
+  private stateOf(service: string): ServiceState {
+    let state = this.services.get(service);
+    if (!state) {
+      state = { table: null, fetchedAt: 0, refreshing: null, balancer: initialBalancerState, recent: [], activeRetries: 0 };
+      this.services.set(service, state);
+    }
+    return state;
+  }
+
+  private isBusy(state: ServiceState, now: number): boolean {
+    state.recent.push(now);
+    while (state.recent.length > 0 && (state.recent[0] as number) <= now - RATE_WINDOW_MS) state.recent.shift();
+    // Bounded: only the count matters, and beyond the threshold the answer is the same.
+    if (state.recent.length > this.lowLoadRps * 4) state.recent.splice(0, state.recent.length - this.lowLoadRps * 4);
+    return state.recent.length > this.lowLoadRps;
+  }
+
+  /** The table, refreshed when older than the TTL; concurrent requests share one refresh. */
+  private async freshTable(service: string, state: ServiceState): Promise<RoutingTable | Failure> {
+    if (state.table && this.deps.now() - state.fetchedAt < this.ttl) return state.table;
+    if (!state.refreshing) {
+      const report = this.takeReport();
+      state.refreshing = this.deps
+        .fetchTable(service, report)
+        .then((result) => {
+          if (result.ok) {
+            state.table = result;
+            state.fetchedAt = this.deps.now();
+          } else {
+            state.table = null;
+          }
+          return result;
+        })
+        .catch((error: unknown) => {
+          // The report did not arrive: put its outcomes back so they are sent with the next one.
+          this.restoreOutcomes(report);
+          throw error;
+        })
+        .finally(() => {
+          state.refreshing = null;
+        });
+    }
+    return state.refreshing;
+  }
+
+  private takeReport(): EdgeReport {
+    const outcomes = Object.fromEntries(this.outcomes);
+    this.outcomes = new Map();
+    this.unreported = false;
+    return { isolateId: this.deps.isolateId, inflight: Object.fromEntries(this.inflight), outcomes };
+  }
+
+  private restoreOutcomes(report: EdgeReport): void {
+    for (const [id, list] of Object.entries(report.outcomes)) {
+      this.outcomes.set(id, [...list, ...(this.outcomes.get(id) ?? [])].slice(0, MAX_PENDING_OUTCOMES));
+    }
+    this.unreported = true;
+  }
+}
+
+function noInstance(service: string, title: string, retryAfterSeconds: number): Failure {
+  return {
+    ok: false,
+    problem: {
+      type: ProblemType.noAvailableInstance,
+      title,
+      status: 503,
+      detail: `${service} has no instance available for this request.`,
+      service,
+      retryAfterSeconds,
+    },
+  };
+}
