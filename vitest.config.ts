@@ -8,6 +8,6 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    projects: ["./test/unit/vitest.config.ts", "./test/workers/vitest.config.ts", "./test/e2e/vitest.config.ts"],
+    projects: ["./test/unit/vitest.config.ts", "./test/workers/vitest.config.ts", "./test/e2e/vitest.config.ts", "./test/browser/vitest.config.ts"],
   },
 });

@@ -7,6 +7,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { gcra, type GcraState, type RateLimitPolicy } from "../src/core/gcra";
+import { refund, reserve } from "../src/core/gcra-batch";
 import { applyMigrations } from "./registry-schema";
 
 export interface RateDecision {
@@ -34,18 +35,28 @@ export class RateLimiterDO extends DurableObject<Env> {
   }
 
   check(policy: RateLimitPolicy, cost = 1): RateDecision {
-    const now = Date.now();
-    const decision = gcra(this.buckets.get(policy.name) ?? null, policy, now, cost);
-    if (decision.allowed) {
-      this.buckets.set(policy.name, decision.state);
-      this.ctx.storage.sql.exec(
-        "INSERT INTO buckets (policy, tat) VALUES (?, ?) ON CONFLICT (policy) DO UPDATE SET tat = excluded.tat",
-        policy.name,
-        decision.state.tat,
-      );
-      this.scheduleCleanup(decision.state.tat);
-    }
+    const decision = gcra(this.buckets.get(policy.name) ?? null, policy, Date.now(), cost);
+    if (decision.allowed) this.store(policy.name, decision.state);
     return { allowed: decision.allowed, remaining: decision.remaining, resetMs: decision.resetMs, retryAfterMs: decision.retryAfterMs };
+  }
+
+  /** Up to `wanted` tokens at once, for an edge isolate serving a busy client (see src/edge/token-pool.ts). */
+  reserve(policy: RateLimitPolicy, wanted: number): RateDecision & { readonly granted: number } {
+    const { granted, decision } = reserve(this.buckets.get(policy.name) ?? null, policy, Date.now(), wanted);
+    if (granted > 0) this.store(policy.name, decision.state);
+    return { granted, allowed: granted > 0, remaining: decision.remaining, resetMs: decision.resetMs, retryAfterMs: decision.retryAfterMs };
+  }
+
+  /** Tokens an isolate reserved and did not use. */
+  refund(policy: RateLimitPolicy, tokens: number): void {
+    const state = this.buckets.get(policy.name);
+    if (state) this.store(policy.name, refund(state, policy, Date.now(), tokens));
+  }
+
+  private store(policyName: string, state: GcraState): void {
+    this.buckets.set(policyName, state);
+    this.ctx.storage.sql.exec("INSERT INTO buckets (policy, tat) VALUES (?, ?) ON CONFLICT (policy) DO UPDATE SET tat = excluded.tat", policyName, state.tat);
+    this.scheduleCleanup(state.tat);
   }
 
   /** Once every bucket is full again the client is indistinguishable from a new one: forget it. */

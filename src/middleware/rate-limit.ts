@@ -8,6 +8,7 @@
  */
 import type { Config, RateLimitClass } from "../config";
 import { CooldownCache } from "../core/cooldown";
+import { TokenPool } from "../edge/token-pool";
 import type { RateLimitPolicy } from "../core/gcra";
 import { rateLimitHeaders } from "../core/ratelimit-headers";
 import { RESERVED_SEGMENTS } from "../core/services";
@@ -22,7 +23,7 @@ export interface RateLimitOutcome {
   readonly policy: RateLimitPolicy;
   readonly decision: RateDecision;
   /** How the decision was reached, for the access log. */
-  readonly source: "limiter" | "cooldown" | "unavailable";
+  readonly source: "limiter" | "edge-pool" | "cooldown" | "unavailable";
 }
 
 // One per isolate: bounded, so a spray of addresses cannot grow it without limit.
@@ -36,6 +37,9 @@ export function rateLimitClass(pathname: string): { cls: RateLimitClass; service
   const first = pathname.split("/")[1] ?? "";
   if (first === "health") return { cls: "health", service: null };
   if (first === "metrics") return { cls: "metrics", service: null };
+  // The dashboard's static files are public code, not admin actions: counting them as admin
+  // would spend most of the 10/min admin budget on one page load.
+  if (pathname.startsWith("/admin/dashboard/assets/")) return { cls: "general", service: null };
   if (first === "admin" || first === "debug") return { cls: "admin", service: null };
   if (first === "registry") return { cls: "registry", service: null };
   if (first === "" || RESERVED_SEGMENTS.has(first)) return { cls: "general", service: null };
@@ -53,6 +57,32 @@ function limiterFor(env: Env, ip: string): DurableObjectStub<RateLimiterDO> {
   return namespace.get(namespace.idFromName(ip));
 }
 
+let pool: TokenPool | null = null;
+
+/** This isolate's token pool, wired to the per-client RateLimiterDO. */
+function tokenPool(env: Env): TokenPool {
+  pool ??= new TokenPool({
+    now: () => Date.now(),
+    check: (ip, policy) => checkExactly(env, ip, policy, 1),
+    reserve: (ip, policy, wanted) => {
+      countDoCall("rateLimiter");
+      return limiterFor(env, ip).reserve(policy, wanted);
+    },
+    refund: (ip, policy, tokens) => {
+      countDoCall("rateLimiter");
+      limiterFor(env, ip)
+        .refund(policy, tokens)
+        .catch((error: unknown) => console.error(JSON.stringify({ level: "error", message: "rate limit refund failed", error: String(error) })));
+    },
+  });
+  return pool;
+}
+
+async function checkExactly(env: Env, ip: string, policy: RateLimitPolicy, cost: number) {
+  countDoCall("rateLimiter");
+  return { ...(await limiterFor(env, ip).check(policy, cost)), source: "limiter" as const };
+}
+
 export async function checkRateLimit(env: Env, ip: string, policy: RateLimitPolicy, now: number, cost = 1): Promise<RateLimitOutcome> {
   const key = `${ip}|${policy.name}`;
   const blockedUntil = cooldowns.blockedUntil(key, now);
@@ -61,10 +91,9 @@ export async function checkRateLimit(env: Env, ip: string, policy: RateLimitPoli
     return { policy, source: "cooldown", decision: { allowed: false, remaining: 0, retryAfterMs, resetMs: retryAfterMs } };
   }
   try {
-    countDoCall("rateLimiter");
-    const decision = await limiterFor(env, ip).check(policy, cost);
+    const { source, ...decision } = cost === 1 ? await tokenPool(env).take(ip, policy) : await checkExactly(env, ip, policy, cost);
     if (!decision.allowed) cooldowns.block(key, now + decision.retryAfterMs);
-    return { policy, decision, source: "limiter" };
+    return { policy, decision, source: source === "pool" ? "edge-pool" : "limiter" };
   } catch (error) {
     // Fail open, as Envoy's global rate limit does by default: a limiter outage
     // must not take the whole gateway down. It is logged loudly.

@@ -1,0 +1,147 @@
+/**
+ * Rate limiting at load without a Durable Object call per request.
+ *
+ * A client that sends a policy fewer than `lowLoadRps` requests a second from
+ * this isolate is checked exactly, one RateLimiterDO call per request. A
+ * busier one is served from a small local pool: the isolate reserves a batch
+ * of tokens (about a quarter second of its current rate) from the limiter,
+ * spends them locally, and refunds what it did not use when the pool expires.
+ *
+ * The limit is never exceeded: every request admitted spends a token the
+ * limiter granted. The price is bounded under-admission: tokens sitting in
+ * one isolate's pool (at most `maxBatch`, for at most `poolTtlMs`) are not
+ * available to the same client through other isolates until refunded.
+ *
+ * No Durable Object, clock or timer here: the caller injects them.
+ */
+import type { RateLimitPolicy } from "../core/gcra";
+
+export interface LimiterDecision {
+  readonly allowed: boolean;
+  readonly remaining: number;
+  readonly resetMs: number;
+  readonly retryAfterMs: number;
+}
+
+export interface TokenPoolDeps {
+  readonly now: () => number;
+  readonly check: (key: string, policy: RateLimitPolicy) => Promise<LimiterDecision>;
+  readonly reserve: (key: string, policy: RateLimitPolicy, wanted: number) => Promise<LimiterDecision & { readonly granted: number }>;
+  readonly refund: (key: string, policy: RateLimitPolicy, tokens: number) => void;
+  readonly lowLoadRps?: number;
+  readonly poolTtlMs?: number;
+  readonly maxBatch?: number;
+  readonly maxKeys?: number;
+}
+
+interface Pool {
+  tokens: number;
+  expiresAt: number;
+  /** The limiter's own `remaining` when the batch was granted (tokens beyond this pool). */
+  limiterRemaining: number;
+  resetMs: number;
+  policy: RateLimitPolicy;
+  /** After the limiter granted nothing: refuse here until then instead of asking again. */
+  refusedUntil: number;
+  recent: number[];
+  reserving: Promise<void> | null;
+}
+
+export class TokenPool {
+  private readonly pools = new Map<string, Pool>();
+  private readonly lowLoadRps: number;
+  private readonly poolTtlMs: number;
+  private readonly maxBatch: number;
+  private readonly maxKeys: number;
+
+  constructor(private readonly deps: TokenPoolDeps) {
+    this.lowLoadRps = deps.lowLoadRps ?? 10;
+    this.poolTtlMs = deps.poolTtlMs ?? 250;
+    this.maxBatch = deps.maxBatch ?? 50;
+    this.maxKeys = deps.maxKeys ?? 10_000;
+  }
+
+  /** Admits or refuses one request of `key` (a client address) under `policy`. */
+  async take(key: string, policy: RateLimitPolicy): Promise<LimiterDecision & { readonly source: "limiter" | "pool" }> {
+    const now = this.deps.now();
+    const pool = this.poolOf(`${key}|${policy.name}`, policy, now);
+    this.note(pool, now);
+    this.expire(key, pool, now);
+    if (pool.tokens > 0) return this.spend(pool);
+    if (now < pool.refusedUntil) return this.refuse(pool, now);
+    if (pool.recent.length <= this.lowLoadRps) return { ...(await this.deps.check(key, policy)), source: "limiter" };
+    // Concurrent requests share one reservation.
+    pool.reserving ??= this.reserveBatch(key, pool, now).finally(() => {
+      pool.reserving = null;
+    });
+    await pool.reserving;
+    if (pool.tokens > 0) return this.spend(pool);
+    return this.refuse(pool, this.deps.now());
+  }
+
+  private refuse(pool: Pool, now: number) {
+    return { allowed: false, remaining: 0, resetMs: pool.resetMs, retryAfterMs: Math.max(1, pool.refusedUntil - now), source: "pool" as const };
+  }
+
+  /** Tokens held locally right now (tests, debugging). */
+  held(key: string, policyName: string): number {
+    return this.pools.get(`${key}|${policyName}`)?.tokens ?? 0;
+  }
+
+  /** Gives back every unused token (e.g. before a test checks the limiter). */
+  drain(): void {
+    for (const [poolKey, pool] of this.pools) {
+      if (pool.tokens > 0) this.deps.refund(poolKey.split("|")[0] as string, pool.policy, pool.tokens);
+      pool.tokens = 0;
+    }
+  }
+
+  private spend(pool: Pool) {
+    pool.tokens--;
+    return { allowed: true, remaining: pool.limiterRemaining + pool.tokens, resetMs: pool.resetMs, retryAfterMs: 0, source: "pool" as const };
+  }
+
+  private async reserveBatch(key: string, pool: Pool, now: number): Promise<void> {
+    const rate = pool.recent.length; // requests in the last second
+    const wanted = Math.max(2, Math.min(this.maxBatch, Math.ceil((rate * this.poolTtlMs) / 1000)));
+    const granted = await this.deps.reserve(key, pool.policy, wanted);
+    pool.tokens = granted.granted;
+    pool.limiterRemaining = granted.remaining;
+    pool.resetMs = granted.resetMs;
+    pool.expiresAt = now + this.poolTtlMs;
+    pool.refusedUntil = granted.granted > 0 ? 0 : now + Math.max(1, granted.retryAfterMs);
+  }
+
+  private expire(key: string, pool: Pool, now: number): void {
+    if (now < pool.expiresAt) return;
+    if (pool.tokens > 0) this.deps.refund(key, pool.policy, pool.tokens);
+    pool.tokens = 0;
+  }
+
+  /** Keeps the last second of request times, bounded: beyond the largest batch the exact rate does not matter. */
+  private note(pool: Pool, now: number): void {
+    pool.recent.push(now);
+    while (pool.recent.length > 0 && (pool.recent[0] as number) <= now - 1000) pool.recent.shift();
+    const cap = Math.max(this.lowLoadRps + 1, Math.ceil((this.maxBatch * 1000) / this.poolTtlMs));
+    if (pool.recent.length > cap) pool.recent.splice(0, pool.recent.length - cap);
+  }
+
+  private poolOf(poolKey: string, policy: RateLimitPolicy, now: number): Pool {
+    let pool = this.pools.get(poolKey);
+    if (!pool) {
+      if (this.pools.size >= this.maxKeys) this.evictOldest(now);
+      pool = { tokens: 0, expiresAt: 0, limiterRemaining: 0, resetMs: 0, policy, refusedUntil: 0, recent: [], reserving: null };
+      this.pools.set(poolKey, pool);
+    }
+    return pool;
+  }
+
+  /** Bounded: the oldest client's pool goes first, its unused tokens refunded. */
+  private evictOldest(now: number): void {
+    const oldest = this.pools.keys().next().value;
+    if (oldest === undefined) return;
+    const pool = this.pools.get(oldest) as Pool;
+    this.expire(oldest.split("|")[0] as string, { ...pool, expiresAt: now }, now);
+    this.pools.delete(oldest);
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * Everything the dashboard's browser test needs, once for the project:
+ *
+ * 1. `node scripts/build-dashboard.mjs` (uPlot's files into dashboard/public/vendor);
+ * 2. Debian's chromium at /usr/bin/chromium, installed with apt-get when missing
+ *    (never a browser downloaded by playwright); no chromium fails the run;
+ * 3. a real orchestrator (`wrangler dev`) on a free port with fresh state and a
+ *    random admin key, built from a snapshot of the tree as in
+ *    test/e2e/global-setup.ts (wrangler dev reloads on every save, and others
+ *    edit the tree while tests run);
+ * 4. the demo fleet (demo/fleet.mjs): six services × two instances on free
+ *    loopback ports, registered with that orchestrator.
+ *
+ * Teardown stops the fleet (it deregisters while the orchestrator is still up),
+ * then the whole wrangler process group, then removes the temporary files.
+ */
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, relative, sep } from "node:path";
+import type { TestProject } from "vitest/node";
+import { startFleet } from "../../demo/fleet.mjs";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+const CHROMIUM = "/usr/bin/chromium";
+const STARTUP_TIMEOUT_MS = 90_000;
+const APT_TIMEOUT_MS = 15 * 60_000;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => (port ? resolve(port) : reject(new Error("no free port"))));
+    });
+  });
+}
+
+function buildDashboard(): void {
+  execFileSync(process.execPath, [join(ROOT, "scripts/build-dashboard.mjs")], { cwd: ROOT, stdio: "inherit" });
+}
+
+/** Installs Debian's chromium when it is missing (idempotent); throws when it cannot. */
+function ensureChromium(): void {
+  if (existsSync(CHROMIUM)) return;
+  console.log(`[browser] ${CHROMIUM} is missing: installing Debian's chromium with apt-get (this takes a few minutes once)`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  for (const args of [["update"], ["install", "-y", "chromium"]]) {
+    const result = spawnSync("apt-get", args, { env, encoding: "utf8", timeout: APT_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 });
+    if (result.error || result.status !== 0) {
+      const output = `${result.stdout ?? ""}${result.stderr ?? ""}`.slice(-4_000);
+      throw new Error(
+        `The browser test needs Debian's chromium at ${CHROMIUM}, and \`apt-get ${args.join(" ")}\` failed ` +
+          `(${result.error ? String(result.error) : `exit code ${result.status}`}). Install it by hand with ` +
+          `\`apt-get update && apt-get install -y chromium\` (as root). Output:\n${output}`,
+      );
+    }
+  }
+  if (!existsSync(CHROMIUM)) throw new Error(`apt-get installed chromium, but ${CHROMIUM} is still missing.`);
+}
+
+/** Top-level entries that are never part of the Worker (or must not be: secrets files). */
+const NOT_IN_SNAPSHOT = new Set(["node_modules", ".git", ".wrangler", "dist", "test", "coverage", "bench-results", ".tmp", "test-artifacts"]);
+
+/** Copies the tree as it is now (dashboard build output included); returns the wrangler.toml to run. */
+function snapshotTree(into: string): string {
+  cpSync(ROOT, into, {
+    recursive: true,
+    filter: (source) => {
+      const top = relative(ROOT, source).split(sep)[0] ?? "";
+      return top === "" || !(NOT_IN_SNAPSHOT.has(top) || top.startsWith(".dev.vars") || top.startsWith(".env"));
+    },
+  });
+  symlinkSync(join(ROOT, "node_modules"), join(into, "node_modules"), "dir");
+  return join(into, "wrangler.toml");
+}
+
+function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of ["CLOUDFLARE_ENV", "CLOUDFLARE_INCLUDE_PROCESS_ENV", "CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV", "WRANGLER_LOG", "FORCE_COLOR"]) {
+    delete env[name];
+  }
+  return { ...env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", CI: "true" };
+}
+
+function tail(path: string, bytes = 16_000): string {
+  if (!existsSync(path)) return "(no output captured)";
+  const text = readFileSync(path, "utf8");
+  return text.length > bytes ? `…${text.slice(-bytes)}` : text;
+}
+
+async function waitForHealth(baseUrl: string, child: ChildProcess, deadline: number): Promise<void> {
+  let lastError = "";
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`wrangler dev exited early (code ${child.exitCode}, signal ${child.signalCode})`);
+    }
+    try {
+      const response = await fetch(`${baseUrl}/health`, { signal: AbortSignal.timeout(5_000) });
+      await response.arrayBuffer();
+      if (response.status === 200) return;
+      lastError = `GET /health answered ${response.status}`;
+    } catch (error) {
+      lastError = String(error);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`orchestrator not healthy within ${STARTUP_TIMEOUT_MS} ms (${lastError})`);
+}
+
+function stopGroup(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return resolve();
+    const pid = child.pid;
+    const killGroup = (signal: NodeJS.Signals) => {
+      try {
+        // Negative pid: the whole process group (wrangler, esbuild, workerd).
+        process.kill(-pid, signal);
+      } catch {
+        /* already gone */
+      }
+    };
+    const hard = setTimeout(() => killGroup("SIGKILL"), 5_000);
+    child.once("exit", () => {
+      clearTimeout(hard);
+      // workerd can outlive its parent for a moment; make sure the group is gone.
+      killGroup("SIGKILL");
+      resolve();
+    });
+    killGroup("SIGTERM");
+  });
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  buildDashboard();
+  ensureChromium();
+
+  const workDir = mkdtempSync(join(tmpdir(), "orchestrator-browser-"));
+  const persistDir = join(workDir, "state");
+  const envFile = join(workDir, "empty.env");
+  const logFile = join(workDir, "wrangler.log");
+  writeFileSync(envFile, "# intentionally empty: keeps .dev.vars and .env out of the browser test\n");
+  const configPath = snapshotTree(join(workDir, "tree"));
+
+  const adminKey = `admin-${randomBytes(18).toString("hex")}`;
+  const registrationToken = `reg-${randomBytes(18).toString("hex")}`;
+  const [port, inspectorPort] = [await freePort(), await freePort()];
+  const vars: Record<string, string> = {
+    ENVIRONMENT: "development",
+    ORCHESTRATOR_API_KEY: adminKey,
+    REGISTRATION_TOKEN: registrationToken,
+    HEALTH_CHECK_INTERVAL_MS: "1000",
+    // One client (127.0.0.1) loads the page, its assets, the socket and the demo traffic.
+    RATE_LIMIT_ADMIN: "100000",
+    RATE_LIMIT_GENERAL: "100000",
+    RATE_LIMIT_HEALTH: "100000",
+    RATE_LIMIT_METRICS: "100000",
+    RATE_LIMIT_REGISTRY: "100000",
+  };
+  const args = [
+    "dev",
+    "--config",
+    configPath,
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--inspector-port",
+    String(inspectorPort),
+    "--persist-to",
+    persistDir,
+    "--env-file",
+    envFile,
+    "--show-interactive-dev-session=false",
+    "--live-reload=false",
+    "--var",
+    ...Object.entries(vars).map(([key, value]) => `${key}:${value}`),
+  ];
+
+  const out = openSync(logFile, "a");
+  const child = spawn(join(ROOT, "node_modules/.bin/wrangler"), args, { cwd: ROOT, env: childEnv(), detached: true, stdio: ["ignore", out, out] });
+  closeSync(out);
+  // Safety net if the runner dies without calling teardown: never leave workerd behind.
+  const killOnExit = () => {
+    try {
+      if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  };
+  process.once("exit", killOnExit);
+  const baseUrl = `http://127.0.0.1:${port}`;
+
+  let fleet: { stop: () => Promise<void> } | null = null;
+  const cleanup = async () => {
+    await fleet?.stop().catch(() => undefined);
+    await stopGroup(child);
+    process.off("exit", killOnExit);
+    if (process.env.BROWSER_KEEP_LOGS) console.log(`[browser] wrangler output kept in ${logFile}`);
+    else rmSync(workDir, { recursive: true, force: true });
+  };
+
+  try {
+    await waitForHealth(baseUrl, child, Date.now() + STARTUP_TIMEOUT_MS);
+    // Any base port works (busy ports are skipped); a free ephemeral one keeps clear of `npm start`'s 9101.
+    // Aborted only if registration hangs; the fleet listens to this signal for its whole life.
+    const giveUp = new AbortController();
+    const timer = setTimeout(() => giveUp.abort(new Error(`the demo fleet did not register within ${STARTUP_TIMEOUT_MS} ms`)), STARTUP_TIMEOUT_MS);
+    try {
+      fleet = await startFleet({ orchestratorUrl: baseUrl, token: registrationToken, basePort: await freePort(), log: null, signal: giveUp.signal });
+    } finally {
+      clearTimeout(timer);
+    }
+  } catch (error) {
+    console.error(`[browser] ${String(error)}\n----- wrangler dev output -----\n${tail(logFile)}\n-------------------------------`);
+    await cleanup();
+    throw error;
+  }
+
+  project.provide("browserBaseUrl", baseUrl);
+  project.provide("browserAdminKey", adminKey);
+  project.provide("browserExecutable", CHROMIUM);
+  project.provide("browserWranglerLog", logFile);
+  return cleanup;
+}
