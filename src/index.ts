@@ -24,15 +24,15 @@ export default {
   async fetch(request, env, ctx): Promise<Response> {
     const receivedAt = Date.now();
     const requestId = requestIdFor(request);
+    const url = new URL(request.url);
     let meta: RequestMeta;
     try {
-      meta = { config: configFor(env), requestId, receivedAt, clientIp: clientIp(request) };
+      meta = { config: configFor(env), requestId, receivedAt, clientIp: clientIp(request), url };
     } catch (error) {
       const variable = error instanceof ConfigError ? error.variable : "env";
       console.error(JSON.stringify({ level: "error", requestId, message: "invalid configuration", error: String(error) }));
       return problem(503, ProblemType.notConfigured, "Misconfigured", `The orchestrator's setting ${variable} is invalid.`, { field: variable });
     }
-    const url = new URL(request.url);
     const { cls } = rateLimitClass(url.pathname);
     let response: Response;
     try {

@@ -73,7 +73,7 @@ const OWN_ROUTES: ReadonlyArray<readonly [pattern: RegExp, methods: readonly str
 
 // Paths were already checked by the hygiene step (core/paths.ts checkPath).
 const proxy: Handler = (request, env, ctx, meta) => {
-  const pathname = new URL(request.url).pathname;
+  const pathname = meta.url.pathname;
   const { service, rest } = splitServicePath(pathname);
   if (RESERVED_SEGMENTS.has(service)) return ownPathFallback(request.method, pathname);
   meta.service = service;

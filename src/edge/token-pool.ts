@@ -43,6 +43,8 @@ interface Pool {
   policy: RateLimitPolicy;
   /** After the limiter granted nothing: refuse here until then instead of asking again. */
   refusedUntil: number;
+  /** Requests waiting for the reservation in progress: the next batch covers them too. */
+  waiters: number;
   recent: number[];
   reserving: Promise<void> | null;
 }
@@ -70,13 +72,22 @@ export class TokenPool {
     if (pool.tokens > 0) return this.spend(pool);
     if (now < pool.refusedUntil) return this.refuse(pool, now);
     if (pool.recent.length <= this.lowLoadRps) return { ...(await this.deps.check(key, policy)), source: "limiter" };
-    // Concurrent requests share one reservation.
-    pool.reserving ??= this.reserveBatch(key, pool, now).finally(() => {
-      pool.reserving = null;
-    });
-    await pool.reserving;
-    if (pool.tokens > 0) return this.spend(pool);
-    return this.refuse(pool, this.deps.now());
+    // Concurrent requests share one reservation; a batch that runs out before every waiter
+    // is served is followed by another, so only the limiter itself ever says no.
+    for (let round = 0; round < 3; round++) {
+      pool.waiters++;
+      pool.reserving ??= this.reserveBatch(key, pool, now).finally(() => {
+        pool.reserving = null;
+      });
+      try {
+        await pool.reserving;
+      } finally {
+        pool.waiters--;
+      }
+      if (pool.tokens > 0) return this.spend(pool);
+      if (this.deps.now() < pool.refusedUntil) return this.refuse(pool, this.deps.now());
+    }
+    return { ...(await this.deps.check(key, policy)), source: "limiter" };
   }
 
   private refuse(pool: Pool, now: number) {
@@ -103,7 +114,7 @@ export class TokenPool {
 
   private async reserveBatch(key: string, pool: Pool, now: number): Promise<void> {
     const rate = pool.recent.length; // requests in the last second
-    const wanted = Math.max(2, Math.min(this.maxBatch, Math.ceil((rate * this.poolTtlMs) / 1000)));
+    const wanted = Math.max(2, Math.min(this.maxBatch, Math.ceil((rate * this.poolTtlMs) / 1000) + pool.waiters));
     const granted = await this.deps.reserve(key, pool.policy, wanted);
     pool.tokens = granted.granted;
     pool.limiterRemaining = granted.remaining;
@@ -130,7 +141,7 @@ export class TokenPool {
     let pool = this.pools.get(poolKey);
     if (!pool) {
       if (this.pools.size >= this.maxKeys) this.evictOldest(now);
-      pool = { tokens: 0, expiresAt: 0, limiterRemaining: 0, resetMs: 0, policy, refusedUntil: 0, recent: [], reserving: null };
+      pool = { tokens: 0, expiresAt: 0, limiterRemaining: 0, resetMs: 0, policy, refusedUntil: 0, waiters: 0, recent: [], reserving: null };
       this.pools.set(poolKey, pool);
     }
     return pool;

@@ -42,7 +42,7 @@ function hasMutableHeaders(response: Response): boolean {
 }
 
 export function logAccess(request: Request, response: Response, meta: RequestMeta): void {
-  const url = new URL(request.url);
+  const url = meta.url;
   const outcome = meta.rateLimitOutcome;
   const problemType = problemTypeOf(response);
   console.log(

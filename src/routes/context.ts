@@ -7,6 +7,8 @@ export interface RequestMeta {
   readonly config: Config;
   readonly requestId: string;
   readonly receivedAt: number;
+  /** The request's URL, parsed once. */
+  readonly url: URL;
   /** CF-Connecting-IP, the only client address the edge trusts. */
   readonly clientIp: string;
   /** The rate-limit decision, started before routing so it runs alongside routing work. */

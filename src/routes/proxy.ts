@@ -33,6 +33,8 @@ export interface ProxyContext {
 }
 
 const MAX_RETRIES = 1;
+/** Bodies up to this size (with a Content-Length) are passed through without tracking their delivery. */
+const SMALL_BODY_BYTES = 64 * 1024;
 const RETRYABLE_STATUSES = new Set([502, 503, 504]);
 
 /**
@@ -65,7 +67,7 @@ export async function proxyToService(request: Request, service: string, rest: st
     return problemResponse(assigned.problem, typeof retryAfter === "number" ? { "retry-after": String(retryAfter) } : undefined);
   }
 
-  const incoming = new URL(request.url);
+  const incoming = meta.url;
   const body = requestBody(request, config.maxRequestBodyBytes);
   const headers = upstreamRequestHeaders(request.headers, {
     clientIp: request.headers.get("cf-connecting-ip"),
@@ -202,9 +204,16 @@ function streamBack(upstream: Response, lease: Assignment, startedAt: number, me
     lease.release({ status: upstream.status, failure: null }, startedAt);
     return new Response(null, { status: upstream.status, statusText: upstream.statusText, headers });
   }
-  // Count the request as in flight until its body is delivered (or the client goes away).
   // Bytes are what the upstream declared; chunked bodies count as 0 rather than paying to count them.
-  const bytes = Number(upstream.headers.get("content-length") ?? "0") || 0;
+  const declared = upstream.headers.get("content-length");
+  const bytes = Number(declared ?? "0") || 0;
+  if (declared !== null && bytes <= SMALL_BODY_BYTES) {
+    // A small body of known length is delivered in the time it takes to write it: the request is
+    // done as far as the instance is concerned, so release now and pass the body straight through.
+    lease.release({ status: upstream.status, failure: null }, startedAt, bytes);
+    return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers });
+  }
+  // Otherwise count the request as in flight until its body is delivered (or the client goes away).
   const { readable, writable } = new IdentityTransformStream();
   ctx.waitUntil(
     upstream.body.pipeTo(writable).then(

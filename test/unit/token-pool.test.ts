@@ -91,3 +91,13 @@ describe("TokenPool", () => {
     expect(limiter.reserves - before).toBeLessThanOrEqual(1);
   });
 });
+
+describe("TokenPool under a burst of concurrent requests", () => {
+  it("refuses nobody while the limiter has capacity, however many wait on one reservation", async () => {
+    const { pool } = setup();
+    const big: RateLimitPolicy = { name: "general", limit: 1_000_000, periodMs: 60_000, burst: 1_000_000 };
+    for (let i = 0; i < 15; i++) await pool.take("9.9.9.9", big);
+    const results = await Promise.all(Array.from({ length: 200 }, () => pool.take("9.9.9.9", big)));
+    expect(results.filter((r) => !r.allowed)).toHaveLength(0);
+  });
+});
