@@ -20,6 +20,13 @@ const MetadataSchema = v.pipe(
   v.maxEntries(32, "may have at most 32 entries"),
 );
 
+/** One message for the three ways a strict object can be wrong: not an object, a missing key, an unknown key. */
+function strictObjectMessage(issue: v.BaseIssue<unknown>): string {
+  if (issue.expected === "never") return `unknown field ${issue.received}`;
+  if (issue.input === undefined && issue.path !== undefined) return "is required";
+  return "must be a JSON object";
+}
+
 export const RegisterBodySchema = v.pipe(
   v.strictObject(
     {
@@ -30,7 +37,7 @@ export const RegisterBodySchema = v.pipe(
       metadata: v.optional(MetadataSchema),
       ttlSeconds: v.optional(v.pipe(v.number("must be a number"), v.integer("must be a whole number"), v.minValue(5, "must be at least 5"), v.maxValue(3600, "must be at most 3600"))),
     },
-    (issue) => `unknown field ${String(issue.input === undefined ? issue.expected : issue.received)}`,
+    strictObjectMessage,
   ),
   v.forward(
     v.check((body) => (body.url === undefined) !== (body.binding === undefined), "exactly one of url or binding is required"),

@@ -71,11 +71,18 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
     return malformed("The body is not valid UTF-8.");
   }
   if (text.trim() === "") return malformed("The body is empty.");
+  let value: unknown;
   try {
-    return { ok: true, value: JSON.parse(text) as unknown };
+    value = JSON.parse(text) as unknown;
   } catch (error) {
     return malformed(`The body is not valid JSON: ${error instanceof Error ? error.message : "parse error"}.`);
   }
+  // Every body the orchestrator accepts is a JSON object; say so before field-level checks would
+  // report an array's missing fields.
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return { ok: false, response: validationProblem([{ field: "(body)", message: "must be a JSON object" }]) };
+  }
+  return { ok: true, value };
 }
 
 function tooLarge(maxBytes: number): ParseResult<never> {

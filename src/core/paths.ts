@@ -1,9 +1,10 @@
 /**
- * Path hygiene. The URL parser has already resolved literal dot segments
- * ("/api/../admin" arrives as "/admin", where admin routes and their auth take
- * over). What it leaves alone are encoded forms that a router or an upstream
- * might decode into something else: "%2e%2e", "%2f", "%5c", NUL, and empty
- * segments ("//admin"). Those are refused for every path, not guessed at, so
+ * Path hygiene. The URL parser has already resolved dot segments, literal and
+ * percent-encoded ("/api/../admin" and "/api/%2e%2e/admin" arrive as "/admin",
+ * where admin routes and their auth take over). What it leaves alone are
+ * encoded forms that a router or an upstream might decode into something
+ * else: "%2f", "%5c", NUL, and empty segments ("//admin"). The dot-segment
+ * check below stays as a second line in case a runtime ever stops resolving them. Those are refused for every path, not guessed at, so
  * no path can be reinterpreted as a different route further along.
  */
 

@@ -1,0 +1,217 @@
+/**
+ * Starts one real orchestrator (`wrangler dev`) for the whole e2e project and
+ * hands its address and tokens to the tests through vitest's provide/inject.
+ *
+ * Isolation from the developer's machine and from the working tree:
+ * - a fresh `--persist-to` directory, so no registry state survives between runs;
+ * - the Worker is built from a snapshot of the tree taken when the run starts
+ *   (everything but node_modules, .git, .wrangler, dist, test and secrets files,
+ *   node_modules linked back). `wrangler dev` always watches its sources and
+ *   reloads on every save; in a tree others edit while the suite runs, a reload
+ *   drops in-flight requests and Durable Object memory mid-test, or serves a
+ *   half-saved file. Set E2E_LIVE_TREE=1 to run the repo's wrangler.toml directly;
+ * - `--env-file <empty file>`: wrangler 4.86 reads `.dev.vars` only when no
+ *   `--env-file` is given (getVarsForDev), so a developer's own `.dev.vars`
+ *   (or `.env`) cannot add or change variables;
+ * - every setting the tests rely on is passed with `--var`, which wrangler
+ *   applies last (over wrangler.toml [vars] and any secrets file);
+ * - CLOUDFLARE_ENV / CLOUDFLARE_INCLUDE_PROCESS_ENV / CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV
+ *   are removed from the child's environment, so the top-level (development)
+ *   configuration is used and process.env never becomes Worker variables.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, relative, sep } from "node:path";
+import type { TestProject } from "vitest/node";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+const STARTUP_TIMEOUT_MS = Number(process.env.E2E_STARTUP_TIMEOUT_MS) || 90_000;
+
+/** The variables the suite depends on; anything else falls back to the code's documented defaults. */
+export interface OrchestratorSettings {
+  readonly adminKey: string;
+  readonly registrationToken: string;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => (port ? resolve(port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/** Top-level entries that are never part of the Worker (or must not be: secrets files). */
+const NOT_IN_SNAPSHOT = new Set(["node_modules", ".git", ".wrangler", "dist", "test", "coverage", "bench-results", ".tmp"]);
+
+/** Copies the tree as it is now; returns the wrangler.toml to run. */
+function snapshotTree(into: string): string {
+  cpSync(ROOT, into, {
+    recursive: true,
+    filter: (source) => {
+      const top = relative(ROOT, source).split(sep)[0] ?? "";
+      return top === "" || !(NOT_IN_SNAPSHOT.has(top) || top.startsWith(".dev.vars") || top.startsWith(".env"));
+    },
+  });
+  symlinkSync(join(ROOT, "node_modules"), join(into, "node_modules"), "dir");
+  return join(into, "wrangler.toml");
+}
+
+function childEnv(logDir: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of ["CLOUDFLARE_ENV", "CLOUDFLARE_INCLUDE_PROCESS_ENV", "CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV", "WRANGLER_LOG", "FORCE_COLOR"]) {
+    delete env[name];
+  }
+  // WRANGLER_LOG_PATH: wrangler's debug logs go with this run, not to ~/.config/.wrangler/logs.
+  return { ...env, WRANGLER_SEND_METRICS: "false", WRANGLER_LOG_PATH: logDir, NO_COLOR: "1", CI: "true" };
+}
+
+function tail(path: string, bytes = 16_000): string {
+  if (!existsSync(path)) return "(no output captured)";
+  const text = readFileSync(path, "utf8");
+  return text.length > bytes ? `…${text.slice(-bytes)}` : text;
+}
+
+async function waitForHealth(baseUrl: string, child: ChildProcess, deadline: number): Promise<void> {
+  let lastError = "";
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`wrangler dev exited early (code ${child.exitCode}, signal ${child.signalCode})`);
+    }
+    try {
+      const response = await fetch(`${baseUrl}/health`, { signal: AbortSignal.timeout(5_000) });
+      await response.arrayBuffer();
+      if (response.status === 200) return;
+      lastError = `GET /health answered ${response.status}`;
+    } catch (error) {
+      lastError = String(error);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`orchestrator not healthy within ${STARTUP_TIMEOUT_MS} ms (${lastError})`);
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return resolve();
+    const pid = child.pid;
+    const killGroup = (signal: NodeJS.Signals) => {
+      try {
+        // Negative pid: the whole process group (wrangler, esbuild, workerd).
+        process.kill(-pid, signal);
+      } catch {
+        /* already gone */
+      }
+    };
+    const hard = setTimeout(() => killGroup("SIGKILL"), 5_000);
+    child.once("exit", () => {
+      clearTimeout(hard);
+      // workerd can outlive its parent for a moment; make sure the group is gone.
+      killGroup("SIGKILL");
+      resolve();
+    });
+    killGroup("SIGTERM");
+  });
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const workDir = mkdtempSync(join(tmpdir(), "orchestrator-e2e-"));
+  const persistDir = join(workDir, "state");
+  const envFile = join(workDir, "empty.env");
+  const logFile = join(workDir, "wrangler.log");
+  const configPath = process.env.E2E_LIVE_TREE ? join(ROOT, "wrangler.toml") : snapshotTree(join(workDir, "tree"));
+  writeFileSync(envFile, "# intentionally empty: keeps .dev.vars and .env out of the e2e run\n");
+
+  const settings: OrchestratorSettings = {
+    adminKey: `admin-${randomBytes(18).toString("hex")}`,
+    registrationToken: `reg-${randomBytes(18).toString("hex")}`,
+  };
+  const [port, inspectorPort] = [await freePort(), await freePort()];
+  const vars: Record<string, string> = {
+    ENVIRONMENT: "development",
+    ORCHESTRATOR_API_KEY: settings.adminKey,
+    REGISTRATION_TOKEN: settings.registrationToken,
+    DEREGISTER_CRITICAL_AFTER_SECONDS: "3",
+    LEASE_TTL_SECONDS: "60",
+    // Pinned to the code's defaults so nothing outside the repo changes them.
+    LB_STRATEGY: "round-robin",
+    UPSTREAM_TIMEOUT_MS: "30000",
+    INSTANCE_TTL_SECONDS: "30",
+    MAX_REGISTRY_BODY_BYTES: "16384",
+    STATIC_INSTANCES: "[]",
+    // One client (127.0.0.1) sends every request of the suite: keep the per-IP
+    // rate limits out of the way of tests that are not about rate limiting.
+    RATE_LIMIT_GENERAL: "1000000",
+    RATE_LIMIT_ADMIN: "1000000",
+    RATE_LIMIT_REGISTRY: "1000000",
+    RATE_LIMIT_HEALTH: "1000000",
+    RATE_LIMIT_METRICS: "1000000",
+  };
+  const args = [
+    "dev",
+    "--config",
+    configPath,
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--inspector-port",
+    String(inspectorPort),
+    "--persist-to",
+    persistDir,
+    "--env-file",
+    envFile,
+    "--show-interactive-dev-session=false",
+    "--live-reload=false",
+    "--var",
+    ...Object.entries(vars).map(([key, value]) => `${key}:${value}`),
+  ];
+
+  const out = openSync(logFile, "a");
+  const child = spawn(join(ROOT, "node_modules/.bin/wrangler"), args, {
+    cwd: ROOT,
+    env: childEnv(join(workDir, "wrangler-logs")),
+    detached: true,
+    stdio: ["ignore", out, out],
+  });
+  closeSync(out);
+  // Safety net if the runner dies without calling teardown: never leave workerd behind.
+  const killOnExit = () => {
+    try {
+      if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  };
+  process.once("exit", killOnExit);
+  const baseUrl = `http://127.0.0.1:${port}`;
+
+  const cleanup = async () => {
+    await stop(child);
+    process.off("exit", killOnExit);
+    if (process.env.E2E_KEEP_LOGS) console.log(`[e2e] wrangler output kept in ${logFile}`);
+    else rmSync(workDir, { recursive: true, force: true });
+  };
+
+  try {
+    await waitForHealth(baseUrl, child, Date.now() + STARTUP_TIMEOUT_MS);
+  } catch (error) {
+    console.error(`[e2e] ${String(error)}\n----- wrangler dev output -----\n${tail(logFile)}\n-------------------------------`);
+    await cleanup();
+    throw error;
+  }
+
+  project.provide("baseUrl", baseUrl);
+  project.provide("adminKey", settings.adminKey);
+  project.provide("registrationToken", settings.registrationToken);
+  project.provide("wranglerLog", logFile);
+  return cleanup;
+}

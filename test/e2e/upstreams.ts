@@ -1,0 +1,419 @@
+/**
+ * Real HTTP upstreams on loopback for the e2e suite, and small clients for the
+ * orchestrator's registry and admin API.
+ *
+ * An echo upstream answers every request with JSON describing what it received:
+ * {name, method, path (with query), headers, bodyBytes, bodySha256}. Some paths
+ * change its behaviour:
+ *   /delay/<ms>     waits <ms> before answering (stops early if the client leaves)
+ *   /status/<code>  answers with that status (the echo JSON as body, none for 204/304)
+ *   /stream/<bytes> streams <bytes> of deterministic data in 64 KiB chunks; the
+ *                   sha256 of the whole body is in the x-stream-sha256 header
+ *   /headers        adds a few response headers (custom, two set-cookie, cache-control,
+ *                   and hop-by-hop ones that must not reach the client)
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { createServer, type IncomingHttpHeaders, request as httpRequest, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { inject } from "vitest";
+
+export interface Echo {
+  readonly name: string;
+  readonly method: string;
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly bodyBytes: number;
+  readonly bodySha256: string;
+}
+
+export interface Upstream {
+  readonly name: string;
+  readonly port: number;
+  readonly url: string;
+  /** Every request this upstream has finished reading, in arrival order. */
+  readonly received: Echo[];
+  /** Requests that arrived and have not been answered (or abandoned) yet. */
+  active(): number;
+  close(): Promise<void>;
+}
+
+const CHUNK = 64 * 1024;
+
+/** Deterministic bytes (byte i of the stream is a function of i only), so hashes can be precomputed. */
+export function patternBytes(offset: number, length: number): Buffer {
+  const buffer = Buffer.allocUnsafe(length);
+  for (let i = 0; i < length; i++) {
+    const n = offset + i;
+    buffer[i] = (n * 31 + (n >>> 8) * 17 + (n >>> 16)) & 0xff;
+  }
+  return buffer;
+}
+
+const streamHashes = new Map<number, string>();
+export function patternSha256(total: number): string {
+  let hash = streamHashes.get(total);
+  if (hash === undefined) {
+    const h = createHash("sha256");
+    for (let offset = 0; offset < total; offset += CHUNK) h.update(patternBytes(offset, Math.min(CHUNK, total - offset)));
+    hash = h.digest("hex");
+    streamHashes.set(total, hash);
+  }
+  return hash;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string | string[]> = {}): void {
+  const noBody = status === 204 || status === 304;
+  const text = noBody ? "" : JSON.stringify(body);
+  res.writeHead(status, {
+    ...(noBody ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(text) }),
+    ...extra,
+  });
+  res.end(text);
+}
+
+export async function startUpstream(name = `up-${randomBytes(3).toString("hex")}`): Promise<Upstream> {
+  const received: Echo[] = [];
+  let active = 0;
+  const server: Server = createServer((req, res) => {
+    active++;
+    let finished = false;
+    const done = () => {
+      if (!finished) {
+        finished = true;
+        active--;
+      }
+    };
+    res.once("close", done);
+
+    const hash = createHash("sha256");
+    let bodyBytes = 0;
+    req.on("data", (chunk: Buffer) => {
+      bodyBytes += chunk.length;
+      hash.update(chunk);
+    });
+    req.once("error", () => res.destroy());
+    req.once("end", () => {
+      const path = req.url ?? "/";
+      const echo: Echo = {
+        name,
+        method: req.method ?? "",
+        path,
+        headers: req.headers,
+        bodyBytes,
+        bodySha256: hash.digest("hex"),
+      };
+      received.push(echo);
+      const common = { "x-upstream-name": name };
+      const pathname = path.split("?")[0] ?? "/";
+
+      const delay = /^\/delay\/(\d+)$/.exec(pathname);
+      if (delay) {
+        const timer = setTimeout(() => sendJson(res, 200, echo, common), Number(delay[1]));
+        res.once("close", () => clearTimeout(timer));
+        return;
+      }
+      const status = /^\/status\/(\d{3})$/.exec(pathname);
+      if (status) {
+        sendJson(res, Number(status[1]), echo, { ...common, "x-upstream-status": status[1] as string });
+        return;
+      }
+      const stream = /^\/stream\/(\d+)$/.exec(pathname);
+      if (stream) {
+        const total = Number(stream[1]);
+        res.writeHead(200, {
+          ...common,
+          "content-type": "application/octet-stream",
+          "x-stream-sha256": patternSha256(total),
+        });
+        let offset = 0;
+        const pump = () => {
+          while (offset < total && !res.destroyed) {
+            const length = Math.min(CHUNK, total - offset);
+            const ok = res.write(patternBytes(offset, length));
+            offset += length;
+            if (!ok) {
+              res.once("drain", () => setImmediate(pump));
+              return;
+            }
+          }
+          if (!res.destroyed) res.end();
+        };
+        pump();
+        return;
+      }
+      if (pathname === "/headers") {
+        sendJson(res, 200, echo, {
+          ...common,
+          "x-custom-one": "alpha",
+          "cache-control": "max-age=5",
+          "set-cookie": ["a=1; Path=/", "b=2; Path=/"],
+          // Hop-by-hop on the way back: neither may reach the client.
+          connection: "keep-alive, x-upstream-hop",
+          "x-upstream-hop": "secret",
+          "keep-alive": "timeout=5",
+        });
+        return;
+      }
+      sendJson(res, 200, echo, common);
+    });
+  });
+  server.keepAliveTimeout = 1_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    name,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    received,
+    active: () => active,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** A loopback URL on which nothing listens: connections to it are refused. */
+export async function closedPortUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}
+
+// ------------------------------------------------------------------ orchestrator clients
+
+export const baseUrl = (): string => inject("baseUrl");
+export const adminKey = (): string => inject("adminKey");
+export const registrationToken = (): string => inject("registrationToken");
+
+/** A service name no other test uses. */
+export function uniqueService(prefix = "e2e"): string {
+  return `${prefix}-${randomBytes(5).toString("hex")}`;
+}
+
+export function gateway(path: string): string {
+  return `${baseUrl()}${path}`;
+}
+
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+export const registryAuth = () => bearer(registrationToken());
+export const adminAuth = () => bearer(adminKey());
+
+export interface Registration {
+  readonly id: string;
+  readonly service: string;
+  readonly ttlSeconds: number;
+}
+
+export async function registerRaw(body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(gateway("/registry/instances"), {
+    method: "POST",
+    headers: { "content-type": "application/json", ...registryAuth(), ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+/** Registers `url` under `service`; fails the test unless the registry answers 201. */
+export async function register(service: string, url: string, extra: Record<string, unknown> = {}): Promise<Registration> {
+  const response = await registerRaw({ service, url, ...extra });
+  const text = await response.text();
+  if (response.status !== 201) throw new Error(`register ${service} ${url}: ${response.status} ${text}`);
+  return JSON.parse(text) as Registration;
+}
+
+export async function deregister(id: string): Promise<number> {
+  const response = await fetch(gateway(`/registry/instances/${encodeURIComponent(id)}`), { method: "DELETE", headers: registryAuth() });
+  await response.arrayBuffer();
+  return response.status;
+}
+
+export async function heartbeat(id: string, body?: unknown): Promise<Response> {
+  return fetch(gateway(`/registry/instances/${encodeURIComponent(id)}/heartbeat`), {
+    method: "PUT",
+    headers: body === undefined ? registryAuth() : { ...registryAuth(), "content-type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+}
+
+export async function putServiceSettings(service: string, settings: unknown, headers: Record<string, string> = adminAuth()): Promise<Response> {
+  return fetch(gateway(`/admin/services/${service}`), {
+    method: "PUT",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(settings),
+  });
+}
+
+export interface InstanceView {
+  readonly id: string;
+  readonly service: string;
+  readonly target: { kind: string; url?: string; binding?: string };
+  readonly weight: number;
+  readonly checkStatus: "passing" | "critical";
+  readonly health: "healthy" | "degraded" | "unhealthy";
+  readonly inflight: number;
+  readonly reportedInflight: number | null;
+  readonly cpu: number | null;
+  readonly lastHeartbeatAt: string | null;
+  readonly ttlSeconds: number | null;
+  readonly metadata: Record<string, string>;
+}
+
+export interface ServiceView {
+  readonly name: string;
+  readonly seed: boolean;
+  readonly strategy: string;
+  readonly timeoutMs: number;
+  readonly status: string;
+  readonly instances: InstanceView[];
+}
+
+export interface Snapshot {
+  readonly generatedAt: string;
+  readonly services: ServiceView[];
+}
+
+export async function snapshot(): Promise<Snapshot> {
+  const response = await fetch(gateway("/registry/services"), { headers: registryAuth() });
+  if (response.status !== 200) throw new Error(`GET /registry/services: ${response.status} ${await response.text()}`);
+  return (await response.json()) as Snapshot;
+}
+
+export async function serviceView(name: string): Promise<ServiceView | undefined> {
+  return (await snapshot()).services.find((s) => s.name === name);
+}
+
+/** Polls `check` until it returns a value other than undefined, or throws after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ""}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/**
+ * Tracks what a test registered and started, and undoes it afterwards, so no
+ * test leaves services, instances or sockets behind for the next.
+ */
+export class Fleet {
+  private readonly upstreams: Upstream[] = [];
+  private readonly registrations: string[] = [];
+
+  async upstream(name?: string): Promise<Upstream> {
+    const upstream = await startUpstream(name);
+    this.upstreams.push(upstream);
+    return upstream;
+  }
+
+  async register(service: string, url: string, extra: Record<string, unknown> = {}): Promise<Registration> {
+    const registration = await register(service, url, extra);
+    this.registrations.push(registration.id);
+    return registration;
+  }
+
+  /** Starts `count` upstreams and registers each under `service`, in order. */
+  async service(service: string, count: number): Promise<{ upstreams: Upstream[]; ids: string[] }> {
+    const upstreams: Upstream[] = [];
+    const ids: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const upstream = await this.upstream(`${service}-${i}`);
+      upstreams.push(upstream);
+      ids.push((await this.register(service, upstream.url)).id);
+    }
+    return { upstreams, ids };
+  }
+
+  async cleanup(): Promise<void> {
+    for (const id of this.registrations.splice(0)) await deregister(id).catch(() => undefined);
+    await Promise.all(this.upstreams.splice(0).map((u) => u.close()));
+  }
+}
+
+/**
+ * Sends a request with node:http (path as written, not normalised), writing `chunks` one by one (chunked unless a
+ * content-length header is given), and resolves with the response as a fetch
+ * Response. A server may answer early (413) and close while the body is still
+ * being written; the write error that follows is expected and ignored once a
+ * response has arrived, unlike fetch, which reports it as an unhandled error.
+ */
+export function sendChunks(
+  path: string,
+  { method = "POST", headers = {}, chunks = [], timeoutMs = 15_000 }: { method?: string; headers?: Record<string, string>; chunks?: Uint8Array[]; timeoutMs?: number },
+): Promise<Response> {
+  // The path goes out exactly as written: URL parsing would resolve %2e%2e and dot segments.
+  const target = new URL(baseUrl());
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    const req = httpRequest({ host: target.hostname, port: target.port, path, method, headers, timeout: timeoutMs }, (res) => {
+      answered = true;
+      const body: Buffer[] = [];
+      let settled = false;
+      const finish = () => {
+        if (settled) return;
+        settled = true;
+        // An early answer (413, 401…) can leave the request half-written: drop that connection.
+        if (!req.writableEnded) req.destroy();
+        const responseHeaders = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) {
+          for (const v of Array.isArray(value) ? value : [value ?? ""]) responseHeaders.append(name, v);
+        }
+        const noBody = res.statusCode === 204 || res.statusCode === 304;
+        resolve(new Response(noBody ? null : Buffer.concat(body), { status: res.statusCode ?? 0, headers: responseHeaders }));
+      };
+      res.on("data", (chunk: Buffer) => body.push(chunk));
+      res.on("end", finish);
+      res.on("error", finish);
+      res.on("close", finish);
+    });
+    req.on("timeout", () => req.destroy(new Error(`${method} ${path}: no response within ${timeoutMs} ms`)));
+    req.on("error", (error) => {
+      if (!answered) reject(error);
+    });
+    const pump = (index: number): void => {
+      if (answered || req.destroyed) return;
+      if (index >= chunks.length) {
+        req.end();
+        return;
+      }
+      if (req.write(chunks[index] as Uint8Array)) setImmediate(() => pump(index + 1));
+      else req.once("drain", () => pump(index + 1));
+    };
+    pump(0);
+  });
+}
+
+export interface Problem {
+  readonly type: string;
+  readonly title: string;
+  readonly status: number;
+  readonly detail?: string;
+  readonly field?: string;
+  readonly [extension: string]: unknown;
+}
+
+/** Reads a problem+json body, checking the media type and the members RFC 9457 and the orchestrator promise. */
+export async function readProblem(response: Response): Promise<Problem> {
+  const contentType = response.headers.get("content-type") ?? "";
+  const text = await response.text();
+  if (!contentType.startsWith("application/problem+json")) {
+    throw new Error(`expected application/problem+json, got ${contentType || "(none)"} (${response.status}): ${text.slice(0, 300)}`);
+  }
+  const body = JSON.parse(text) as Problem;
+  if (typeof body.type !== "string" || typeof body.title !== "string" || body.status !== response.status) {
+    throw new Error(`not a problem document for ${response.status}: ${text.slice(0, 300)}`);
+  }
+  return body;
+}
