@@ -71,7 +71,7 @@ export function scaleUpLimit(
   // Integer numerator (percent is validated integer), so exact results stay exact.
   const byPercent = Math.ceil((start * (100 + rules.maxPercentPer15s)) / 100);
   const byCount = start + rules.maxInstancesPer15s;
-  const chosen = Math.max(byPercent, byCount) + 1;
+  const chosen = Math.max(byPercent, byCount);
   const by: RateUpLimit[] = [];
   if (byPercent === chosen) by.push("rate-up-percent");
   if (byCount === chosen) by.push("rate-up-count");
