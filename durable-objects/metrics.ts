@@ -35,7 +35,9 @@ import {
 } from "../src/core/alerts/pipeline";
 import { evaluateRules } from "../src/core/alerts/rules";
 import { addSilence, expireSilence, pruneSilences, type Silence } from "../src/core/alerts/silences";
-import { applyBatch, createMetricsState, type MetricsState } from "../src/core/metrics/aggregate";
+import { applyBatch, createMetricsState, type MetricsState, serviceWindowStats } from "../src/core/metrics/aggregate";
+import { quantile } from "../src/core/metrics/sketch";
+import { notifyScaleWebhook } from "../src/scale-webhook";
 import { prometheusText } from "../src/core/metrics/prometheus";
 import type { Batch } from "../src/core/metrics/record";
 import { type MetricsExtras, type MetricsView, metricsView } from "../src/core/metrics/view";
@@ -88,6 +90,7 @@ interface SocketAttachment {
 /** Pushes are throttled to one a second; a quiet dashboard still gets a heartbeat snapshot. */
 const PUSH_MIN_INTERVAL_MS = 1_000;
 const PUSH_IDLE_INTERVAL_MS = 10_000;
+const AUTOSCALE_TICK_MS = 1_000;
 
 export type SilenceResult = { readonly ok: true; readonly silence: Silence } | { readonly ok: false; readonly error: string };
 
@@ -107,6 +110,9 @@ export class MetricsDO extends DurableObject<Env> {
   private nextAlertAt = 0;
   private recentEvents: InstanceHealthEvent[] = [];
   private dashboardDirty = true;
+  /** Services pinned at maxInstances while still over target, for the AutoscaleAtMax alert. */
+  private autoscaleAtMax = new Map<string, { since: number; detail: string }>();
+  private autoscaledServices = 0;
   private lastPushAt = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -284,12 +290,15 @@ export class MetricsDO extends DurableObject<Env> {
     let nextAt = now + Math.min(this.config.health.intervalMs, this.config.alerts.evaluationIntervalMs);
     try {
       if (now >= this.nextSweepAt) await this.sweep(now);
+      await this.autoscale(now);
       if (now >= this.nextAlertAt) await this.evaluateAlerts(now);
       if (this.outbox.entries.length > 0) await this.deliver(now);
       if (this.metricsDirtySince !== null) this.persistMetrics();
       await this.push();
       nextAt = Math.min(this.nextSweepAt, this.nextAlertAt, nextDueAt(this.outbox) ?? Number.POSITIVE_INFINITY);
       if (this.ctx.getWebSockets().length > 0) nextAt = Math.min(nextAt, now + PUSH_MIN_INTERVAL_MS);
+      // Autoscaling policies are evaluated on their own periods; tick often enough not to miss one by much.
+      if (this.autoscaledServices > 0) nextAt = Math.min(nextAt, now + AUTOSCALE_TICK_MS);
     } finally {
       await this.ctx.storage.setAlarm(Math.max(nextAt, Date.now() + MIN_TICK_MS));
     }
@@ -329,7 +338,12 @@ export class MetricsDO extends DurableObject<Env> {
         },
         now,
       );
-      const result = evaluate({ ...this.pipeline, silences: pruneSilences(this.pipeline.silences, now) }, firing, now, this.pipelineConfig);
+      const atMax = [...this.autoscaleAtMax].map(([service, { since, detail }]) => ({
+        labels: { alertname: "AutoscaleAtMax", service, severity: "warning" },
+        annotations: { summary: `${service} is at maxInstances and still over target`, description: detail },
+        startsAt: since,
+      }));
+      const result = evaluate({ ...this.pipeline, silences: pruneSilences(this.pipeline.silences, now) }, [...firing, ...atMax], now, this.pipelineConfig);
       this.pipeline = result.state;
       this.queueNotifications(result.notifications, now);
       if (result.notifications.length > 0) this.dashboardDirty = true;
@@ -340,6 +354,42 @@ export class MetricsDO extends DurableObject<Env> {
       this.consecutiveAlertFailures++;
       this.nextAlertAt = now + Math.min(this.config.alerts.evaluationIntervalMs, 1000 * this.consecutiveAlertFailures);
       console.error(JSON.stringify({ level: "error", message: "alert evaluation failed", failures: this.consecutiveAlertFailures, error: String(error) }));
+    }
+  }
+
+  /**
+   * Autoscaling, once per tick for every service with a policy (the registry
+   * decides whether its evaluation period is due). Latency and error rate come
+   * from the last minute of traffic.
+   */
+  private async autoscale(now: number): Promise<void> {
+    try {
+      const registry = registryStub(this.env);
+      const snapshot = await registry.snapshot();
+      this.autoscaledServices = snapshot.services.filter((s) => s.autoscale !== null).length;
+      for (const service of snapshot.services) {
+        if (service.autoscale === null) {
+          this.autoscaleAtMax.delete(service.name);
+          continue;
+        }
+        const window = serviceWindowStats(this.metrics, service.name, now, 1);
+        const traffic = window.requests < 1 ? { p95Ms: null, errorRatePercent: null } : { p95Ms: quantile(window.sketch, 0.95), errorRatePercent: window.errorRatePercent };
+        const result = await registry.autoscale(service.name, traffic);
+        if (!result.ok || result.decision === null) continue;
+        const { decision } = result;
+        if (decision.atMaxStillOverTarget) {
+          if (!this.autoscaleAtMax.has(service.name)) this.autoscaleAtMax.set(service.name, { since: now, detail: `desired ${decision.rawDesired} > max ${decision.desired}` });
+        } else {
+          this.autoscaleAtMax.delete(service.name);
+        }
+        if (decision.action !== "none") {
+          this.dashboardDirty = true;
+          console.log(JSON.stringify({ level: "info", message: "autoscale", service: service.name, mode: decision.mode, action: decision.action, current: decision.current, desired: decision.desired, moved: "moved" in result ? result.moved.length : 0 }));
+          if (decision.mode === "enforce") this.ctx.waitUntil(notifyScaleWebhook(this.config, service.name, decision.current, decision.desired, "shortBy" in result ? result.shortBy : 0));
+        }
+      }
+    } catch (error) {
+      console.error(JSON.stringify({ level: "error", message: "autoscale evaluation failed", error: String(error) }));
     }
   }
 

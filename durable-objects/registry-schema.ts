@@ -68,6 +68,14 @@ export const REGISTRY_MIGRATIONS: readonly (readonly string[])[] = [
      )`,
     `ALTER TABLE services ADD COLUMN lifecycle_hook TEXT`,
   ],
+  // Autoscaling: a policy, the engine's state and a decision log per service;
+  // instances registered as standby form the pool it scales.
+  [
+    `ALTER TABLE services ADD COLUMN autoscale_policy TEXT`,
+    `ALTER TABLE services ADD COLUMN autoscale_state TEXT`,
+    `ALTER TABLE services ADD COLUMN autoscale_log TEXT`,
+    `ALTER TABLE instances ADD COLUMN pool INTEGER NOT NULL DEFAULT 0`,
+  ],
 ];
 
 export function applyMigrations(sql: SqlStorage, migrations: readonly (readonly string[])[]): number {

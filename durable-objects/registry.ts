@@ -41,7 +41,7 @@ import { checkUpstreamUrl } from "../src/core/url-guard";
 import { type Config, configFor, upstreamUrlPolicy } from "../src/config";
 import { bindingByName, isFetcher } from "../src/bindings";
 import { metricsStub, REGISTRY_NAME } from "../src/registry-client";
-import { failure, ProblemType } from "../src/problem";
+import { type Failure, failure, ProblemType } from "../src/problem";
 import type {
   AcquireResult,
   DeregisterResult,
@@ -67,8 +67,22 @@ import type {
   LifecycleState,
   EdgeReport,
   RoutingTableResult,
+  InstanceAdminState,
+  AutoscaleResult,
+  AutoscaleView,
 } from "../src/registry-contract";
 import { applyMigrations, REGISTRY_MIGRATIONS } from "./registry-schema";
+import {
+  appendDecision,
+  type AutoscalePolicy,
+  type AutoscaleState,
+  type DecisionLog,
+  EMPTY_DECISION_LOG,
+  evaluate as evaluateAutoscale,
+  evaluationDue,
+  INITIAL_AUTOSCALE_STATE,
+  type Observation,
+} from "../src/core/autoscale";
 
 interface ServiceRecord {
   name: string;
@@ -80,6 +94,9 @@ interface ServiceRecord {
   createdAt: number;
   healthSettings: ServiceHealthSettings;
   lifecycleHook: Target | null;
+  autoscalePolicy: AutoscalePolicy | null;
+  autoscaleState: AutoscaleState;
+  autoscaleLog: DecisionLog;
   /** Leases handed out as retries and not yet released, for the retry budget. */
   activeRetries: number;
 }
@@ -90,7 +107,9 @@ interface InstanceRecord {
   service: string;
   target: Target;
   weight: number;
-  adminState: "active" | "stopped";
+  adminState: InstanceAdminState;
+  /** Registered as standby: the autoscaler's pool. */
+  pool: boolean;
   checkStatus: CheckStatus;
   isStatic: boolean;
   ttlSeconds: number | null;
@@ -124,6 +143,9 @@ interface ServiceRow extends Record<string, SqlStorageValue> {
   created_at: number;
   health_settings: string | null;
   lifecycle_hook: string | null;
+  autoscale_policy: string | null;
+  autoscale_state: string | null;
+  autoscale_log: string | null;
 }
 
 interface InstanceRow extends Record<string, SqlStorageValue> {
@@ -146,6 +168,7 @@ interface InstanceRow extends Record<string, SqlStorageValue> {
   active_state: string | null;
   outlier_state: string | null;
   in_rotation_since: number | null;
+  pool: number;
 }
 
 interface AuditRow extends Record<string, SqlStorageValue> {
@@ -236,6 +259,7 @@ export class RegistryDO extends DurableObject<Env> {
       lastHeartbeat: now,
       metadata: { ...input.metadata },
       now,
+      ...(input.standby ? { standby: true } : {}),
     });
     this.indexInstance(instance);
     this.writeInstance(instance);
@@ -574,13 +598,95 @@ export class RegistryDO extends DurableObject<Env> {
     }));
   }
 
+  // ------------------------------------------------------------------ RPC: autoscaling
+
+  setAutoscalePolicy(serviceName: string, policy: AutoscalePolicy | null): { ok: true; policy: AutoscalePolicy | null } | Failure {
+    const service = this.services.get(serviceName);
+    if (!service) return failure(404, ProblemType.unknownService, "Unknown service", `No service is named ${serviceName}.`, { field: "name" });
+    service.autoscalePolicy = policy;
+    service.autoscaleState = INITIAL_AUTOSCALE_STATE;
+    this.writeService(service);
+    return { ok: true, policy };
+  }
+
+  autoscaleViews(): AutoscaleView[] {
+    const views: AutoscaleView[] = [];
+    for (const service of this.services.values()) {
+      if (service.autoscalePolicy === null && service.autoscaleLog.entries.length === 0) continue;
+      const instances = this.instancesOf(service.name);
+      views.push({
+        service: service.name,
+        policy: service.autoscalePolicy,
+        current: instances.filter((i) => i.adminState === "active").length,
+        standby: instances.filter((i) => i.adminState === "standby").length,
+        log: service.autoscaleLog,
+      });
+    }
+    return views;
+  }
+
+  /**
+   * One autoscaling evaluation for a service, when its period is due: the
+   * engine (core/autoscale) decides from CPU and queue depth (known here) and
+   * latency and error rate (measured by MetricsDO, passed in); in enforce mode
+   * standby instances move into rotation (with slow start) or, scaling down,
+   * pool members leave rotation for standby (new requests stop at once, those
+   * in flight finish). Instances registered without `standby` are never
+   * scaled down.
+   */
+  autoscale(serviceName: string, traffic: Pick<Observation, "p95Ms" | "errorRatePercent">): AutoscaleResult {
+    const now = Date.now();
+    const service = this.services.get(serviceName);
+    if (!service) return failure(404, ProblemType.unknownService, "Unknown service", `No service is named ${serviceName}.`, { field: "name" });
+    const policy = service.autoscalePolicy;
+    if (policy === null || service.adminState === "stopped" || !evaluationDue(service.autoscaleState, policy, now)) return { ok: true, decision: null };
+    const instances = this.instancesOf(serviceName);
+    const active = instances.filter((i) => i.adminState === "active");
+    const cpus = active.map((i) => i.reportedCpu).filter((c): c is number => c !== null);
+    const inflight = active.reduce((sum, i) => sum + totalInflight(i), 0);
+    const observation: Observation = {
+      cpuPercent: cpus.length === 0 ? null : cpus.reduce((a, b) => a + b, 0) / cpus.length,
+      inflightPerInstance: active.length === 0 ? (inflight > 0 ? inflight : null) : inflight / active.length,
+      p95Ms: traffic.p95Ms ?? null,
+      errorRatePercent: traffic.errorRatePercent ?? null,
+    };
+    const { state, decision } = evaluateAutoscale(service.autoscaleState, policy, active.length, observation, now);
+    service.autoscaleState = state;
+    service.autoscaleLog = appendDecision(service.autoscaleLog, decision);
+    const moved: string[] = [];
+    let shortBy = 0;
+    if (decision.mode === "enforce" && decision.desired > active.length) {
+      const rank = { healthy: 0, degraded: 1, unhealthy: 2 } as const;
+      const ready = instances
+        .filter((i) => i.adminState === "standby" && this.healthOf(i, now) !== "unhealthy")
+        .sort((a, b) => rank[this.healthOf(a, now)] - rank[this.healthOf(b, now)] || a.seq - b.seq);
+      for (const instance of ready.slice(0, decision.desired - active.length)) {
+        instance.adminState = "active";
+        instance.inRotationSince = now;
+        this.writeInstance(instance);
+        moved.push(instance.id);
+      }
+      shortBy = decision.desired - active.length - moved.length;
+    } else if (decision.mode === "enforce" && decision.desired < active.length) {
+      const removable = active.filter((i) => i.pool).sort((a, b) => (b.inRotationSince ?? b.registeredAt) - (a.inRotationSince ?? a.registeredAt) || b.seq - a.seq);
+      for (const instance of removable.slice(0, active.length - decision.desired)) {
+        instance.adminState = "standby";
+        this.writeInstance(instance);
+        moved.push(instance.id);
+      }
+    }
+    this.writeService(service);
+    return { ok: true, decision, moved, shortBy };
+  }
+
   // ------------------------------------------------------------------ RPC: active health checks
 
   /** What the health sweeper should probe: every instance in rotation, with its service's check settings. */
   healthTargets(): HealthTarget[] {
     const targets: HealthTarget[] = [];
     for (const instance of this.instances.values()) {
-      if (instance.adminState !== "active") continue;
+      // Standby instances are checked too, so the autoscaler only brings in healthy ones.
+      if (instance.adminState === "stopped") continue;
       const settings = this.healthSettingsOf(instance.service);
       targets.push({
         id: instance.id,
@@ -797,6 +903,7 @@ export class RegistryDO extends DurableObject<Env> {
     lastHeartbeat: number | null;
     metadata: Record<string, string>;
     now: number;
+    standby?: boolean;
   }): InstanceRecord {
     return {
       id: fields.id,
@@ -804,7 +911,8 @@ export class RegistryDO extends DurableObject<Env> {
       service: fields.service,
       target: fields.target,
       weight: fields.weight,
-      adminState: "active",
+      adminState: fields.standby ? "standby" : "active",
+      pool: fields.standby ?? false,
       checkStatus: "passing",
       isStatic: fields.isStatic,
       ttlSeconds: fields.ttlSeconds,
@@ -836,6 +944,9 @@ export class RegistryDO extends DurableObject<Env> {
         createdAt: row.created_at,
         healthSettings: parseJsonObject<ServiceHealthSettings>(row.health_settings, {}),
         lifecycleHook: parseTarget(row.lifecycle_hook),
+        autoscalePolicy: row.autoscale_policy === null ? null : parseJsonObject<AutoscalePolicy>(row.autoscale_policy, {} as AutoscalePolicy),
+        autoscaleState: parseJsonObject<AutoscaleState>(row.autoscale_state, INITIAL_AUTOSCALE_STATE),
+        autoscaleLog: parseJsonObject<DecisionLog>(row.autoscale_log, EMPTY_DECISION_LOG),
         activeRetries: 0,
       });
     }
@@ -846,7 +957,8 @@ export class RegistryDO extends DurableObject<Env> {
         service: row.service,
         target: row.target_kind === "binding" ? { kind: "binding", binding: row.target } : { kind: "url", url: row.target },
         weight: row.weight,
-        adminState: row.admin_state === "stopped" ? "stopped" : "active",
+        adminState: row.admin_state === "stopped" || row.admin_state === "standby" ? row.admin_state : "active",
+        pool: row.pool === 1,
         checkStatus: row.check_status === "critical" ? "critical" : "passing",
         isStatic: row.is_static === 1,
         ttlSeconds: row.ttl_seconds,
@@ -952,6 +1064,9 @@ export class RegistryDO extends DurableObject<Env> {
       createdAt: now,
       healthSettings: {},
       lifecycleHook: null,
+      autoscalePolicy: null,
+      autoscaleState: INITIAL_AUTOSCALE_STATE,
+      autoscaleLog: EMPTY_DECISION_LOG,
       activeRetries: 0,
     };
     this.services.set(name, service);
@@ -979,11 +1094,13 @@ export class RegistryDO extends DurableObject<Env> {
 
   private writeService(service: ServiceRecord): void {
     this.sql.exec(
-      `INSERT INTO services (name, strategy, timeout_ms, admin_state, lb_state, seed, created_at, health_settings, lifecycle_hook)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO services (name, strategy, timeout_ms, admin_state, lb_state, seed, created_at, health_settings, lifecycle_hook,
+         autoscale_policy, autoscale_state, autoscale_log)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (name) DO UPDATE SET strategy = excluded.strategy, timeout_ms = excluded.timeout_ms,
          admin_state = excluded.admin_state, lb_state = excluded.lb_state, seed = excluded.seed,
-         health_settings = excluded.health_settings, lifecycle_hook = excluded.lifecycle_hook`,
+         health_settings = excluded.health_settings, lifecycle_hook = excluded.lifecycle_hook,
+         autoscale_policy = excluded.autoscale_policy, autoscale_state = excluded.autoscale_state, autoscale_log = excluded.autoscale_log`,
       service.name,
       service.strategy,
       service.timeoutMs,
@@ -993,6 +1110,9 @@ export class RegistryDO extends DurableObject<Env> {
       service.createdAt,
       JSON.stringify(service.healthSettings),
       service.lifecycleHook === null ? null : JSON.stringify(service.lifecycleHook),
+      service.autoscalePolicy === null ? null : JSON.stringify(service.autoscalePolicy),
+      JSON.stringify(service.autoscaleState),
+      JSON.stringify(service.autoscaleLog),
     );
   }
 
@@ -1000,13 +1120,14 @@ export class RegistryDO extends DurableObject<Env> {
     this.sql.exec(
       `INSERT INTO instances (id, seq, service, target_kind, target, weight, admin_state, check_status, is_static,
          ttl_seconds, registered_at, last_heartbeat, critical_since, metadata, reported_inflight, reported_cpu,
-         active_state, outlier_state, in_rotation_since)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         active_state, outlier_state, in_rotation_since, pool)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET weight = excluded.weight, admin_state = excluded.admin_state,
          check_status = excluded.check_status, ttl_seconds = excluded.ttl_seconds, last_heartbeat = excluded.last_heartbeat,
          critical_since = excluded.critical_since, metadata = excluded.metadata,
          reported_inflight = excluded.reported_inflight, reported_cpu = excluded.reported_cpu,
-         active_state = excluded.active_state, outlier_state = excluded.outlier_state, in_rotation_since = excluded.in_rotation_since`,
+         active_state = excluded.active_state, outlier_state = excluded.outlier_state, in_rotation_since = excluded.in_rotation_since,
+         pool = excluded.pool`,
       instance.id,
       instance.seq,
       instance.service,
@@ -1026,6 +1147,7 @@ export class RegistryDO extends DurableObject<Env> {
       JSON.stringify(instance.active),
       JSON.stringify(instance.outlier),
       instance.inRotationSince,
+      instance.pool ? 1 : 0,
     );
   }
 
@@ -1085,6 +1207,7 @@ export class RegistryDO extends DurableObject<Env> {
       panic: active.length > 0 && (usable === 0 || (usable / active.length) * 100 < this.config.health.panicThresholdPercent),
       healthCheck: this.healthSettingsOf(service.name),
       lifecycleHook: service.lifecycleHook,
+      autoscale: service.autoscalePolicy,
       inflight: views.reduce((sum, i) => sum + i.inflight, 0),
       instances: views,
     };
@@ -1099,6 +1222,7 @@ export class RegistryDO extends DurableObject<Env> {
       weight: instance.weight,
       static: instance.isStatic,
       adminState: instance.adminState,
+      pool: instance.pool,
       checkStatus: instance.checkStatus,
       health: this.healthOf(instance, now),
       registeredAt: new Date(instance.registeredAt).toISOString(),

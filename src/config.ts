@@ -150,6 +150,7 @@ export const EnvSchema = v.object({
   ALERT_REPEAT_INTERVAL_MS: integerSetting(4 * 3_600_000, 1_000, 7 * 86_400_000),
   ALERT_MIN_REQUEST_VOLUME: integerSetting(20, 1, 1_000_000),
   METRICS_FLUSH_INTERVAL_MS: integerSetting(1_000, 50, 60_000),
+  SCALE_WEBHOOK_URL: v.optional(v.pipe(v.string(), v.trim(), v.check((s) => s === "" || URL.canParse(s), "must be an absolute URL"))),
 });
 
 export interface Config {
@@ -181,6 +182,8 @@ export interface Config {
   readonly alerts: AlertSettings;
   /** How long the edge buffers request outcomes before sending them to MetricsDO in one batch. */
   readonly metricsFlushIntervalMs: number;
+  /** Receives {service, current, desired, shortBy} when the autoscaler acts, for external provisioning. */
+  readonly scaleWebhookUrl: string | undefined;
 }
 
 export interface AlertSettings {
@@ -294,6 +297,7 @@ export function parseConfig(env: object): Config {
       minRequestVolume: e.ALERT_MIN_REQUEST_VOLUME,
     },
     metricsFlushIntervalMs: e.METRICS_FLUSH_INTERVAL_MS,
+    scaleWebhookUrl: e.SCALE_WEBHOOK_URL || undefined,
   };
 }
 

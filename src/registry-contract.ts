@@ -5,6 +5,7 @@
 import type { Strategy, HealthStatus } from "./core/balancer/types";
 import type { CheckStatus, ServiceStatus } from "./core/instance-health";
 import type { Failure } from "./problem";
+import type { AutoscalePolicy, Decision, DecisionLog } from "./core/autoscale";
 
 export type Target = { readonly kind: "url"; readonly url: string } | { readonly kind: "binding"; readonly binding: string };
 
@@ -14,7 +15,12 @@ export interface RegisterInput {
   readonly weight: number;
   readonly metadata: Readonly<Record<string, string>>;
   readonly ttlSeconds?: number;
+  /** Joins the service's standby pool (out of rotation until the autoscaler needs it). */
+  readonly standby?: boolean;
 }
+
+/** An instance's place in rotation: taking traffic, stopped by an operator, or waiting in the standby pool. */
+export type InstanceAdminState = "active" | "stopped" | "standby";
 
 export interface Registered {
   readonly ok: true;
@@ -88,7 +94,9 @@ export interface InstanceView {
   readonly target: Target;
   readonly weight: number;
   readonly static: boolean;
-  readonly adminState: "active" | "stopped";
+  readonly adminState: InstanceAdminState;
+  /** Registered as standby: a member of the pool the autoscaler moves in and out of rotation. */
+  readonly pool: boolean;
   readonly checkStatus: CheckStatus;
   readonly health: HealthStatus;
   readonly registeredAt: string;
@@ -129,6 +137,7 @@ export interface ServiceView {
   readonly panic: boolean;
   readonly healthCheck: Required<ServiceHealthSettings>;
   readonly lifecycleHook: Target | null;
+  readonly autoscale: AutoscalePolicy | null;
   readonly inflight: number;
   readonly instances: readonly InstanceView[];
 }
@@ -169,7 +178,7 @@ export interface LifecycleState {
   readonly ok: true;
   readonly service: string;
   readonly instance: string | null;
-  readonly adminState: "active" | "stopped";
+  readonly adminState: InstanceAdminState;
   /** Requests still in flight to what was stopped. */
   readonly inflight: number;
   /** False when the action changed nothing (e.g. stopping a stopped service). */
@@ -237,3 +246,16 @@ export interface RoutingTable {
 }
 
 export type RoutingTableResult = RoutingTable | Failure;
+
+export interface AutoscaleView {
+  readonly service: string;
+  readonly policy: AutoscalePolicy | null;
+  readonly current: number;
+  readonly standby: number;
+  readonly log: DecisionLog;
+}
+
+export type AutoscaleResult =
+  | { readonly ok: true; readonly decision: Decision; readonly moved: readonly string[]; readonly shortBy: number }
+  | { readonly ok: true; readonly decision: null }
+  | Failure;

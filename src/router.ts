@@ -10,6 +10,7 @@ import { metricsStub, registryStub } from "./registry-client";
 import { getAudit, lifecycleAction } from "./routes/lifecycle";
 import { deleteSilence, getAlerts, getSilences, postSilence } from "./routes/alerts";
 import { getMetrics, getWorkerMetrics } from "./routes/metrics";
+import { deleteAutoscaling, getAutoscaling, putAutoscaling } from "./routes/autoscaling";
 import { getDashboard, getDashboardAsset, getDashboardLive, getDashboardState, postLogin, postLogout } from "./routes/dashboard";
 import { problem, ProblemType, problemTypeOf } from "./problem";
 import { listServicesAdmin, putServiceSettings } from "./routes/admin";
@@ -59,6 +60,8 @@ const OWN_ROUTES: ReadonlyArray<readonly [pattern: RegExp, methods: readonly str
   [/^\/registry\/instances\/[^/]+\/heartbeat$/, ["PUT"]],
   [/^\/admin\/services$/, ["GET", "HEAD"]],
   [/^\/admin\/services\/[^/]+$/, ["PUT"]],
+  [/^\/admin\/services\/[^/]+\/autoscaling$/, ["PUT", "DELETE"]],
+  [/^\/admin\/autoscaling$/, ["GET", "HEAD"]],
   [/^\/admin\/workers\/[^/]+\/(stop|start|restart)$/, ["POST"]],
   [/^\/admin\/workers\/[^/]+\/instances\/[^/]+\/(stop|start|restart)$/, ["POST"]],
   [/^\/admin\/audit$/, ["GET", "HEAD"]],
@@ -121,6 +124,9 @@ router
   .delete("/registry/instances/:id", deregisterInstance)
   .get("/admin/services", admin(listServicesAdmin))
   .put("/admin/services/:name", audited(() => "service.configure", putServiceSettings))
+  .put("/admin/services/:name/autoscaling", audited(() => "autoscaling.configure", putAutoscaling))
+  .delete("/admin/services/:name/autoscaling", audited(() => "autoscaling.remove", deleteAutoscaling))
+  .get("/admin/autoscaling", admin(getAutoscaling))
   .post("/admin/workers/:name/:action", audited((r) => `service.${r.params.action ?? ""}`, lifecycleGuard(lifecycleAction)))
   .post("/admin/workers/:name/instances/:id/:action", audited((r) => `instance.${r.params.action ?? ""}`, lifecycleGuard(lifecycleAction)))
   .get("/admin/audit", admin(getAudit))

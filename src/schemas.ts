@@ -36,6 +36,7 @@ export const RegisterBodySchema = v.pipe(
       weight: v.optional(WeightSchema),
       metadata: v.optional(MetadataSchema),
       ttlSeconds: v.optional(v.pipe(v.number("must be a number"), v.integer("must be a whole number"), v.minValue(5, "must be at least 5"), v.maxValue(3600, "must be at most 3600"))),
+      standby: v.optional(v.boolean("must be true or false")),
     },
     strictObjectMessage,
   ),
@@ -79,3 +80,28 @@ export const ServiceSettingsBodySchema = v.pipe(
 );
 
 export const InstanceIdSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9._-]{1,160}$/));
+
+const positive = (max: number) => v.pipe(v.number("must be a number"), v.minValue(0, "must be at least 0"), v.maxValue(max, `must be at most ${max}`));
+
+/** Shapes only; the engine's validatePolicy checks the relations (min ≤ max, at least one target…). */
+export const AutoscalePolicyBodySchema = v.strictObject({
+  minInstances: v.pipe(v.number("must be a number"), v.integer("must be a whole number")),
+  maxInstances: v.pipe(v.number("must be a number"), v.integer("must be a whole number")),
+  targets: v.strictObject({
+    cpuPercent: v.optional(positive(100)),
+    inflightPerInstance: v.optional(positive(1_000_000)),
+    p95Ms: v.optional(positive(600_000)),
+    errorRatePercent: v.optional(positive(100)),
+  }),
+  evaluationPeriodMs: v.optional(v.pipe(v.number("must be a number"), v.integer("must be a whole number"))),
+  mode: v.optional(v.picklist(["enforce", "dry-run"], "must be enforce or dry-run"), "enforce"),
+  tolerance: v.optional(v.number("must be a number")),
+  scaleUp: v.optional(
+    v.strictObject({
+      stabilizationMs: v.optional(v.number("must be a number")),
+      maxPercentPer15s: v.optional(v.number("must be a number")),
+      maxInstancesPer15s: v.optional(v.number("must be a number")),
+    }),
+  ),
+  scaleDown: v.optional(v.strictObject({ stabilizationMs: v.optional(v.number("must be a number")), maxPercentPer15s: v.optional(v.number("must be a number")) })),
+});

@@ -35,6 +35,7 @@ export const registerInstance: Handler = async (request, env, _ctx, meta) => {
     weight: input.weight ?? 1,
     metadata: input.metadata ?? {},
     ...(input.ttlSeconds === undefined ? {} : { ttlSeconds: input.ttlSeconds }),
+    ...(input.standby ? { standby: true } : {}),
   });
   if (!result.ok) return problemResponse(result.problem);
   return json({ id: result.id, service: result.service, ttlSeconds: result.ttlSeconds }, 201, {
