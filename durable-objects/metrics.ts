@@ -83,6 +83,8 @@ export interface DashboardState {
 /** Per-socket state, kept in the WebSocket's attachment so it survives hibernation and eviction. */
 interface SocketAttachment {
   readonly connectedAt: number;
+  /** The dashboard session it belongs to, so signing out closes it. */
+  readonly sessionId: string | null;
   /** The dashboard session's expiry: the socket is closed when the session ends. */
   readonly sessionExpiresAt: number | null;
 }
@@ -241,7 +243,11 @@ export class MetricsDO extends DurableObject<Env> {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
-    const attachment: SocketAttachment = { connectedAt: Date.now(), sessionExpiresAt: Number.isFinite(expires) && expires > 0 ? expires : null };
+    const attachment: SocketAttachment = {
+      connectedAt: Date.now(),
+      sessionId: request.headers.get("x-session-id"),
+      sessionExpiresAt: Number.isFinite(expires) && expires > 0 ? expires : null,
+    };
     server.serializeAttachment(attachment);
     server.send(JSON.stringify(await this.dashboardState()));
     await this.armAtMost(Date.now() + PUSH_MIN_INTERVAL_MS);
@@ -256,6 +262,18 @@ export class MetricsDO extends DurableObject<Env> {
   override async webSocketClose(socket: WebSocket, code: number): Promise<void> {
     // 1005 (no status) and 1006 (abnormal) may not be sent back; answer everything else in kind.
     if (code !== 1005 && code !== 1006) socket.close(code, "closing");
+  }
+
+  /** Closes the dashboards of a session that signed out. */
+  closeSession(sessionId: string): number {
+    let closed = 0;
+    for (const socket of this.ctx.getWebSockets()) {
+      const attachment = socket.deserializeAttachment() as SocketAttachment | null;
+      if (attachment?.sessionId !== sessionId) continue;
+      socket.close(4001, "signed out");
+      closed++;
+    }
+    return closed;
   }
 
   /** How many dashboards are connected (and since when), from the attachments: works after hibernation too. */

@@ -76,6 +76,8 @@ export const REGISTRY_MIGRATIONS: readonly (readonly string[])[] = [
     `ALTER TABLE services ADD COLUMN autoscale_log TEXT`,
     `ALTER TABLE instances ADD COLUMN pool INTEGER NOT NULL DEFAULT 0`,
   ],
+  // Dashboard sessions signed out before they expired.
+  [`CREATE TABLE revoked_sessions (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)`],
 ];
 
 export function applyMigrations(sql: SqlStorage, migrations: readonly (readonly string[])[]): number {

@@ -598,6 +598,18 @@ export class RegistryDO extends DurableObject<Env> {
     }));
   }
 
+  // ------------------------------------------------------------------ RPC: dashboard sessions
+
+  /** Signs a session out everywhere; kept until it would have expired anyway. */
+  revokeSession(id: string, expiresAt: number): void {
+    this.sql.exec("INSERT OR REPLACE INTO revoked_sessions (id, expires_at) VALUES (?, ?)", id, expiresAt);
+    this.sql.exec("DELETE FROM revoked_sessions WHERE expires_at <= ?", Date.now());
+  }
+
+  isSessionRevoked(id: string): boolean {
+    return this.sql.exec("SELECT 1 FROM revoked_sessions WHERE id = ?", id).toArray().length > 0;
+  }
+
   // ------------------------------------------------------------------ RPC: autoscaling
 
   setAutoscalePolicy(serviceName: string, policy: AutoscalePolicy | null): { ok: true; policy: AutoscalePolicy | null } | Failure {

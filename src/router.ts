@@ -23,7 +23,7 @@ import { deregisterInstance, heartbeatInstance, listServices, registerInstance }
 const admin =
   (handler: Handler): Handler =>
   async (request, ...args) =>
-    (await requireAdmin(request, args[2].config)) ?? handler(request, ...args);
+    (await requireAdmin(request, args[2].config, args[0])) ?? handler(request, ...args);
 
 /**
  * An admin action that changes state: authenticated, then recorded in the

@@ -36,13 +36,24 @@ async function signingKey(apiKey: string): Promise<CryptoKey> {
 
 export async function issueSession(config: Config, now: number): Promise<string | null> {
   if (!config.apiKey) return null;
-  const payload = encoder.encode(JSON.stringify({ v: 1, exp: Math.floor(now / 1000) + SESSION_TTL_SECONDS }));
+  // The session id lets a sign-out revoke this session on the server, not just in one browser.
+  const sid = base64url(crypto.getRandomValues(new Uint8Array(16)));
+  const payload = encoder.encode(JSON.stringify({ v: 1, sid, exp: Math.floor(now / 1000) + SESSION_TTL_SECONDS }));
   const signature = new Uint8Array(await crypto.subtle.sign("HMAC", await signingKey(config.apiKey), payload));
   return `${base64url(payload)}.${base64url(signature)}`;
 }
 
-/** The session's expiry (ms) when the cookie is genuine and current, otherwise null. */
-export async function verifySession(config: Config, value: string, now: number): Promise<number | null> {
+export interface Session {
+  readonly id: string;
+  /** Expiry, ms since the epoch. */
+  readonly expiresAt: number;
+}
+
+/**
+ * The session when the cookie is genuine and not expired, otherwise null.
+ * Revocation (sign-out) is checked separately, against the registry.
+ */
+export async function verifySession(config: Config, value: string, now: number): Promise<Session | null> {
   if (!config.apiKey || value.length > 512) return null;
   const [payloadPart, signaturePart, extra] = value.split(".");
   if (payloadPart === undefined || signaturePart === undefined || extra !== undefined) return null;
@@ -52,9 +63,9 @@ export async function verifySession(config: Config, value: string, now: number):
   const valid = await crypto.subtle.verify("HMAC", await signingKey(config.apiKey), signature, payload);
   if (!valid) return null;
   try {
-    const parsed = JSON.parse(new TextDecoder().decode(payload)) as { v?: unknown; exp?: unknown };
+    const parsed = JSON.parse(new TextDecoder().decode(payload)) as { v?: unknown; sid?: unknown; exp?: unknown };
     const expiresAt = typeof parsed.exp === "number" ? parsed.exp * 1000 : 0;
-    return parsed.v === 1 && expiresAt > now ? expiresAt : null;
+    return parsed.v === 1 && typeof parsed.sid === "string" && expiresAt > now ? { id: parsed.sid, expiresAt } : null;
   } catch {
     return null;
   }

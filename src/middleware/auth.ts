@@ -7,7 +7,8 @@
  */
 import type { Config } from "../config";
 import { problem, ProblemType } from "../problem";
-import { sessionFrom, verifySession } from "../session";
+import { registryStub } from "../registry-client";
+import { type Session, sessionFrom, verifySession } from "../session";
 
 const encoder = new TextEncoder();
 
@@ -54,12 +55,11 @@ async function matchesAny(token: string, keys: readonly (string | undefined)[]):
  * from our own origin: SameSite=Strict already stops cross-site requests in
  * current browsers, the Origin check covers the rest (CSRF).
  */
-export async function requireAdmin(request: Request, config: Config): Promise<Response | null> {
+export async function requireAdmin(request: Request, config: Config, env: Env): Promise<Response | null> {
   if (!config.apiKey) return notConfigured("ORCHESTRATOR_API_KEY");
   const token = bearerToken(request);
   if (token !== null) return (await matchesAny(token, [config.apiKey])) ? null : unauthorized("admin");
-  const session = sessionFrom(request);
-  if (session === null || (await verifySession(config, session, Date.now())) === null) return unauthorized("admin");
+  if ((await currentSession(request, config, env)) === null) return unauthorized("admin");
   const safe = request.method === "GET" || request.method === "HEAD";
   if (!safe && request.headers.get("origin") !== new URL(request.url).origin) {
     return problem(403, ProblemType.forbidden, "Forbidden", "State-changing requests with a session cookie must come from the dashboard's own origin.", { field: "origin" });
@@ -79,6 +79,15 @@ export async function requireRegistration(request: Request, config: Config): Pro
 export async function carriesOrchestratorToken(request: Request, config: Config): Promise<boolean> {
   const token = bearerToken(request);
   return token !== null && (await matchesAny(token, [config.apiKey, config.registrationToken]));
+}
+
+/** The request's dashboard session when it is genuine, current and not signed out; otherwise null. */
+export async function currentSession(request: Request, config: Config, env: Env): Promise<Session | null> {
+  const cookie = sessionFrom(request);
+  if (cookie === null) return null;
+  const session = await verifySession(config, cookie, Date.now());
+  if (session === null) return null;
+  return (await registryStub(env).isSessionRevoked(session.id)) ? null : session;
 }
 
 /** Who did it, for the audit log: a short fingerprint of the token (or session), never the token. */

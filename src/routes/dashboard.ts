@@ -9,10 +9,10 @@
  * GET  /admin/dashboard/assets/...   the page's static files (ours and uPlot)
  */
 import * as v from "valibot";
-import { requireAdmin, tokensEqual } from "../middleware/auth";
+import { currentSession, requireAdmin, tokensEqual } from "../middleware/auth";
 import { problem, ProblemType } from "../problem";
-import { metricsStub } from "../registry-client";
-import { clearedSessionCookie, issueSession, sessionCookie, sessionFrom, verifySession } from "../session";
+import { metricsStub, registryStub } from "../registry-client";
+import { clearedSessionCookie, issueSession, sessionCookie } from "../session";
 import { json, type Handler } from "./context";
 
 const ASSET_PATH = /^\/admin\/dashboard\/assets\/((?:vendor\/)?[A-Za-z0-9][A-Za-z0-9._-]{0,100})$/;
@@ -31,7 +31,7 @@ async function page(env: Env, file: string, status = 200): Promise<Response> {
 }
 
 export const getDashboard: Handler = async (request, env, _ctx, meta) => {
-  const signedIn = (await requireAdmin(request, meta.config)) === null;
+  const signedIn = (await requireAdmin(request, meta.config, env)) === null;
   return page(env, signedIn ? "dashboard.html" : "login.html");
 };
 
@@ -69,8 +69,18 @@ export const postLogin: Handler = async (request, _env, _ctx, meta) => {
   });
 };
 
-export const postLogout: Handler = (_request, _env, _ctx, meta) =>
-  new Response(null, { status: 303, headers: { location: "/admin/dashboard", "set-cookie": clearedSessionCookie(meta.config), "cache-control": "no-store" } });
+/**
+ * Ends the session everywhere: the id is revoked in the registry (so a copied
+ * cookie stops working too) and any dashboard socket on it is closed.
+ */
+export const postLogout: Handler = async (request, env, _ctx, meta) => {
+  const session = await currentSession(request, meta.config, env);
+  if (session !== null) {
+    await registryStub(env).revokeSession(session.id, session.expiresAt);
+    await metricsStub(env).closeSession(session.id);
+  }
+  return new Response(null, { status: 303, headers: { location: "/admin/dashboard", "set-cookie": clearedSessionCookie(meta.config), "cache-control": "no-store" } });
+};
 
 export const getDashboardState: Handler = async (_request, env) => json(await metricsStub(env).dashboardState(), 200, { "cache-control": "no-store" });
 
@@ -81,8 +91,10 @@ export const getDashboardLive: Handler = async (request, env, _ctx, meta) => {
   }
   const headers = new Headers({ upgrade: "websocket" });
   // Bearer-authenticated clients have no session to expire; cookie sessions end at their expiry.
-  const session = request.headers.get("authorization") === null ? sessionFrom(request) : null;
-  const expiresAt = session === null ? null : await verifySession(meta.config, session, Date.now());
-  if (expiresAt !== null) headers.set("x-session-expires-at", String(expiresAt));
+  const session = request.headers.get("authorization") === null ? await currentSession(request, meta.config, env) : null;
+  if (session !== null) {
+    headers.set("x-session-expires-at", String(session.expiresAt));
+    headers.set("x-session-id", session.id);
+  }
   return metricsStub(env).fetch(new Request("https://metrics.internal/live", { headers }));
 };

@@ -113,4 +113,19 @@ describe("dashboard WebSocket", () => {
     for (const s of mine) expect(s.sessionExpiresAt as number).toBeGreaterThan(Date.now());
     socket.close(1000, "done");
   });
+
+  it("signing out revokes the session on the server: the old cookie stops working and its sockets close", async () => {
+    const cookie = await signIn();
+    const response = await connect({ cookie });
+    const socket = response.webSocket as WebSocket;
+    socket.accept();
+    const closed = new Promise<number>((resolve) => socket.addEventListener("close", (event) => resolve(event.code)));
+    const logout = await SELF.fetch("https://orchestrator.test/admin/logout", { method: "POST", headers: { cookie, "cf-connecting-ip": ip() }, redirect: "manual" });
+    expect(logout.status).toBe(303);
+    expect(logout.headers.get("set-cookie")).toContain("Max-Age=0");
+    expect(await closed).toBe(4001);
+    const reused = await SELF.fetch("https://orchestrator.test/admin/dashboard/state", { headers: { cookie, "cf-connecting-ip": ip() } });
+    expect(reused.status).toBe(401);
+    expect((await connect({ cookie })).status).toBe(401);
+  });
 });
