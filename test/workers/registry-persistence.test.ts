@@ -1,6 +1,7 @@
-import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { RegistryDO } from "../../src/index";
 import { freshRegistry, registerOk, urlInstance } from "./helpers";
 
 /** The persisted balancer state (cursor and smooth-weighted current weights) of "payments". */
@@ -22,16 +23,26 @@ describe("RegistryDO persistence", () => {
     const inflightBefore = await registry.inflightCounts();
     const balancerBefore = await balancerState(registry);
 
-    await abortAllDurableObjects();
-    // Old stubs die with the object; a new one reaches the same id, rebuilt from storage.
-    const registryId = registry.id;
-    const revived = env.REGISTRY.get(registryId);
-    const after = await revived.snapshot();
+    // An eviction is a new object over the same storage. Build exactly that inside the
+    // object (abortAllDurableObjects would also reset every other test file's objects),
+    // and ask it everything from there: its I/O belongs to this object's context.
+    const revivedView = await runInDurableObject(registry, async (_object, state) => {
+      const revived = new RegistryDO(state, env);
+      await state.blockConcurrencyWhile(async () => undefined); // the constructor's schema load has run
+      const release = (lease: typeof lease1) => (lease.ok ? revived.release(lease.leaseId, { status: 200, durationMs: 5, failure: null }) : null);
+      const snapshot = revived.snapshot();
+      const inflightAfterRestart = revived.inflightCounts();
+      const releasedOnce = [release(lease1), release(lease2)];
+      const inflightAfterRelease = revived.inflightCounts();
+      const releasedTwice = release(lease1);
+      return { snapshot, inflightAfterRestart, releasedOnce, inflightAfterRelease, releasedTwice, inflightAtEnd: revived.inflightCounts() };
+    });
+    const after = revivedView.snapshot;
     // Slow start's effective weight moves with the clock; everything else must be identical.
-    const timeless = (snapshot: typeof before) =>
+    const timeless = (snapshot: typeof after) =>
       snapshot.services.map((service) => ({ ...service, instances: service.instances.map(({ effectiveWeight: _, ...rest }) => rest) }));
     expect(timeless(after)).toEqual(timeless(before));
-    expect(await revived.inflightCounts()).toEqual(inflightBefore);
+    expect(revivedView.inflightAfterRestart).toEqual(inflightBefore);
     const payments = after.services.find((s) => s.name === "payments");
     expect(payments?.strategy).toBe("weighted");
     expect(payments?.timeoutMs).toBe(1234);
@@ -42,16 +53,15 @@ describe("RegistryDO persistence", () => {
 
     // The smooth-weighted balancer state (cursor and current weights) survived too, so
     // the rotation continues where it was instead of restarting.
-    expect(await balancerState(revived)).toBe(balancerBefore);
+    expect(await balancerState(registry)).toBe(balancerBefore);
     expect(JSON.parse(balancerBefore)).toMatchObject({ cursor: expect.any(Number), currentWeights: { [a]: expect.any(Number), [b]: expect.any(Number) } });
 
-    // Releases after the eviction bring the counts back to zero.
-    if (lease1.ok) expect(await revived.release(lease1.leaseId, { status: 200, durationMs: 5, failure: null })).toBe(true);
-    if (lease2.ok) expect(await revived.release(lease2.leaseId, { status: 200, durationMs: 5, failure: null })).toBe(true);
-    expect(Object.values(await revived.inflightCounts())).toEqual([0, 0]);
-    // A second release of the same lease changes nothing: counts never go negative.
-    if (lease1.ok) expect(await revived.release(lease1.leaseId, { status: 200, durationMs: 5, failure: null })).toBe(false);
-    expect(Object.values(await revived.inflightCounts())).toEqual([0, 0]);
+    // Releases after the restart bring the counts back to zero; a second release of the
+    // same lease changes nothing, so counts never go negative.
+    expect(revivedView.releasedOnce).toEqual([true, true]);
+    expect(Object.values(revivedView.inflightAfterRelease)).toEqual([0, 0]);
+    expect(revivedView.releasedTwice).toBe(false);
+    expect(Object.values(revivedView.inflightAtEnd)).toEqual([0, 0]);
   });
 
   it("always has the six seed services", async () => {
