@@ -42,7 +42,7 @@ import { prometheusText } from "../src/core/metrics/prometheus";
 import type { Batch } from "../src/core/metrics/record";
 import { type MetricsExtras, type MetricsView, metricsView } from "../src/core/metrics/view";
 import { registryStub } from "../src/registry-client";
-import type { InstanceHealthEvent, RegistrySnapshot } from "../src/registry-contract";
+import type { AutoscaleView, InstanceHealthEvent, RegistrySnapshot } from "../src/registry-contract";
 import { runHealthSweep } from "./health-sweep";
 import { applyMigrations } from "./registry-schema";
 
@@ -77,6 +77,7 @@ export interface DashboardState {
   readonly services: RegistrySnapshot["services"];
   readonly metrics: MetricsView;
   readonly alerts: AlertsView;
+  readonly autoscaling: readonly AutoscaleView[];
   readonly loop: LoopStatus;
 }
 
@@ -213,7 +214,8 @@ export class MetricsDO extends DurableObject<Env> {
 
   async dashboardState(): Promise<DashboardState> {
     const now = Date.now();
-    const snapshot = await registryStub(this.env).snapshot();
+    const registry = registryStub(this.env);
+    const [snapshot, autoscaling] = await Promise.all([registry.snapshot(), registry.autoscaleViews()]);
     return {
       type: "snapshot",
       generatedAt: new Date(now).toISOString(),
@@ -221,6 +223,7 @@ export class MetricsDO extends DurableObject<Env> {
       services: snapshot.services,
       metrics: metricsView(this.metrics, now, extrasFrom(snapshot)),
       alerts: this.alerts(),
+      autoscaling,
       loop: this.status(),
     };
   }

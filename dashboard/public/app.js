@@ -485,6 +485,37 @@
     setText(more, [hidden ? `${hidden} older notification(s) not shown.` : "", dropped ? `${dropped} older notification(s) were dropped from the stored history.` : ""].filter(Boolean).join(" "));
   }
 
+  // ------------------------------------------------------------------ autoscaling
+
+  const DECISIONS_SHOWN = 5;
+
+  function renderAutoscaling(snapshot) {
+    const views = Array.isArray(snapshot.autoscaling) ? snapshot.autoscaling : [];
+    byId("autoscaling-empty").hidden = views.length > 0;
+    byId("autoscaling-list").replaceChildren(
+      ...views.map((view) => {
+        const policy = view.policy || null;
+        const entries = view.log && Array.isArray(view.log.entries) ? view.log.entries : [];
+        return h("li", { className: "alert" }, [
+          h("div", { className: "alert-head" }, [
+            h("strong", { text: view.service }),
+            h("span", { className: "badge status-healthy", text: `${view.current} in rotation` }),
+            h("span", { className: "badge status-stopped", text: `${view.standby} standby` }),
+            policy ? h("span", { className: "badge badge-warn", text: `${policy.mode || "enforce"} · ${policy.minInstances}–${policy.maxInstances}` }) : h("span", { className: "muted small", text: "policy removed" }),
+          ]),
+          ...entries.slice(0, DECISIONS_SHOWN).map((entry) => {
+            const d = entry.decision || {};
+            const metrics = (Array.isArray(d.perMetric) ? d.perMetric : [])
+              .map((m) => `${m.metric} ${m.observed === null || m.observed === undefined ? "n/a" : Math.round(m.observed * 10) / 10}/${m.target}`)
+              .join(", ");
+            const limited = Array.isArray(d.limitedBy) && d.limitedBy.length ? ` · limited by ${d.limitedBy.join(", ")}` : "";
+            return h("p", { className: "muted small", text: `${fmtTime(d.at)} · ${d.action} ${d.current} → ${d.desired} (${metrics})${limited}` });
+          }),
+        ]);
+      }),
+    );
+  }
+
   // ------------------------------------------------------------------ a snapshot
 
   let lastGeneratedAt = 0;
@@ -510,6 +541,7 @@
     renderOverview(snapshot);
     renderServices(snapshot);
     renderAlerts(snapshot);
+    renderAutoscaling(snapshot);
     syncScopeOptions(names);
     drawCharts();
   }
