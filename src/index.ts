@@ -15,6 +15,8 @@ import { finishResponse, logAccess } from "./middleware/response";
 import { problem, ProblemType } from "./problem";
 import type { RequestMeta } from "./routes/context";
 import { router } from "./router";
+import { proxyToService } from "./routes/proxy";
+import { splitServicePath } from "./core/paths";
 
 export { RegistryDO } from "../durable-objects/registry";
 export { RateLimiterDO } from "../durable-objects/rate-limiter";
@@ -64,6 +66,12 @@ async function route(request: Request, url: URL, env: Env, ctx: ExecutionContext
     // HEAD on our own routes is GET without the body (RFC 9110 §9.3.2); proxied HEADs go upstream as they are.
     const response = (await router.fetch(new Request(request, { method: "GET" }), env, ctx, meta)) ?? problem(404, ProblemType.notFound, "Not found");
     return new Response(null, response);
+  }
+  if (service !== null) {
+    // Proxied traffic is the hot path: it goes straight to the proxy instead of
+    // being matched against every one of the orchestrator's own routes first.
+    meta.service = service;
+    return proxyToService(request, service, splitServicePath(url.pathname).rest, { env, ctx, meta });
   }
   return (await router.fetch(request, env, ctx, meta)) ?? problem(404, ProblemType.notFound, "Not found");
 }

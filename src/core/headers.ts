@@ -30,12 +30,12 @@ function connectionNamed(headers: Headers): Set<string> {
 }
 
 function withoutHopByHop(source: Headers, alsoDrop: ReadonlySet<string>): Headers {
-  const named = connectionNamed(source);
-  const result = new Headers();
-  for (const [name, value] of source) {
-    if (HOP_BY_HOP.has(name) || named.has(name) || alsoDrop.has(name)) continue;
-    result.append(name, value);
-  }
+  // Copy natively, then delete the few names that must go: far cheaper than
+  // re-appending every header from script, and this runs twice per proxied request.
+  const result = new Headers(source);
+  for (const name of HOP_BY_HOP) result.delete(name);
+  for (const name of alsoDrop) result.delete(name);
+  for (const name of connectionNamed(source)) result.delete(name);
   return result;
 }
 
