@@ -154,6 +154,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     RATE_LIMIT_REGISTRY: "1000000",
     RATE_LIMIT_HEALTH: "1000000",
     RATE_LIMIT_METRICS: "1000000",
+    // Passive ejection for 2 s instead of 30 s, so a test can watch an instance come back.
+    OUTLIER_BASE_EJECTION_MS: "2000",
   };
   const args = [
     "dev",
