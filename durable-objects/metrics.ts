@@ -58,6 +58,8 @@ type DocumentKey = "metrics" | "pipeline" | "outbox" | "history";
 export interface LoopStatus {
   readonly lastSweepAt: number | null;
   readonly lastSweepProbed: number;
+  /** How long the last sweep took, probes included (a sweep must fit in one interval). */
+  readonly lastSweepDurationMs: number | null;
   readonly consecutiveSweepFailures: number;
   readonly consecutiveAlertFailures: number;
   readonly recentEvents: readonly InstanceHealthEvent[];
@@ -107,6 +109,7 @@ export class MetricsDO extends DurableObject<Env> {
   private metricsDirtySince: number | null = null;
   private lastSweepAt: number | null = null;
   private lastSweepProbed = 0;
+  private lastSweepDurationMs: number | null = null;
   private consecutiveSweepFailures = 0;
   private consecutiveAlertFailures = 0;
   private nextSweepAt = 0;
@@ -172,6 +175,7 @@ export class MetricsDO extends DurableObject<Env> {
     return {
       lastSweepAt: this.lastSweepAt,
       lastSweepProbed: this.lastSweepProbed,
+      lastSweepDurationMs: this.lastSweepDurationMs,
       consecutiveSweepFailures: this.consecutiveSweepFailures,
       consecutiveAlertFailures: this.consecutiveAlertFailures,
       recentEvents: this.recentEvents,
@@ -331,6 +335,7 @@ export class MetricsDO extends DurableObject<Env> {
       this.nextSweepAt = sweep.nextAt;
       this.lastSweepAt = now;
       this.lastSweepProbed = sweep.probed;
+      if (sweep.probed > 0) this.lastSweepDurationMs = Date.now() - now;
       this.consecutiveSweepFailures = 0;
       this.onHealthEvents(sweep.events);
     } catch (error) {

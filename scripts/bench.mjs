@@ -182,6 +182,7 @@ async function main() {
   // then round-robin once more with the other storage, to show how much of the cost is disk I/O.
   const otherStorage = options.storage === "disk" ? "tmpfs" : "disk";
   // --smoke (the test suite's check that this script still works): one strategy, one storage.
+  let scale = null;
   const runs = options.smoke
     ? [{ storage: options.storage, port: orchestratorPort, strategies: ["round-robin"] }]
     : [
@@ -200,6 +201,7 @@ async function main() {
         storage: run.storage,
       });
     }
+    if (index === 0 && !options.smoke) scale = await measureScale(orchestrator, upstreamPorts[0]);
     await stopAndForget(orchestrator.entry);
   }
 
@@ -225,12 +227,58 @@ async function main() {
       note: "one run on one machine, loopback only; compare ratios, not absolute numbers. non2xx = responses with status > 399 (wrk's count).",
     },
     results,
+    scale,
   };
   printTable(results);
+  if (scale) {
+    say(`500-instance health sweep: ${scale.sweep.probed} probed in ${scale.sweep.durationMs} ms (interval ${scale.sweep.intervalMs} ms)`);
+    say(`GET /metrics with ${scale.instances} instances: p50 ${scale.metrics.p50Ms} ms, max ${scale.metrics.maxMs} ms over ${scale.metrics.samples} requests`);
+  }
   mkdirSync(RESULTS_DIR, { recursive: true });
   const resultsFile = options.smoke ? "smoke.json" : "latest.json";
   writeFileSync(join(RESULTS_DIR, resultsFile), JSON.stringify(report, null, 2) + "\n");
   say(`wrote ${join("bench-results", resultsFile)}`);
+}
+
+/**
+ * Scale checks at the size the issue names: 500 instances. Registers 498 more
+ * (distinct paths on the nginx upstream), waits for a health sweep that probes
+ * them all (30 s interval), reads how long it took, then times GET /metrics.
+ */
+async function measureScale(orchestrator, upstreamPort) {
+  const { call } = orchestrator;
+  const ids = [];
+  for (let i = 0; i < 498; i++) {
+    const r = await call("POST", "/registry/instances", "registration", { service: "scale", url: `http://${HOST}:${upstreamPort}/i/${i}`, ttlSeconds: 3600 });
+    expectStatus(r, [201], "registering a scale instance");
+    ids.push(r.json.id);
+  }
+  // A restart forgets every instance's last check, so the next sweep probes all of them at once.
+  const restartedAt = Date.now();
+  expectStatus(await call("POST", "/admin/workers/scale/restart", "admin"), [200], "restarting the scale service");
+  say(`registered ${ids.length} more instances (500 in all); waiting for a sweep that probes them all`);
+  let loop = null;
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const r = await call("GET", "/admin/dashboard/state", "admin");
+    loop = r.json?.loop ?? null;
+    if (loop && loop.lastSweepAt > restartedAt && loop.lastSweepProbed >= 498) break;
+    await sleep(500);
+  }
+  const latencies = [];
+  for (let i = 0; i < 30; i++) {
+    const started = performance.now();
+    const r = await call("GET", "/metrics", null);
+    expectStatus(r, [200], "GET /metrics");
+    latencies.push(performance.now() - started);
+  }
+  latencies.sort((a, b) => a - b);
+  for (const id of ids) await call("DELETE", `/registry/instances/${id}`, "registration");
+  return {
+    instances: 500,
+    sweep: { probed: loop?.lastSweepProbed ?? 0, durationMs: loop?.lastSweepDurationMs ?? null, intervalMs: 30_000 },
+    metrics: { samples: latencies.length, p50Ms: round(latencies[Math.floor(latencies.length / 2)], 1), maxMs: round(latencies.at(-1), 1) },
+  };
 }
 
 /** Starts the bundled orchestrator on plain workerd and registers the two upstream instances of "bench". */
