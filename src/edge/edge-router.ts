@@ -12,8 +12,9 @@
  * scoring and outlier detection in the registry.
  *
  * Consistency at load (what the README promises and the tests check):
- * - a routing table is never older than `snapshotTtlMs` when a pick uses it
- *   (plus the time of the refresh call itself);
+ * - a routing table is never older than `snapshotTtlMs` when a pick uses it,
+ *   except while another request's refresh is in flight, when it may be up to
+ *   REFRESH_STALL_MS older;
  * - least-connections sees this isolate's in-flight counts exactly and every
  *   other isolate's as of their last report (at most one TTL old);
  * - every request started is released exactly once, locally, and the next
@@ -55,12 +56,15 @@ export const DEFAULT_SNAPSHOT_TTL_MS = 250;
 export const DEFAULT_LOW_LOAD_RPS = 20;
 const RATE_WINDOW_MS = 1_000;
 const MAX_PENDING_OUTCOMES = 1_000;
+/** A refresh taking longer than this is presumed lost (its request was cancelled) and another starts. */
+export const REFRESH_STALL_MS = 1_000;
 
 interface ServiceState {
   table: RoutingTable | null;
   /** When `table` was fetched (the edge's clock). */
   fetchedAt: number;
-  refreshing: Promise<RoutingTable | Failure> | null;
+  /** When a refresh started, while one is in flight. */
+  refreshStartedAt: number | null;
   balancer: BalancerState;
   /** Request timestamps in the last RATE_WINDOW_MS, to tell low load from high. */
   recent: number[];
@@ -163,7 +167,7 @@ export class EdgeRouter {
   private stateOf(service: string): ServiceState {
     let state = this.services.get(service);
     if (!state) {
-      state = { table: null, fetchedAt: 0, refreshing: null, balancer: initialBalancerState, recent: [], activeRetries: 0 };
+      state = { table: null, fetchedAt: 0, refreshStartedAt: null, balancer: initialBalancerState, recent: [], activeRetries: 0 };
       this.services.set(service, state);
     }
     return state;
@@ -177,32 +181,36 @@ export class EdgeRouter {
     return state.recent.length > this.lowLoadRps;
   }
 
-  /** The table, refreshed when older than the TTL; concurrent requests share one refresh. */
+  /**
+   * The table, refreshed when older than the TTL. One request refreshes; while
+   * it does, the others keep using the table they have (stale by at most
+   * REFRESH_STALL_MS more). Requests never await each other's refresh: in
+   * Workers an I/O started by one request is cancelled when that request ends,
+   * so a promise shared across requests can leave the others waiting forever.
+   */
   private async freshTable(service: string, state: ServiceState): Promise<RoutingTable | Failure> {
-    if (state.table && this.deps.now() - state.fetchedAt < this.ttl) return state.table;
-    if (!state.refreshing) {
-      const report = this.takeReport();
-      state.refreshing = this.deps
-        .fetchTable(service, report)
-        .then((result) => {
-          if (result.ok) {
-            state.table = result;
-            state.fetchedAt = this.deps.now();
-          } else {
-            state.table = null;
-          }
-          return result;
-        })
-        .catch((error: unknown) => {
-          // The report did not arrive: put its outcomes back so they are sent with the next one.
-          this.restoreOutcomes(report);
-          throw error;
-        })
-        .finally(() => {
-          state.refreshing = null;
-        });
+    const now = this.deps.now();
+    if (state.table && now - state.fetchedAt < this.ttl) return state.table;
+    const refreshInFlight = state.refreshStartedAt !== null && now - state.refreshStartedAt < REFRESH_STALL_MS;
+    if (refreshInFlight && state.table && now - state.fetchedAt < this.ttl + REFRESH_STALL_MS) return state.table;
+    state.refreshStartedAt = now;
+    const report = this.takeReport();
+    try {
+      const result = await this.deps.fetchTable(service, report);
+      if (result.ok) {
+        state.table = result;
+        state.fetchedAt = this.deps.now();
+      } else {
+        state.table = null;
+      }
+      return result;
+    } catch (error) {
+      // The report did not arrive: put its outcomes back so they are sent with the next one.
+      this.restoreOutcomes(report);
+      throw error;
+    } finally {
+      state.refreshStartedAt = null;
     }
-    return state.refreshing;
   }
 
   private takeReport(): EdgeReport {

@@ -43,11 +43,13 @@ interface Pool {
   policy: RateLimitPolicy;
   /** After the limiter granted nothing: refuse here until then instead of asking again. */
   refusedUntil: number;
-  /** Requests waiting for the reservation in progress: the next batch covers them too. */
-  waiters: number;
   recent: number[];
-  reserving: Promise<void> | null;
+  /** When a reservation started, while one is in flight. */
+  reservingSince: number | null;
 }
+
+/** A reservation taking longer than this is presumed lost (its request was cancelled). */
+const RESERVE_STALL_MS = 1_000;
 
 export class TokenPool {
   private readonly pools = new Map<string, Pool>();
@@ -72,22 +74,19 @@ export class TokenPool {
     if (pool.tokens > 0) return this.spend(pool);
     if (now < pool.refusedUntil) return this.refuse(pool, now);
     if (pool.recent.length <= this.lowLoadRps) return { ...(await this.deps.check(key, policy)), source: "limiter" };
-    // Concurrent requests share one reservation; a batch that runs out before every waiter
-    // is served is followed by another, so only the limiter itself ever says no.
-    for (let round = 0; round < 3; round++) {
-      pool.waiters++;
-      pool.reserving ??= this.reserveBatch(key, pool, now).finally(() => {
-        pool.reserving = null;
-      });
-      try {
-        await pool.reserving;
-      } finally {
-        pool.waiters--;
-      }
-      if (pool.tokens > 0) return this.spend(pool);
-      if (this.deps.now() < pool.refusedUntil) return this.refuse(pool, this.deps.now());
+    // One request reserves a batch; requests arriving meanwhile are checked exactly rather
+    // than waiting on it (in Workers, I/O started by one request dies with that request).
+    if (pool.reservingSince !== null && now - pool.reservingSince < RESERVE_STALL_MS) {
+      return { ...(await this.deps.check(key, policy)), source: "limiter" };
     }
-    return { ...(await this.deps.check(key, policy)), source: "limiter" };
+    pool.reservingSince = now;
+    try {
+      await this.reserveBatch(key, pool, now);
+    } finally {
+      pool.reservingSince = null;
+    }
+    if (pool.tokens > 0) return this.spend(pool);
+    return this.refuse(pool, this.deps.now());
   }
 
   private refuse(pool: Pool, now: number) {
@@ -114,7 +113,7 @@ export class TokenPool {
 
   private async reserveBatch(key: string, pool: Pool, now: number): Promise<void> {
     const rate = pool.recent.length; // requests in the last second
-    const wanted = Math.max(2, Math.min(this.maxBatch, Math.ceil((rate * this.poolTtlMs) / 1000) + pool.waiters));
+    const wanted = Math.max(2, Math.min(this.maxBatch, Math.ceil((rate * this.poolTtlMs) / 1000)));
     const granted = await this.deps.reserve(key, pool.policy, wanted);
     pool.tokens = granted.granted;
     pool.limiterRemaining = granted.remaining;
@@ -141,7 +140,7 @@ export class TokenPool {
     let pool = this.pools.get(poolKey);
     if (!pool) {
       if (this.pools.size >= this.maxKeys) this.evictOldest(now);
-      pool = { tokens: 0, expiresAt: 0, limiterRemaining: 0, resetMs: 0, policy, refusedUntil: 0, waiters: 0, recent: [], reserving: null };
+      pool = { tokens: 0, expiresAt: 0, limiterRemaining: 0, resetMs: 0, policy, refusedUntil: 0, recent: [], reservingSince: null };
       this.pools.set(poolKey, pool);
     }
     return pool;
