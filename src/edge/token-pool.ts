@@ -60,8 +60,10 @@ export class TokenPool {
 
   constructor(private readonly deps: TokenPoolDeps) {
     this.lowLoadRps = deps.lowLoadRps ?? 10;
-    this.poolTtlMs = deps.poolTtlMs ?? 250;
-    this.maxBatch = deps.maxBatch ?? 50;
+    // Half a second of a busy client's rate per reservation: few enough limiter calls at load,
+    // and at most that much capacity parked in one isolate.
+    this.poolTtlMs = deps.poolTtlMs ?? 500;
+    this.maxBatch = deps.maxBatch ?? 100;
     this.maxKeys = deps.maxKeys ?? 10_000;
   }
 
