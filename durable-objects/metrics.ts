@@ -35,7 +35,7 @@ import {
 } from "../src/core/alerts/pipeline";
 import { evaluateRules } from "../src/core/alerts/rules";
 import { addSilence, expireSilence, pruneSilences, type Silence } from "../src/core/alerts/silences";
-import { applyBatch, createMetricsState, type MetricsState, serviceWindowStats } from "../src/core/metrics/aggregate";
+import { applyBatch, createMetricsState, type MetricsState, removeInstance, serviceWindowStats } from "../src/core/metrics/aggregate";
 import { quantile } from "../src/core/metrics/sketch";
 import { notifyScaleWebhook } from "../src/scale-webhook";
 import { prometheusText } from "../src/core/metrics/prometheus";
@@ -166,9 +166,15 @@ export class MetricsDO extends DurableObject<Env> {
     return worker === undefined ? view : { ...view, workers: { [service]: worker } };
   }
 
-  async prometheus(): Promise<string> {
+  /** The Prometheus exposition; for one service when `service` is given (null when it is unknown). */
+  async prometheus(service: string | null = null): Promise<string | null> {
     const snapshot = await registryStub(this.env).snapshot();
-    return prometheusText(this.metrics, extrasFrom(snapshot));
+    if (service === null) return prometheusText(this.metrics, extrasFrom(snapshot));
+    const entry = snapshot.services.find((s) => s.name === service);
+    if (!entry) return null;
+    const only = this.metrics.services[service];
+    const state: MetricsState = { ...this.metrics, services: only === undefined ? {} : { [service]: only } };
+    return prometheusText(state, extrasFrom({ ...snapshot, services: [entry] }));
   }
 
   status(): LoopStatus {
@@ -354,6 +360,7 @@ export class MetricsDO extends DurableObject<Env> {
   private async evaluateAlerts(now: number): Promise<void> {
     try {
       const snapshot = await registryStub(this.env).snapshot();
+      this.forgetDeregistered(snapshot, now);
       const firing = evaluateRules(
         alertFacts(snapshot, this.metrics, now),
         {
@@ -416,6 +423,23 @@ export class MetricsDO extends DurableObject<Env> {
       }
     } catch (error) {
       console.error(JSON.stringify({ level: "error", message: "autoscale evaluation failed", error: String(error) }));
+    }
+  }
+
+  /**
+   * Instances the registry no longer has leave the per-instance series; their
+   * counts move into the service's retired totals, so service and global
+   * totals never go down and memory does not grow with every instance that
+   * ever registered.
+   */
+  private forgetDeregistered(snapshot: RegistrySnapshot, now: number): void {
+    const known = new Map(snapshot.services.map((s) => [s.name, new Set(s.instances.map((i) => i.id))]));
+    for (const [service, metrics] of Object.entries(this.metrics.services)) {
+      for (const instance of Object.keys(metrics.instances)) {
+        if (known.get(service)?.has(instance)) continue;
+        this.metrics = removeInstance(this.metrics, service, instance, now);
+        this.metricsDirtySince ??= now;
+      }
     }
   }
 

@@ -1098,10 +1098,23 @@ export class RegistryDO extends DurableObject<Env> {
     const service = this.services.get(instance.service);
     // A dynamic service disappears with its last instance; seed services and
     // ones an operator configured stay.
-    if (service && !service.seed && service.strategy === null && service.timeoutMs === null && this.instancesOf(service.name).length === 0) {
+    if (service && !this.hasOperatorSettings(service) && this.instancesOf(service.name).length === 0) {
       this.services.delete(service.name);
       this.sql.exec("DELETE FROM services WHERE name = ?", service.name);
     }
+  }
+
+  /** Anything an operator set (or the seed list) keeps a service alive without instances. */
+  private hasOperatorSettings(service: ServiceRecord): boolean {
+    return (
+      service.seed ||
+      service.strategy !== null ||
+      service.timeoutMs !== null ||
+      service.adminState === "stopped" ||
+      Object.keys(service.healthSettings).length > 0 ||
+      service.lifecycleHook !== null ||
+      service.autoscalePolicy !== null
+    );
   }
 
   private writeService(service: ServiceRecord): void {

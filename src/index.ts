@@ -64,7 +64,9 @@ async function route(request: Request, url: URL, env: Env, ctx: ExecutionContext
   }
   if (service === null && request.method === "HEAD") {
     // HEAD on our own routes is GET without the body (RFC 9110 §9.3.2); proxied HEADs go upstream as they are.
-    const response = (await router.fetch(new Request(request, { method: "GET" }), env, ctx, meta)) ?? problem(404, ProblemType.notFound, "Not found");
+    // Rebuilt from the URL and headers only: a HEAD may carry a body, which a GET cannot.
+    const asGet = new Request(request.url, { method: "GET", headers: request.headers });
+    const response = (await router.fetch(asGet, env, ctx, meta)) ?? problem(404, ProblemType.notFound, "Not found");
     return new Response(null, response);
   }
   if (service !== null) {

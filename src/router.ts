@@ -38,15 +38,20 @@ const audited = (action: (request: IRequest) => string, handler: Handler): Handl
       return response;
     } finally {
       ctx.waitUntil(metricsStub(env).notifyChanged().catch(() => undefined));
-      const target = [request.params.name, request.params.id].filter((p): p is string => p !== undefined).map(decodeURIComponent).join("/");
-      await registryStub(env).recordAudit({
-        action: action(request),
-        target,
-        status: response?.status ?? 500,
-        actor: await tokenFingerprint(request),
-        requestId: meta.requestId,
-        ...(response && response.status >= 400 ? { detail: problemTypeOf(response) ?? `HTTP ${response.status}` } : {}),
-      });
+      const target = [request.params.name, request.params.id].filter((p): p is string => p !== undefined).map(safeDecode).join("/");
+      try {
+        await registryStub(env).recordAudit({
+          action: action(request),
+          target,
+          status: response?.status ?? 500,
+          actor: await tokenFingerprint(request),
+          requestId: meta.requestId,
+          ...(response && response.status >= 400 ? { detail: problemTypeOf(response) ?? `HTTP ${response.status}` } : {}),
+        });
+      } catch (error) {
+        // The action itself took effect; its answer must not turn into a 500. The gap is logged loudly.
+        console.error(JSON.stringify({ level: "error", requestId: meta.requestId, message: "audit write failed", action: action(request), target, error: String(error) }));
+      }
     }
   });
 
@@ -91,6 +96,14 @@ function ownPathFallback(method: string, pathname: string): Response {
     });
   }
   return problem(404, ProblemType.notFound, "Not found", `Nothing is at ${pathname}.`);
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
 
 const LIFECYCLE_ACTIONS = new Set(["stop", "start", "restart"]);

@@ -29,7 +29,7 @@ export const getMetrics: Handler = async (request, env) => {
   if (refused) return refused;
   const metrics = metricsStub(env);
   if (wantsPrometheus(request)) {
-    return new Response(await metrics.prometheus(), { headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" } });
+    return new Response((await metrics.prometheus()) ?? "", { headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" } });
   }
   return json(await metrics.view(null), 200, { "cache-control": "no-store" });
 };
@@ -39,6 +39,11 @@ export const getWorkerMetrics: Handler = async (request, env) => {
   if (refused) return refused;
   const name = parseWith(ServiceNameSchema, decodeURIComponent(request.params.name ?? ""));
   if (!name.ok) return name.response;
+  if (wantsPrometheus(request)) {
+    const text = await metricsStub(env).prometheus(name.value);
+    if (text === null) return problem(404, ProblemType.unknownService, "Unknown service", `No service is named ${name.value}.`, { field: "workerName" });
+    return new Response(text, { headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" } });
+  }
   const view = await metricsStub(env).view(name.value);
   if (view === null) return problem(404, ProblemType.unknownService, "Unknown service", `No service is named ${name.value}.`, { field: "workerName" });
   return json(view, 200, { "cache-control": "no-store" });
