@@ -2,9 +2,10 @@
  * The live dashboard's WebSocket: authenticated at the edge, served by
  * MetricsDO with hibernatable WebSockets, pushing snapshots on change.
  */
-import { SELF } from "cloudflare:test";
+import { runInDurableObject, SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { MetricsDO } from "../../src/index";
 import { metricsStub, registryStub } from "../../src/registry-client";
 
 const KEY = "test-admin-key-0123456789";
@@ -102,7 +103,7 @@ describe("dashboard WebSocket", () => {
     socket.close(1000, "done");
   });
 
-  it("keeps each socket's session data in its attachment", async () => {
+  it("keeps each socket's session in its attachment, so a new object (after eviction or hibernation) restores it", async () => {
     const cookie = await signIn();
     const response = await connect({ cookie });
     const socket = response.webSocket as WebSocket;
@@ -111,6 +112,14 @@ describe("dashboard WebSocket", () => {
     const mine = subscribers.filter((s) => s.sessionExpiresAt !== null);
     expect(mine.length).toBeGreaterThanOrEqual(1);
     for (const s of mine) expect(s.sessionExpiresAt as number).toBeGreaterThan(Date.now());
+    // What an eviction does: a fresh MetricsDO over the same state. It holds nothing about
+    // the sockets in memory, yet it finds them, with their sessions, from the attachments.
+    const restored = await runInDurableObject(metricsStub(env), async (_object, state) => {
+      const fresh = new MetricsDO(state, env);
+      await state.blockConcurrencyWhile(async () => undefined);
+      return fresh.subscribers();
+    });
+    expect(restored).toEqual(subscribers);
     socket.close(1000, "done");
   });
 
