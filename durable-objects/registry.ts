@@ -517,8 +517,10 @@ export class RegistryDO extends DurableObject<Env> {
    * is immediate for new requests; requests already in flight finish (the edge
    * waits for them, see routes/lifecycle.ts). Starting begins slow start.
    */
-  setAdminState(serviceName: string, instanceId: string | null, state: "active" | "stopped"): LifecycleResult {
+  setAdminState(serviceName: string, instanceId: string | null, state: "active" | "stopped", audit?: Omit<AuditInput, "status">): LifecycleResult {
     const target = this.lifecycleTarget(serviceName, instanceId);
+    // Audited in the same turn as the change, so the log's order is the order changes took effect.
+    if (audit) this.recordAudit({ ...audit, status: target.ok ? 200 : target.problem.status });
     if (!target.ok) return target;
     const now = Date.now();
     const record = target.instance ?? target.service;

@@ -17,6 +17,7 @@ import type { RequestMeta } from "./routes/context";
 import { router } from "./router";
 import { proxyToService } from "./routes/proxy";
 import { splitServicePath } from "./core/paths";
+import { isValidServiceName } from "./core/services";
 
 export { RegistryDO } from "../durable-objects/registry";
 export { RateLimiterDO } from "../durable-objects/rate-limiter";
@@ -68,6 +69,10 @@ async function route(request: Request, url: URL, env: Env, ctx: ExecutionContext
     const asGet = new Request(request.url, { method: "GET", headers: request.headers });
     const response = (await router.fetch(asGet, env, ctx, meta)) ?? problem(404, ProblemType.notFound, "Not found");
     return new Response(null, response);
+  }
+  if (service !== null && !isValidServiceName(service)) {
+    // Not a name any service can have: answered without touching routing state.
+    return problem(404, ProblemType.unknownService, "Unknown service", "No service has that name.", { field: "service" });
   }
   if (service !== null) {
     // Proxied traffic is the hot path: it goes straight to the proxy instead of

@@ -106,6 +106,15 @@ function safeDecode(segment: string): string {
   }
 }
 
+/** After an operator action, push the change to live dashboards at once. */
+const notifying =
+  (handler: Handler): Handler =>
+  async (request, env, ctx, meta) => {
+    const response = await handler(request, env, ctx, meta);
+    ctx.waitUntil(metricsStub(env).notifyChanged().catch(() => undefined));
+    return response;
+  };
+
 const LIFECYCLE_ACTIONS = new Set(["stop", "start", "restart"]);
 
 /** Unknown actions are 404 before they reach the handler (and the audit log records the attempt). */
@@ -140,8 +149,9 @@ router
   .put("/admin/services/:name/autoscaling", audited(() => "autoscaling.configure", putAutoscaling))
   .delete("/admin/services/:name/autoscaling", audited(() => "autoscaling.remove", deleteAutoscaling))
   .get("/admin/autoscaling", admin(getAutoscaling))
-  .post("/admin/workers/:name/:action", audited((r) => `service.${r.params.action ?? ""}`, lifecycleGuard(lifecycleAction)))
-  .post("/admin/workers/:name/instances/:id/:action", audited((r) => `instance.${r.params.action ?? ""}`, lifecycleGuard(lifecycleAction)))
+  // Lifecycle actions write their own audit entries, in the registry's order (routes/lifecycle.ts).
+  .post("/admin/workers/:name/:action", admin(lifecycleGuard(notifying(lifecycleAction))))
+  .post("/admin/workers/:name/instances/:id/:action", admin(lifecycleGuard(notifying(lifecycleAction))))
   .get("/admin/audit", admin(getAudit))
   .get("/admin/dashboard", getDashboard)
   .get("/admin/dashboard/state", admin(getDashboardState))

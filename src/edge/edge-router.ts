@@ -58,6 +58,7 @@ const RATE_WINDOW_MS = 1_000;
 const MAX_PENDING_OUTCOMES = 1_000;
 /** A refresh taking longer than this is presumed lost (its request was cancelled) and another starts. */
 export const REFRESH_STALL_MS = 1_000;
+const MAX_TRACKED_SERVICES = 1_000;
 
 interface ServiceState {
   table: RoutingTable | null;
@@ -167,6 +168,11 @@ export class EdgeRouter {
   private stateOf(service: string): ServiceState {
     let state = this.services.get(service);
     if (!state) {
+      // Bounded: any client can name any service in a path. The oldest tracked service goes first.
+      if (this.services.size >= MAX_TRACKED_SERVICES) {
+        const oldest = this.services.keys().next().value;
+        if (oldest !== undefined) this.services.delete(oldest);
+      }
       state = { table: null, fetchedAt: 0, refreshStartedAt: null, balancer: initialBalancerState, recent: [], activeRetries: 0 };
       this.services.set(service, state);
     }

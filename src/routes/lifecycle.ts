@@ -7,7 +7,9 @@
  * restart drain, forget health and ejection state, call the service's
  *         lifecycle hook (POST /__lifecycle/restart) if one is configured,
  *         then back in rotation.
- * Each is idempotent and answers with the resulting state.
+ * Each is idempotent and answers with the resulting state. Each is audited by
+ * the registry in the same turn as the change it makes (not after a drain), so
+ * the audit log's order is the order the changes took effect.
  */
 import * as v from "valibot";
 import type { Config } from "../config";
@@ -16,6 +18,7 @@ import { problemResponse } from "../problem";
 import { registryStub } from "../registry-client";
 import type { LifecycleAction, LifecycleState, Target } from "../registry-contract";
 import { callUpstream } from "../upstream";
+import { tokenFingerprint } from "../middleware/auth";
 import { edgeRouter } from "../edge/isolate-router";
 import { json, type Handler } from "./context";
 
@@ -31,13 +34,20 @@ export const lifecycleAction: Handler = async (request, env, _ctx, meta) => {
   // (other isolates pick it up at their next refresh, within the snapshot TTL).
   edgeRouter(env).invalidate(service);
 
+  const audit = {
+    action: `${instance === null ? "service" : "instance"}.${action}`,
+    target: instance === null ? service : `${service}/${instance}`,
+    actor: await tokenFingerprint(request),
+    requestId: meta.requestId,
+  };
   if (action === "start") {
-    const started = await registry.setAdminState(service, instance, "active");
+    const started = await registry.setAdminState(service, instance, "active", audit);
     return started.ok ? json(view(started, action)) : problemResponse(started.problem);
   }
-  const stopped = await registry.setAdminState(service, instance, "stopped");
+  const stopped = await registry.setAdminState(service, instance, "stopped", audit);
   if (!stopped.ok) return problemResponse(stopped.problem);
   const drained = await drain(env, service, instance, meta.config.drainTimeoutMs);
+  if (!drained.state.ok) return problemResponse(drained.state.problem);
   if (action === "stop") return json(view(drained.state, action, { drained: drained.complete, changed: stopped.changed }));
 
   await registry.resetHealth(service, instance);
@@ -58,7 +68,8 @@ async function drain(env: Env, service: string, instance: string | null, timeout
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const state = await registry.lifecycle(service, instance);
-    if (!state.ok) throw new Error(`lifecycle target vanished during drain: ${state.problem.detail ?? ""}`);
+    // Deregistered while draining: nothing is left to wait for, and nothing to answer but that.
+    if (!state.ok) return { state, complete: true };
     if (state.inflight === 0) return { state, complete: true };
     if (Date.now() >= deadline) return { state, complete: false };
     await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
