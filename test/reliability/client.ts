@@ -1,0 +1,308 @@
+/**
+ * HTTP clients for the reliability suite.
+ *
+ * - sendRaw: node:http with a keep-alive agent, so the path goes out exactly
+ *   as written (no URL normalisation: dot segments, %2e, raw bytes above 0x7f
+ *   reach the server), headers may repeat, and a body may be raw bytes, sent
+ *   with a Content-Length or chunked. A per-request timeout turns a hang into
+ *   an error. A server that answers early (413, 401…) and stops reading is
+ *   fine: once a response has arrived, errors writing the rest are ignored.
+ * - Api: small JSON helpers for the orchestrator's own endpoints.
+ */
+import { Agent, type IncomingHttpHeaders, request as httpRequest } from "node:http";
+
+export interface RawRequest {
+  readonly method: string;
+  /** Sent as written; must start with "/" and contain only characters node:http allows (0x21-0xff). */
+  readonly path: string;
+  readonly headers?: ReadonlyArray<readonly [string, string]>;
+  /** One buffer: sent with Content-Length. Several: sent chunked, one chunk each. */
+  readonly body?: Buffer | readonly Buffer[];
+  readonly timeoutMs?: number;
+}
+
+export interface RawResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+  /** The server switched protocols (WebSocket): the socket was closed at once. */
+  readonly upgraded: boolean;
+  readonly durationMs: number;
+}
+
+export class HangError extends Error {
+  constructor(readonly request: RawRequest, timeoutMs: number) {
+    super(`${request.method} ${request.path.slice(0, 200)}: no complete response within ${timeoutMs} ms`);
+    this.name = "HangError";
+  }
+}
+
+/**
+ * Connections to one server: bodiless requests share kept-alive connections;
+ * a request with a body gets a connection of its own, closed after it, since
+ * the server may answer before reading the body (401, 404, 413…) and a
+ * half-sent body must never be followed by another request on the same socket.
+ */
+export class Connections {
+  readonly keepAlive: Agent;
+  readonly oneShot: Agent;
+  constructor(maxSockets = 16) {
+    this.keepAlive = new Agent({ keepAlive: true, maxSockets, keepAliveMsecs: 1_000 });
+    // No maxSockets here: with a finite one, node keeps even a keepAlive:false socket open for the
+    // next queued request (ClientRequest.shouldKeepAlive), which is exactly what must not happen.
+    this.oneShot = new Agent({ keepAlive: false });
+  }
+  destroy(): void {
+    this.keepAlive.destroy();
+    this.oneShot.destroy();
+  }
+}
+
+export async function sendRaw(baseUrl: string, connections: Connections, req: RawRequest): Promise<RawResponse> {
+  try {
+    return await sendOnce(baseUrl, connections, req);
+  } catch (error) {
+    // A kept-alive connection the server closed while idle: node's documented race; try once on a fresh one.
+    if (error instanceof StaleConnection) return sendOnce(baseUrl, connections, req);
+    throw error;
+  }
+}
+
+class StaleConnection extends Error {}
+
+function sendOnce(baseUrl: string, connections: Connections, req: RawRequest): Promise<RawResponse> {
+  const target = new URL(baseUrl);
+  const timeoutMs = req.timeoutMs ?? 10_000;
+  const started = Date.now();
+  return new Promise<RawResponse>((resolve, reject) => {
+    let settled = false;
+    let answered = false;
+    const finish = (error: Error | null, response?: RawResponse) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (error) reject(error);
+      else resolve(response as RawResponse);
+    };
+    const grouped = new Map<string, string[]>();
+    for (const [name, value] of req.headers ?? []) {
+      const key = name.toLowerCase();
+      grouped.set(key, [...(grouped.get(key) ?? []), value]);
+    }
+    const client = httpRequest({
+      host: target.hostname,
+      port: target.port,
+      method: req.method,
+      path: req.path,
+      agent: req.body === undefined ? connections.keepAlive : connections.oneShot,
+      maxHeaderSize: 4 * 1024 * 1024,
+    });
+    const timer = setTimeout(() => {
+      client.destroy();
+      finish(new HangError(req, timeoutMs));
+    }, timeoutMs);
+    try {
+      for (const [name, values] of grouped) client.setHeader(name, values.length === 1 ? (values[0] as string) : values);
+      if (Buffer.isBuffer(req.body)) client.setHeader("content-length", req.body.length);
+    } catch (error) {
+      client.destroy();
+      finish(error as Error);
+      return;
+    }
+    client.on("response", (res) => {
+      answered = true;
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.once("end", () => {
+        if (req.body !== undefined) res.socket?.destroy();
+        finish(null, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), upgraded: false, durationMs: Date.now() - started });
+      });
+      res.once("error", (error) => finish(error));
+      res.once("aborted", () => finish(new Error(`${req.method} ${req.path.slice(0, 200)}: response aborted`)));
+    });
+    client.on("upgrade", (res, socket) => {
+      answered = true;
+      socket.destroy();
+      finish(null, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.alloc(0), upgraded: true, durationMs: Date.now() - started });
+    });
+    client.on("error", (error: NodeJS.ErrnoException) => {
+      if (answered) return;
+      if (client.reusedSocket && (error.code === "ECONNRESET" || error.code === "EPIPE")) finish(new StaleConnection(error.message));
+      else finish(error);
+    });
+    const body = req.body;
+    if (body === undefined) {
+      client.end();
+    } else if (Buffer.isBuffer(body)) {
+      client.end(body);
+    } else {
+      const chunks = body as readonly Buffer[];
+      const pump = (index: number): void => {
+        if (answered || client.destroyed) return;
+        if (index >= chunks.length) {
+          client.end();
+          return;
+        }
+        if (client.write(chunks[index] as Buffer)) setImmediate(() => pump(index + 1));
+        else client.once("drain", () => pump(index + 1));
+      };
+      pump(0);
+    }
+  });
+}
+
+// ------------------------------------------------------------------ JSON API helpers
+
+export interface ApiResult<T = unknown> {
+  readonly status: number;
+  readonly json: T;
+  readonly text: string;
+  readonly headers: Headers;
+}
+
+export class Api {
+  constructor(
+    readonly baseUrl: string,
+    readonly adminKey: string,
+    readonly registrationToken: string,
+  ) {}
+
+  async call<T = unknown>(method: string, path: string, options: { auth?: "admin" | "registration" | "none"; body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<ApiResult<T>> {
+    const headers: Record<string, string> = { ...options.headers };
+    const auth = options.auth ?? "none";
+    if (auth === "admin") headers.authorization = `Bearer ${this.adminKey}`;
+    if (auth === "registration") headers.authorization = `Bearer ${this.registrationToken}`;
+    if (options.body !== undefined) headers["content-type"] = "application/json";
+    const response = await fetch(this.baseUrl + path, {
+      method,
+      headers,
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
+    });
+    const text = await response.text();
+    let json: unknown = null;
+    try {
+      json = text === "" ? null : JSON.parse(text);
+    } catch {
+      json = null;
+    }
+    return { status: response.status, json: json as T, text, headers: response.headers };
+  }
+
+  async expect<T = unknown>(status: number | number[], method: string, path: string, options: Parameters<Api["call"]>[2] = {}): Promise<T> {
+    const result = await this.call<T>(method, path, options);
+    const wanted = Array.isArray(status) ? status : [status];
+    if (!wanted.includes(result.status)) throw new Error(`${method} ${path}: expected ${wanted.join("/")}, got ${result.status}: ${result.text.slice(0, 500)}`);
+    return result.json;
+  }
+
+  register(body: Record<string, unknown>) {
+    return this.call<{ id: string; service: string; ttlSeconds: number; existingId?: string; type?: string }>("POST", "/registry/instances", { auth: "registration", body });
+  }
+
+  snapshot(): Promise<Snapshot> {
+    return this.expect<Snapshot>(200, "GET", "/registry/services", { auth: "registration" });
+  }
+
+  /** The whole audit log, oldest first. */
+  async audit(): Promise<AuditEntry[]> {
+    const entries: AuditEntry[] = [];
+    let before: number | null = null;
+    for (let page = 0; page < 20; page++) {
+      const query: string = before === null ? "?limit=1000" : `?limit=1000&before=${before}`;
+      const result: { entries: AuditEntry[]; nextBefore: number | null } = await this.expect(200, "GET", `/admin/audit${query}`, { auth: "admin" });
+      entries.push(...result.entries);
+      if (result.nextBefore === null) break;
+      before = result.nextBefore;
+    }
+    return entries.sort((a, b) => a.seq - b.seq);
+  }
+}
+
+export interface AuditEntry {
+  readonly seq: number;
+  readonly at: string;
+  readonly action: string;
+  readonly target: string;
+  readonly result: "ok" | "error";
+  readonly status: number;
+  readonly actor: string;
+  readonly requestId: string | null;
+  readonly detail: string | null;
+}
+
+export interface InstanceSnapshot {
+  readonly id: string;
+  readonly service: string;
+  readonly target: { kind: string; url?: string; binding?: string };
+  readonly weight: number;
+  readonly static: boolean;
+  readonly adminState: "active" | "stopped";
+  readonly checkStatus: "passing" | "critical";
+  readonly health: string;
+  readonly registeredAt: string;
+  readonly lastHeartbeatAt: string | null;
+  readonly ttlSeconds: number | null;
+  readonly criticalSince: string | null;
+  readonly inflight: number;
+  readonly reportedInflight: number | null;
+  readonly cpu: number | null;
+  readonly metadata: Record<string, string>;
+  readonly activeCheck: { status: string; lastCheckAt: string | null; lastResult: string | null; consecutiveFailures: number };
+  readonly [key: string]: unknown;
+}
+
+export interface ServiceSnapshot {
+  readonly name: string;
+  readonly seed: boolean;
+  readonly strategy: string;
+  readonly strategyIsDefault: boolean;
+  readonly timeoutMs: number;
+  readonly adminState: "active" | "stopped";
+  readonly status: string;
+  readonly inflight: number;
+  readonly instances: InstanceSnapshot[];
+  readonly [key: string]: unknown;
+}
+
+export interface Snapshot {
+  readonly generatedAt: string;
+  readonly services: ServiceSnapshot[];
+}
+
+/**
+ * What an operator configured or a client registered, without what changes
+ * by itself over time (timestamps, health from probes and traffic, slow-start
+ * weights, in-flight counts).
+ */
+export function durableState(snapshot: Snapshot, ignoreServices: ReadonlySet<string> = new Set()) {
+  return snapshot.services
+    .filter((s) => !ignoreServices.has(s.name))
+    .map((s) => ({
+      name: s.name,
+      seed: s.seed,
+      strategy: s.strategy,
+      strategyIsDefault: s.strategyIsDefault,
+      timeoutMs: s.timeoutMs,
+      adminState: s.adminState,
+      healthCheck: s.healthCheck,
+      lifecycleHook: s.lifecycleHook,
+      instances: s.instances.map((i) => ({
+        id: i.id,
+        service: i.service,
+        target: i.target,
+        weight: i.weight,
+        static: i.static,
+        adminState: i.adminState,
+        ttlSeconds: i.ttlSeconds,
+        metadata: i.metadata,
+        registeredAt: i.registeredAt,
+        reportedInflight: i.reportedInflight,
+        cpu: i.cpu,
+      })),
+    }));
+}
+
+export function totalInflight(snapshot: Snapshot): number {
+  return snapshot.services.reduce((sum, s) => sum + s.instances.reduce((n, i) => n + i.inflight, 0), 0);
+}
