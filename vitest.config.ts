@@ -10,6 +10,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
+    reporters: ["default", "./test/summary-reporter.ts"],
     projects: ["./test/unit/vitest.config.ts", "./test/workers/vitest.config.ts", "./test/e2e/vitest.config.ts", "./test/browser/vitest.config.ts", "./test/reliability/vitest.config.ts"],
   },
 });
