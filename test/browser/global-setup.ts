@@ -14,32 +14,19 @@
  * Teardown stops the fleet (it deregisters while the orchestrator is still up),
  * then the whole wrangler process group, then removes the temporary files.
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative, sep } from "node:path";
+import { join } from "node:path";
 import type { TestProject } from "vitest/node";
+import { childEnv, freePort, ROOT, snapshotTree, stopGroup, tail, waitForHealth } from "../support/wrangler-dev";
 import { startFleet } from "../../demo/fleet.mjs";
 
-const ROOT = new URL("../..", import.meta.url).pathname;
 const CHROMIUM = "/usr/bin/chromium";
 const STARTUP_TIMEOUT_MS = 90_000;
 const APT_TIMEOUT_MS = 15 * 60_000;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => (port ? resolve(port) : reject(new Error("no free port"))));
-    });
-  });
-}
 
 function buildDashboard(): void {
   execFileSync(process.execPath, [join(ROOT, "scripts/build-dashboard.mjs")], { cwd: ROOT, stdio: "inherit" });
@@ -65,76 +52,12 @@ function ensureChromium(): void {
 }
 
 /** Top-level entries that are never part of the Worker (or must not be: secrets files). */
-const NOT_IN_SNAPSHOT = new Set(["node_modules", ".git", ".wrangler", "dist", "test", "coverage", "bench-results", ".tmp", "test-artifacts"]);
 
 /** Copies the tree as it is now (dashboard build output included); returns the wrangler.toml to run. */
-function snapshotTree(into: string): string {
-  cpSync(ROOT, into, {
-    recursive: true,
-    filter: (source) => {
-      const top = relative(ROOT, source).split(sep)[0] ?? "";
-      return top === "" || !(NOT_IN_SNAPSHOT.has(top) || top.startsWith(".dev.vars") || top.startsWith(".env"));
-    },
-  });
-  symlinkSync(join(ROOT, "node_modules"), join(into, "node_modules"), "dir");
-  return join(into, "wrangler.toml");
-}
 
-function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ["CLOUDFLARE_ENV", "CLOUDFLARE_INCLUDE_PROCESS_ENV", "CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV", "WRANGLER_LOG", "FORCE_COLOR"]) {
-    delete env[name];
-  }
-  return { ...env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", CI: "true" };
-}
 
-function tail(path: string, bytes = 16_000): string {
-  if (!existsSync(path)) return "(no output captured)";
-  const text = readFileSync(path, "utf8");
-  return text.length > bytes ? `…${text.slice(-bytes)}` : text;
-}
 
-async function waitForHealth(baseUrl: string, child: ChildProcess, deadline: number): Promise<void> {
-  let lastError = "";
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`wrangler dev exited early (code ${child.exitCode}, signal ${child.signalCode})`);
-    }
-    try {
-      const response = await fetch(`${baseUrl}/health`, { signal: AbortSignal.timeout(5_000) });
-      await response.arrayBuffer();
-      if (response.status === 200) return;
-      lastError = `GET /health answered ${response.status}`;
-    } catch (error) {
-      lastError = String(error);
-    }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`orchestrator not healthy within ${STARTUP_TIMEOUT_MS} ms (${lastError})`);
-}
 
-function stopGroup(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return resolve();
-    const pid = child.pid;
-    const killGroup = (signal: NodeJS.Signals) => {
-      try {
-        // Negative pid: the whole process group (wrangler, esbuild, workerd).
-        process.kill(-pid, signal);
-      } catch {
-        /* already gone */
-      }
-    };
-    const hard = setTimeout(() => killGroup("SIGKILL"), 5_000);
-    child.once("exit", () => {
-      clearTimeout(hard);
-      // workerd can outlive its parent for a moment; make sure the group is gone.
-      killGroup("SIGKILL");
-      resolve();
-    });
-    killGroup("SIGTERM");
-  });
-}
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   buildDashboard();
@@ -206,7 +129,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   };
 
   try {
-    await waitForHealth(baseUrl, child, Date.now() + STARTUP_TIMEOUT_MS);
+    await waitForHealth(baseUrl, child, Date.now() + STARTUP_TIMEOUT_MS, STARTUP_TIMEOUT_MS);
     // Any base port works (busy ports are skipped); a free ephemeral one keeps clear of `npm start`'s 9101.
     // Aborted only if registration hangs; the fleet listens to this signal for its whole life.
     const giveUp = new AbortController();

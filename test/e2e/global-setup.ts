@@ -19,107 +19,20 @@
  *   are removed from the child's environment, so the top-level (development)
  *   configuration is used and process.env never becomes Worker variables.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative, sep } from "node:path";
+import { join } from "node:path";
 import type { TestProject } from "vitest/node";
+import { childEnv, freePort, ROOT, snapshotTree, stopGroup, tail, waitForHealth } from "../support/wrangler-dev";
 
-const ROOT = new URL("../..", import.meta.url).pathname;
 const STARTUP_TIMEOUT_MS = Number(process.env.E2E_STARTUP_TIMEOUT_MS) || 90_000;
 
 /** The variables the suite depends on; anything else falls back to the code's documented defaults. */
 export interface OrchestratorSettings {
   readonly adminKey: string;
   readonly registrationToken: string;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => (port ? resolve(port) : reject(new Error("no port"))));
-    });
-  });
-}
-
-/** Top-level entries that are never part of the Worker (or must not be: secrets files). */
-const NOT_IN_SNAPSHOT = new Set(["node_modules", ".git", ".wrangler", "dist", "test", "coverage", "bench-results", ".tmp"]);
-
-/** Copies the tree as it is now; returns the wrangler.toml to run. */
-function snapshotTree(into: string): string {
-  cpSync(ROOT, into, {
-    recursive: true,
-    filter: (source) => {
-      const top = relative(ROOT, source).split(sep)[0] ?? "";
-      return top === "" || !(NOT_IN_SNAPSHOT.has(top) || top.startsWith(".dev.vars") || top.startsWith(".env"));
-    },
-  });
-  symlinkSync(join(ROOT, "node_modules"), join(into, "node_modules"), "dir");
-  return join(into, "wrangler.toml");
-}
-
-function childEnv(logDir: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ["CLOUDFLARE_ENV", "CLOUDFLARE_INCLUDE_PROCESS_ENV", "CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV", "WRANGLER_LOG", "FORCE_COLOR"]) {
-    delete env[name];
-  }
-  // WRANGLER_LOG_PATH: wrangler's debug logs go with this run, not to ~/.config/.wrangler/logs.
-  return { ...env, WRANGLER_SEND_METRICS: "false", WRANGLER_LOG_PATH: logDir, NO_COLOR: "1", CI: "true" };
-}
-
-function tail(path: string, bytes = 16_000): string {
-  if (!existsSync(path)) return "(no output captured)";
-  const text = readFileSync(path, "utf8");
-  return text.length > bytes ? `…${text.slice(-bytes)}` : text;
-}
-
-async function waitForHealth(baseUrl: string, child: ChildProcess, deadline: number): Promise<void> {
-  let lastError = "";
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`wrangler dev exited early (code ${child.exitCode}, signal ${child.signalCode})`);
-    }
-    try {
-      const response = await fetch(`${baseUrl}/health`, { signal: AbortSignal.timeout(5_000) });
-      await response.arrayBuffer();
-      if (response.status === 200) return;
-      lastError = `GET /health answered ${response.status}`;
-    } catch (error) {
-      lastError = String(error);
-    }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`orchestrator not healthy within ${STARTUP_TIMEOUT_MS} ms (${lastError})`);
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return resolve();
-    const pid = child.pid;
-    const killGroup = (signal: NodeJS.Signals) => {
-      try {
-        // Negative pid: the whole process group (wrangler, esbuild, workerd).
-        process.kill(-pid, signal);
-      } catch {
-        /* already gone */
-      }
-    };
-    const hard = setTimeout(() => killGroup("SIGKILL"), 5_000);
-    child.once("exit", () => {
-      clearTimeout(hard);
-      // workerd can outlive its parent for a moment; make sure the group is gone.
-      killGroup("SIGKILL");
-      resolve();
-    });
-    killGroup("SIGTERM");
-  });
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -197,14 +110,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const baseUrl = `http://127.0.0.1:${port}`;
 
   const cleanup = async () => {
-    await stop(child);
+    await stopGroup(child);
     process.off("exit", killOnExit);
     if (process.env.E2E_KEEP_LOGS) console.log(`[e2e] wrangler output kept in ${logFile}`);
     else rmSync(workDir, { recursive: true, force: true });
   };
 
   try {
-    await waitForHealth(baseUrl, child, Date.now() + STARTUP_TIMEOUT_MS);
+    await waitForHealth(baseUrl, child, Date.now() + STARTUP_TIMEOUT_MS, STARTUP_TIMEOUT_MS);
   } catch (error) {
     console.error(`[e2e] ${String(error)}\n----- wrangler dev output -----\n${tail(logFile)}\n-------------------------------`);
     await cleanup();

@@ -1,0 +1,99 @@
+/**
+ * Starting and stopping a real `wrangler dev` for the Node-side test projects
+ * (e2e, browser): free ports, a snapshot of the tree (so edits made while a run
+ * is going on cannot reload it mid-test), a clean child environment, waiting for
+ * /health, and stopping the whole process group.
+ */
+import type { ChildProcess } from "node:child_process";
+import { cpSync, existsSync, readFileSync, symlinkSync } from "node:fs";
+import { createServer } from "node:net";
+import { join, relative, sep } from "node:path";
+
+export const ROOT = new URL("../..", import.meta.url).pathname;
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => (port ? resolve(port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/** Top-level entries that are never part of the Worker (or must not be: secrets files). */
+const NOT_IN_SNAPSHOT = new Set(["node_modules", ".git", ".wrangler", "dist", "test", "coverage", "bench-results", ".tmp", "test-artifacts"]);
+
+/** Copies the tree as it is now; returns the wrangler.toml to run. */
+export function snapshotTree(into: string): string {
+  cpSync(ROOT, into, {
+    recursive: true,
+    filter: (source) => {
+      const top = relative(ROOT, source).split(sep)[0] ?? "";
+      return top === "" || !(NOT_IN_SNAPSHOT.has(top) || top.startsWith(".dev.vars") || top.startsWith(".env"));
+    },
+  });
+  symlinkSync(join(ROOT, "node_modules"), join(into, "node_modules"), "dir");
+  return join(into, "wrangler.toml");
+}
+
+export function childEnv(logDir?: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of ["CLOUDFLARE_ENV", "CLOUDFLARE_INCLUDE_PROCESS_ENV", "CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV", "WRANGLER_LOG", "FORCE_COLOR"]) {
+    delete env[name];
+  }
+  // WRANGLER_LOG_PATH: wrangler's debug logs go with this run, not to ~/.config/.wrangler/logs.
+  return { ...env, WRANGLER_SEND_METRICS: "false", ...(logDir === undefined ? {} : { WRANGLER_LOG_PATH: logDir }), NO_COLOR: "1", CI: "true" };
+}
+
+export function tail(path: string, bytes = 16_000): string {
+  if (!existsSync(path)) return "(no output captured)";
+  const text = readFileSync(path, "utf8");
+  return text.length > bytes ? `…${text.slice(-bytes)}` : text;
+}
+
+export async function waitForHealth(baseUrl: string, child: ChildProcess, deadline: number, timeoutMs: number): Promise<void> {
+  let lastError = "";
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`wrangler dev exited early (code ${child.exitCode}, signal ${child.signalCode})`);
+    }
+    try {
+      const response = await fetch(`${baseUrl}/health`, { signal: AbortSignal.timeout(5_000) });
+      await response.arrayBuffer();
+      if (response.status === 200) return;
+      lastError = `GET /health answered ${response.status}`;
+    } catch (error) {
+      lastError = String(error);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`orchestrator not healthy within ${timeoutMs} ms (${lastError})`);
+}
+
+export function stopGroup(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return resolve();
+    const pid = child.pid;
+    const killGroup = (signal: NodeJS.Signals) => {
+      try {
+        // Negative pid: the whole process group (wrangler, esbuild, workerd).
+        process.kill(-pid, signal);
+      } catch {
+        /* already gone */
+      }
+    };
+    const hard = setTimeout(() => killGroup("SIGKILL"), 5_000);
+    child.once("exit", () => {
+      clearTimeout(hard);
+      // workerd can outlive its parent for a moment; make sure the group is gone.
+      killGroup("SIGKILL");
+      resolve();
+    });
+    killGroup("SIGTERM");
+  });
+}
+
