@@ -36,16 +36,16 @@ export default {
       console.error(JSON.stringify({ level: "error", requestId, message: "invalid configuration", error: String(error) }));
       return problem(503, ProblemType.notConfigured, "Misconfigured", `The orchestrator's setting ${variable} is invalid.`, { field: variable });
     }
-    const { cls } = rateLimitClass(url.pathname);
+    const traffic = rateLimitClass(url.pathname);
     let response: Response;
     try {
-      response = checkRequestHygiene(request, url, meta.config) ?? (isPreflight(request) ? preflightResponse(request, meta.config) : await route(request, url, env, ctx, meta));
+      response = checkRequestHygiene(request, url, meta.config) ?? (isPreflight(request) ? preflightResponse(request, meta.config) : await route(request, url, traffic, env, ctx, meta));
     } catch (error) {
       console.error(JSON.stringify({ level: "error", requestId, message: "unhandled error", error: String(error) }));
       response = problem(500, ProblemType.internal, "Internal error", "The orchestrator hit an unexpected error; it has been logged.", { requestId });
     }
     const finished = await finishResponse(request, response, meta);
-    if (finished.status === 401 && cls !== "admin") {
+    if (finished.status === 401 && traffic.cls !== "admin") {
       // Failed credentials anywhere count against the admin limit, so guessing tokens is slow everywhere.
       ctx.waitUntil(checkRateLimit(env, meta.clientIp, policyFor(meta.config, "admin", null), Date.now()));
     }
@@ -54,8 +54,14 @@ export default {
   },
 } satisfies ExportedHandler<Env>;
 
-async function route(request: Request, url: URL, env: Env, ctx: ExecutionContext, meta: RequestMeta): Promise<Response> {
-  const { cls, service } = rateLimitClass(url.pathname);
+async function route(
+  request: Request,
+  url: URL,
+  { cls, service }: ReturnType<typeof rateLimitClass>,
+  env: Env,
+  ctx: ExecutionContext,
+  meta: RequestMeta,
+): Promise<Response> {
   meta.rateLimit = checkRateLimit(env, meta.clientIp, policyFor(meta.config, cls, service), meta.receivedAt);
   if (service === null) {
     // The orchestrator's own endpoints may change state, so they wait for the decision.
