@@ -398,27 +398,25 @@ export class MetricsDO extends DurableObject<Env> {
   private async autoscale(now: number): Promise<void> {
     try {
       const registry = registryStub(this.env);
-      const snapshot = await registry.snapshot();
-      this.autoscaledServices = snapshot.services.filter((s) => s.autoscale !== null).length;
-      for (const service of snapshot.services) {
-        if (service.autoscale === null) {
-          this.autoscaleAtMax.delete(service.name);
-          continue;
-        }
-        const window = serviceWindowStats(this.metrics, service.name, now, 1);
+      // Only the names: this runs every tick, and a full registry snapshot is not needed for it.
+      const names = await registry.autoscaledServices();
+      this.autoscaledServices = names.length;
+      for (const name of this.autoscaleAtMax.keys()) if (!names.includes(name)) this.autoscaleAtMax.delete(name);
+      for (const name of names) {
+        const window = serviceWindowStats(this.metrics, name, now, 1);
         const traffic = window.requests < 1 ? { p95Ms: null, errorRatePercent: null } : { p95Ms: quantile(window.sketch, 0.95), errorRatePercent: window.errorRatePercent };
-        const result = await registry.autoscale(service.name, traffic);
+        const result = await registry.autoscale(name, traffic);
         if (!result.ok || result.decision === null) continue;
         const { decision } = result;
         if (decision.atMaxStillOverTarget) {
-          if (!this.autoscaleAtMax.has(service.name)) this.autoscaleAtMax.set(service.name, { since: now, detail: `desired ${decision.rawDesired} > max ${decision.desired}` });
+          if (!this.autoscaleAtMax.has(name)) this.autoscaleAtMax.set(name, { since: now, detail: `desired ${decision.rawDesired} > max ${decision.desired}` });
         } else {
-          this.autoscaleAtMax.delete(service.name);
+          this.autoscaleAtMax.delete(name);
         }
         if (decision.action !== "none") {
           this.dashboardDirty = true;
-          console.log(JSON.stringify({ level: "info", message: "autoscale", service: service.name, mode: decision.mode, action: decision.action, current: decision.current, desired: decision.desired, moved: "moved" in result ? result.moved.length : 0 }));
-          if (decision.mode === "enforce") this.ctx.waitUntil(notifyScaleWebhook(this.config, service.name, decision.current, decision.desired, "shortBy" in result ? result.shortBy : 0));
+          console.log(JSON.stringify({ level: "info", message: "autoscale", service: name, mode: decision.mode, action: decision.action, current: decision.current, desired: decision.desired, moved: "moved" in result ? result.moved.length : 0 }));
+          if (decision.mode === "enforce") this.ctx.waitUntil(notifyScaleWebhook(this.config, name, decision.current, decision.desired, "shortBy" in result ? result.shortBy : 0));
         }
       }
     } catch (error) {

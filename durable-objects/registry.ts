@@ -623,6 +623,13 @@ export class RegistryDO extends DurableObject<Env> {
     return { ok: true, policy };
   }
 
+  /** Services with an autoscaling policy, for MetricsDO's loop. */
+  autoscaledServices(): string[] {
+    const names: string[] = [];
+    for (const service of this.services.values()) if (service.autoscalePolicy !== null) names.push(service.name);
+    return names;
+  }
+
   autoscaleViews(): AutoscaleView[] {
     const views: AutoscaleView[] = [];
     for (const service of this.services.values()) {
