@@ -10,7 +10,10 @@
  *      load-balancing strategy, with Durable Object calls per proxied request
  *      read from GET /debug/do-calls before and after each run; then
  *      round-robin once more with the Durable Objects' SQLite files on the
- *      other storage (tmpfs vs disk), to show how much of the cost is disk I/O.
+ *      other storage (tmpfs vs disk), to show how much of the cost is disk I/O,
+ *      and once more logging every request, to show what the access log costs.
+ *      The other runs log errors only (ACCESS_LOG=errors), as nginx here runs
+ *      with access_log off.
  *
  * Each target: a warm-up, then a measured wrk run (bench/wrk-report.lua prints
  * the numbers as JSON), with the server processes' CPU use sampled from /proc.
@@ -139,8 +142,8 @@ async function main() {
   tmpDir = mkdtempSync(join(os.tmpdir(), "orchestrator-bench-"));
   const loadBefore = os.loadavg();
 
-  const [upstreamPort, upstreamPort2, proxyPort, passthroughPort, orchestratorPort, orchestratorPort2] = await freePorts(6);
-  usedPorts.push(upstreamPort, upstreamPort2, proxyPort, passthroughPort, orchestratorPort, orchestratorPort2);
+  const [upstreamPort, upstreamPort2, proxyPort, passthroughPort, orchestratorPort, orchestratorPort2, orchestratorPort3] = await freePorts(7);
+  usedPorts.push(upstreamPort, upstreamPort2, proxyPort, passthroughPort, orchestratorPort, orchestratorPort2, orchestratorPort3);
   const upstreamPorts = [upstreamPort, upstreamPort2];
 
   say("bundling the orchestrator (wrangler deploy --dry-run)");
@@ -183,19 +186,22 @@ async function main() {
   const otherStorage = options.storage === "disk" ? "tmpfs" : "disk";
   // --smoke (the test suite's check that this script still works): one strategy, one storage.
   let scale = null;
+  // The access log is "errors" (every response with status >= 400) for the strategy runs, as nginx here runs
+  // with access_log off; one more round-robin run logs every request (ACCESS_LOG=all, the default) to show its cost.
   const runs = options.smoke
-    ? [{ storage: options.storage, port: orchestratorPort, strategies: ["round-robin"] }]
+    ? [{ storage: options.storage, accessLog: "errors", port: orchestratorPort, strategies: ["round-robin"], variant: null }]
     : [
-        { storage: options.storage, port: orchestratorPort, strategies: STRATEGIES },
-        { storage: otherStorage, port: orchestratorPort2, strategies: ["round-robin"] },
+        { storage: options.storage, accessLog: "errors", port: orchestratorPort, strategies: STRATEGIES, variant: null },
+        { storage: otherStorage, accessLog: "errors", port: orchestratorPort2, strategies: ["round-robin"], variant: { id: otherStorage, label: `DO storage ${otherStorage}` } },
+        { storage: options.storage, accessLog: "all", port: orchestratorPort3, strategies: ["round-robin"], variant: { id: "access-log", label: "access log of every request" } },
       ];
   for (const [index, run] of runs.entries()) {
-    const name = index === 0 ? "orchestrator" : `orchestrator-${run.storage}`;
-    const orchestrator = await startOrchestrator(name, run.port, run.storage, bundleDir, upstreamPorts);
+    const name = run.variant === null ? "orchestrator" : `orchestrator-${run.variant.id}`;
+    const orchestrator = await startOrchestrator(name, run.port, run.storage, run.accessLog, bundleDir, upstreamPorts);
     for (const strategy of run.strategies) {
-      const suffix = index === 0 ? "" : ` (DO storage ${run.storage})`;
+      const suffix = run.variant === null ? "" : ` (${run.variant.label})`;
       await measureOrchestrator(measure, orchestrator, strategy, {
-        id: `orchestrator-${strategy}${index === 0 ? "" : `-${run.storage}`}`,
+        id: `orchestrator-${strategy}${run.variant === null ? "" : `-${run.variant.id}`}`,
         label: `orchestrator ${strategy}${suffix}`,
         servers: [orchestrator.entry, nginx],
         storage: run.storage,
@@ -223,7 +229,7 @@ async function main() {
       threads: options.threads,
       durableObjectStorage: options.storage,
       compatibilityDate: COMPATIBILITY_DATE,
-      orchestratorVars: redactedVars(orchestratorVars("", "")),
+      orchestratorVars: { ...redactedVars(orchestratorVars("", "")), ACCESS_LOG: "errors (all in the access-log row)" },
       note: "one run on one machine, loopback only; compare ratios, not absolute numbers. non2xx = responses with status > 399 (wrk's count).",
     },
     results,
@@ -282,11 +288,11 @@ async function measureScale(orchestrator, upstreamPort) {
 }
 
 /** Starts the bundled orchestrator on plain workerd and registers the two upstream instances of "bench". */
-async function startOrchestrator(name, port, storage, bundleDir, upstreamPorts) {
+async function startOrchestrator(name, port, storage, accessLog, bundleDir, upstreamPorts) {
   const adminKey = randomBytes(24).toString("hex");
   const registrationToken = randomBytes(24).toString("hex");
   say(`starting the orchestrator on workerd :${port} (Durable Object storage: ${storage})`);
-  const entry = await startWorkerd(name, orchestratorConfig({ name, port, storage, bundleDir, adminKey, registrationToken }), `http://${HOST}:${port}/health`);
+  const entry = await startWorkerd(name, orchestratorConfig({ name, port, storage, accessLog, bundleDir, adminKey, registrationToken }), `http://${HOST}:${port}/health`);
   const client = orchestratorClient(`http://${HOST}:${port}`, adminKey, registrationToken);
   const instanceIds = [];
   for (const upstreamPort of upstreamPorts) {
@@ -613,7 +619,7 @@ function redactedVars(vars) {
   return { ...vars, ORCHESTRATOR_API_KEY: "[random]", REGISTRATION_TOKEN: "[random]" };
 }
 
-function orchestratorConfig({ name, port, storage: storageKind, bundleDir, adminKey, registrationToken }) {
+function orchestratorConfig({ name, port, storage: storageKind, accessLog, bundleDir, adminKey, registrationToken }) {
   const dir = join(tmpDir, name);
   mkdirSync(dir, { recursive: true });
   copyFileSync(join(bundleDir, "index.js"), join(dir, "index.js"));
@@ -621,7 +627,7 @@ function orchestratorConfig({ name, port, storage: storageKind, bundleDir, admin
   const storageDir = storageKind === "tmpfs" ? mkdtempSync(join(tmpfsRoot(), "orchestrator-bench-do-")) : join(dir, "do-storage");
   mkdirSync(storageDir, { recursive: true });
   if (storageKind === "tmpfs") extraDirs.push(storageDir);
-  const vars = orchestratorVars(adminKey, registrationToken);
+  const vars = { ...orchestratorVars(adminKey, registrationToken), ACCESS_LOG: accessLog };
   const classes = ["RegistryDO", "RateLimiterDO", "MetricsDO"];
   const storage = `(localDisk = "do-storage")`;
   const diskService = `\n    (name = "do-storage", disk = (path = ${capnpString(storageDir)}, writable = true)),`;

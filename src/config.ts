@@ -100,6 +100,10 @@ const serviceLimitsSetting = v.optional(
   "{}",
 );
 
+/** all: one line per request; errors: only responses with status 400 or more; off: none. */
+export const ACCESS_LOG_MODES = ["all", "errors", "off"] as const;
+export type AccessLogMode = (typeof ACCESS_LOG_MODES)[number];
+
 export const EnvSchema = v.object({
   ENVIRONMENT: v.optional(v.picklist(ENVIRONMENTS, `must be one of ${ENVIRONMENTS.join(", ")}`), "production"),
   ORCHESTRATOR_API_KEY: secretSetting,
@@ -115,6 +119,7 @@ export const EnvSchema = v.object({
   RESPONSE_TIME_THRESHOLD: integerSetting(5_000, 1, 600_000),
   STATIC_INSTANCES: staticInstancesSetting,
   DEV_MODE: booleanSetting,
+  ACCESS_LOG: v.optional(v.pipe(v.string(), v.trim(), v.toLowerCase(), v.picklist(ACCESS_LOG_MODES, `must be one of ${ACCESS_LOG_MODES.join(", ")}`)), "all"),
   CORS_ORIGINS: originListSetting,
   UPSTREAM_ALLOWED_HOSTS: hostListSetting,
   RATE_LIMIT_PERIOD_SECONDS: integerSetting(60, 1, 86_400),
@@ -170,6 +175,7 @@ export interface Config {
   readonly staticInstances: readonly StaticInstance[];
   readonly seedServices: readonly string[];
   readonly devMode: boolean;
+  readonly accessLog: AccessLogMode;
   readonly corsOrigins: readonly string[];
   readonly upstreamAllowedHosts: readonly string[];
   readonly rateLimits: RateLimitSettings;
@@ -253,6 +259,7 @@ export function parseConfig(env: object): Config {
     staticInstances: e.STATIC_INSTANCES,
     seedServices: SEED_SERVICES,
     devMode: e.DEV_MODE,
+    accessLog: e.ACCESS_LOG,
     corsOrigins: e.CORS_ORIGINS,
     upstreamAllowedHosts: e.UPSTREAM_ALLOWED_HOSTS,
     rateLimits: {

@@ -30,7 +30,7 @@ export default {
     const url = new URL(request.url);
     let meta: RequestMeta;
     try {
-      meta = { config: configFor(env), requestId, receivedAt, clientIp: clientIp(request), url };
+      meta = { config: configFor(env), requestId, receivedAt, clientIp: clientIp(request), url, headersToDrop: [] };
     } catch (error) {
       const variable = error instanceof ConfigError ? error.variable : "env";
       console.error(JSON.stringify({ level: "error", requestId, message: "invalid configuration", error: String(error) }));
@@ -39,15 +39,15 @@ export default {
     const traffic = rateLimitClass(url.pathname);
     let response: Response;
     try {
-      response = checkRequestHygiene(request, url, meta.config) ?? (isPreflight(request) ? preflightResponse(request, meta.config) : await route(request, url, traffic, env, ctx, meta));
+      response = checkRequestHygiene(request, url, meta.config, meta.headersToDrop) ?? (isPreflight(request) ? preflightResponse(request, meta.config) : await route(request, url, traffic, env, ctx, meta));
     } catch (error) {
       console.error(JSON.stringify({ level: "error", requestId, message: "unhandled error", error: String(error) }));
       response = problem(500, ProblemType.internal, "Internal error", "The orchestrator hit an unexpected error; it has been logged.", { requestId });
     }
-    const finished = await finishResponse(request, response, meta);
+    const finished = meta.finished === response ? response : await finishResponse(request, response, meta);
     if (finished.status === 401 && traffic.cls !== "admin") {
       // Failed credentials anywhere count against the admin limit, so guessing tokens is slow everywhere.
-      ctx.waitUntil(checkRateLimit(env, meta.clientIp, policyFor(meta.config, "admin", null), Date.now()));
+      ctx.waitUntil(Promise.resolve(checkRateLimit(env, meta.clientIp, policyFor(meta.config, "admin", null), Date.now())));
     }
     logAccess(request, finished, meta);
     return finished;
@@ -62,7 +62,7 @@ async function route(
   ctx: ExecutionContext,
   meta: RequestMeta,
 ): Promise<Response> {
-  meta.rateLimit = checkRateLimit(env, meta.clientIp, policyFor(meta.config, cls, service), meta.receivedAt);
+  meta.rateLimit = checkRateLimit(env, meta.clientIp, policyFor(meta.config, cls, service), meta.receivedAt, 1, (work) => ctx.waitUntil(work));
   if (service === null) {
     // The orchestrator's own endpoints may change state, so they wait for the decision.
     // Proxied requests await it together with the registry pick (routes/proxy.ts).

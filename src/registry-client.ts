@@ -4,14 +4,35 @@ import type { RegistryDO } from "../durable-objects/registry";
 
 export const REGISTRY_NAME = "global";
 
+/**
+ * Ids are kept per namespace: deriving one hashes the name every time, and an
+ * id (unlike a stub, which belongs to the request that made it) may be shared
+ * by every request an isolate serves.
+ */
+const ids = new WeakMap<object, Map<string, DurableObjectId>>();
+
+export function singletonId(namespace: { idFromName(name: string): DurableObjectId }, name: string): DurableObjectId {
+  let byName = ids.get(namespace);
+  if (byName === undefined) {
+    byName = new Map();
+    ids.set(namespace, byName);
+  }
+  let id = byName.get(name);
+  if (id === undefined) {
+    id = namespace.idFromName(name);
+    byName.set(name, id);
+  }
+  return id;
+}
+
 export function registryStub(env: Env): DurableObjectStub<RegistryDO> {
   const namespace = env.REGISTRY as DurableObjectNamespace<RegistryDO>;
-  return namespace.get(namespace.idFromName(REGISTRY_NAME));
+  return namespace.get(singletonId(namespace, REGISTRY_NAME));
 }
 
 export const METRICS_NAME = "global";
 
 export function metricsStub(env: Env): DurableObjectStub<MetricsDO> {
   const namespace = env.METRICS as DurableObjectNamespace<MetricsDO>;
-  return namespace.get(namespace.idFromName(METRICS_NAME));
+  return namespace.get(singletonId(namespace, METRICS_NAME));
 }

@@ -20,6 +20,7 @@ export type UpstreamResult =
  * there is none. The deadline covers the wait for headers only: a long
  * streamed body that has started is not cut off. `classifyError` lets the
  * caller claim errors of its own (e.g. a request body over the limit).
+ * `init` is the caller's to give: redirect and signal are set on it.
  */
 export async function callUpstream(
   env: Env,
@@ -37,7 +38,9 @@ export async function callUpstream(
     deadline.abort(new Error("upstream timeout"));
   }, timeoutMs);
   try {
-    const response = await send(env, config, target, pathAndQuery, { ...init, redirect: "manual", signal: deadline.signal });
+    init.redirect = "manual";
+    init.signal = deadline.signal;
+    const response = await send(env, config, target, pathAndQuery, init);
     return { kind: "response", response };
   } catch (error) {
     if (claimError(error)) return { kind: "refused", error };
@@ -54,14 +57,40 @@ async function send(env: Env, config: Config, target: Target, pathAndQuery: stri
     if (!isFetcher(binding)) throw new Error(`binding ${target.binding} is not available`);
     return binding.fetch(new Request(new URL(pathAndQuery, "https://upstream.invalid"), init));
   }
-  // Re-checked on every call: the registry entry is only as trustworthy as the token that wrote it.
-  const check = checkUpstreamUrl(target.url, upstreamUrlPolicy(config));
-  if (!check.ok) throw new Error(`upstream url refused: ${check.message}`);
-  return fetch(joinUrl(check.url, pathAndQuery), init);
+  // Checked on every call: the registry entry is only as trustworthy as the token that wrote it.
+  const base = upstreamBase(config, target.url);
+  if (!base.ok) throw new Error(`upstream url refused: ${base.message}`);
+  return fetch(base.prefix + pathAndQuery, init);
 }
 
-/** Appends the request's remaining path to the instance's base URL, keeping any base path. */
-export function joinUrl(base: URL, pathAndQuery: string): string {
+type UpstreamBase = { readonly ok: true; readonly prefix: string } | { readonly ok: false; readonly message: string };
+
+/**
+ * The SSRF verdict and the URL prefix for one instance URL. The check is a
+ * pure function of the URL and the configuration, so its answer is kept per
+ * configuration (bounded) instead of re-parsing the URL on every request.
+ */
+const verdicts = new WeakMap<Config, Map<string, UpstreamBase>>();
+const MAX_CACHED_VERDICTS = 10_000;
+
+function upstreamBase(config: Config, url: string): UpstreamBase {
+  let cache = verdicts.get(config);
+  if (cache === undefined) {
+    cache = new Map();
+    verdicts.set(config, cache);
+  }
+  let verdict = cache.get(url);
+  if (verdict === undefined) {
+    const check = checkUpstreamUrl(url, upstreamUrlPolicy(config));
+    verdict = check.ok ? { ok: true, prefix: basePrefix(check.url) } : { ok: false, message: check.message };
+    if (cache.size >= MAX_CACHED_VERDICTS) cache.clear();
+    cache.set(url, verdict);
+  }
+  return verdict;
+}
+
+/** The instance's origin and base path, without a trailing slash: the request's path goes after it. */
+function basePrefix(base: URL): string {
   const basePath = base.pathname.endsWith("/") ? base.pathname.slice(0, -1) : base.pathname;
-  return `${base.origin}${basePath}${pathAndQuery}`;
+  return `${base.origin}${basePath}`;
 }

@@ -20,6 +20,9 @@ const HOP_BY_HOP = new Set([
 /** Client-supplied forwarding headers: the edge writes its own instead. */
 const CLIENT_FORWARDING = new Set(["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "forwarded", "host"]);
 
+/** Every request header the proxy drops before forwarding, whether or not Connection names it. */
+export const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([...HOP_BY_HOP, ...CLIENT_FORWARDING]);
+
 function connectionNamed(headers: Headers): Set<string> {
   const named = new Set<string>();
   for (const token of (headers.get("connection") ?? "").split(",")) {
@@ -27,16 +30,6 @@ function connectionNamed(headers: Headers): Set<string> {
     if (name) named.add(name);
   }
   return named;
-}
-
-function withoutHopByHop(source: Headers, alsoDrop: ReadonlySet<string>): Headers {
-  // Copy natively, then delete the few names that must go: far cheaper than
-  // re-appending every header from script, and this runs twice per proxied request.
-  const result = new Headers(source);
-  for (const name of HOP_BY_HOP) result.delete(name);
-  for (const name of alsoDrop) result.delete(name);
-  for (const name of connectionNamed(source)) result.delete(name);
-  return result;
 }
 
 export interface ForwardingFacts {
@@ -47,10 +40,19 @@ export interface ForwardingFacts {
   readonly requestId: string;
   /** Whether the client's Authorization header carried one of our own tokens and must not leave. */
   readonly dropAuthorization: boolean;
+  /**
+   * The request's headers that are in DROPPED_REQUEST_HEADERS, as the hygiene
+   * check found them on its one pass over the headers. Copying natively and
+   * deleting only these is far cheaper than re-appending every header from
+   * script or deleting every name that might be there.
+   */
+  readonly present: readonly string[];
 }
 
 export function upstreamRequestHeaders(client: Headers, facts: ForwardingFacts): Headers {
-  const headers = withoutHopByHop(client, CLIENT_FORWARDING);
+  const headers = new Headers(client);
+  for (const name of facts.present) headers.delete(name);
+  if (facts.present.includes("connection")) for (const name of connectionNamed(client)) headers.delete(name);
   if (facts.dropAuthorization) headers.delete("authorization");
   if (facts.clientIp) headers.set("x-forwarded-for", facts.clientIp);
   headers.set("x-forwarded-proto", facts.protocol);
@@ -59,6 +61,23 @@ export function upstreamRequestHeaders(client: Headers, facts: ForwardingFacts):
   return headers;
 }
 
-export function clientResponseHeaders(upstream: Headers): Headers {
-  return withoutHopByHop(upstream, new Set());
+/**
+ * Connection-level headers the runtime itself removes from every response it
+ * writes to a client (workerd's HTTP layer owns them; checked by the e2e
+ * header tests), so the proxy does not spend a call on each.
+ */
+const MANAGED_BY_RUNTIME = new Set(["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"]);
+
+/**
+ * Drops, in place, the response headers the upstream's Connection header
+ * names (RFC 9110 §7.6.1): they belong to the upstream's hop. One lookup in
+ * the common case, where Connection names nothing but keep-alive or close.
+ */
+export function dropHopByHop(headers: Headers): void {
+  const connection = headers.get("connection");
+  if (connection === null) return;
+  for (const token of connection.split(",")) {
+    const name = token.trim().toLowerCase();
+    if (name !== "" && name !== "close" && !MANAGED_BY_RUNTIME.has(name)) headers.delete(name);
+  }
 }

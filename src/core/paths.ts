@@ -17,6 +17,11 @@ export function checkPath(pathname: string): PathCheck {
   if (pathname.includes("\\")) return { ok: false, reason: "backslashes are not allowed in paths" };
   if (ENCODED_SEPARATOR.test(pathname)) return { ok: false, reason: "encoded slashes, backslashes and NUL are not allowed in paths" };
   for (const segment of pathname.split("/")) {
+    // Only a segment with a percent sign can decode to something other than itself.
+    if (!segment.includes("%")) {
+      if (segment === "." || segment === "..") return { ok: false, reason: "dot segments are not allowed in paths" };
+      continue;
+    }
     let decoded: string;
     try {
       decoded = decodeURIComponent(segment);

@@ -49,14 +49,33 @@ function ceilSeconds(ms: number): number {
  * present only on refusal, as delta-seconds of at least 1: "0" would invite an
  * immediate retry that is bound to be refused again.
  */
-export function rateLimitHeaders(policy: RateLimitPolicy, decision: RateLimitHeaderInput): Record<string, string> {
-  const name = `"${sanitizePolicyName(policy.name)}"`;
-  // w must be an integer; rounding the window up advertises a rate at or below the real one.
-  const windowSeconds = Math.max(1, ceilSeconds(policy.periodMs));
-  const headers: Record<string, string> = {
-    "ratelimit-policy": `${name};q=${sfInteger(policy.limit)};w=${sfInteger(windowSeconds)}`,
-    ratelimit: `${name};r=${sfInteger(decision.remaining)};t=${sfInteger(ceilSeconds(decision.resetMs))}`,
-  };
-  if (!decision.allowed) headers["retry-after"] = String(Math.max(1, Number(sfInteger(ceilSeconds(decision.retryAfterMs)))));
-  return headers;
+export interface RateLimitFields {
+  readonly "ratelimit-policy": string;
+  readonly ratelimit: string;
+  readonly "retry-after"?: string;
+}
+
+/** Policy names and limits change only with configuration: their field values are made once, bounded. */
+const policyFields = new Map<string, { name: string; policy: string }>();
+const MAX_CACHED_POLICIES = 1_000;
+
+function policyFieldsFor(policy: RateLimitPolicy): { name: string; policy: string } {
+  const key = `${policy.name}|${policy.limit}|${policy.periodMs}`;
+  let fields = policyFields.get(key);
+  if (fields === undefined) {
+    const name = `"${sanitizePolicyName(policy.name)}"`;
+    // w must be an integer; rounding the window up advertises a rate at or below the real one.
+    const windowSeconds = Math.max(1, ceilSeconds(policy.periodMs));
+    fields = { name, policy: `${name};q=${sfInteger(policy.limit)};w=${sfInteger(windowSeconds)}` };
+    if (policyFields.size >= MAX_CACHED_POLICIES) policyFields.clear();
+    policyFields.set(key, fields);
+  }
+  return fields;
+}
+
+export function rateLimitHeaders(policy: RateLimitPolicy, decision: RateLimitHeaderInput): RateLimitFields {
+  const { name, policy: policyField } = policyFieldsFor(policy);
+  const ratelimit = `${name};r=${sfInteger(decision.remaining)};t=${sfInteger(ceilSeconds(decision.resetMs))}`;
+  if (decision.allowed) return { "ratelimit-policy": policyField, ratelimit };
+  return { "ratelimit-policy": policyField, ratelimit, "retry-after": String(Math.max(1, Number(sfInteger(ceilSeconds(decision.retryAfterMs))))) };
 }

@@ -59,6 +59,7 @@ const MAX_PENDING_OUTCOMES = 1_000;
 /** A refresh taking longer than this is presumed lost (its request was cancelled) and another starts. */
 export const REFRESH_STALL_MS = 1_000;
 const MAX_TRACKED_SERVICES = 1_000;
+const EXACT: EdgePick = { mode: "exact" };
 
 interface ServiceState {
   table: RoutingTable | null;
@@ -92,22 +93,35 @@ export class EdgeRouter {
    * registry's acquire/release, because this isolate is not busy enough for a
    * snapshot to be worth it.
    */
-  async pick(service: string, options: { exclude?: readonly string[]; retry?: boolean } = {}): Promise<EdgePick> {
+  pick(service: string, options: { exclude?: readonly string[]; retry?: boolean } = {}): EdgePick | Promise<EdgePick> {
     const state = this.stateOf(service);
     const now = this.deps.now();
-    if (!options.retry && !this.isBusy(state, now)) return { mode: "exact" };
-    const table = await this.freshTable(service, state);
+    if (!options.retry && !this.isBusy(state, now)) return EXACT;
+    // The common case at load answers synchronously: no promise, no microtask.
+    const table = this.currentTable(state, now);
+    if (table !== null) return this.pickFrom(service, state, table, options);
+    return this.refreshAndPick(service, state, options);
+  }
+
+  private async refreshAndPick(service: string, state: ServiceState, options: { exclude?: readonly string[]; retry?: boolean }): Promise<EdgePick> {
+    const table = await this.refreshTable(service, state);
     if (!table.ok) return table;
-    const exclude = new Set(options.exclude ?? []);
+    return this.pickFrom(service, state, table, options);
+  }
+
+  private pickFrom(service: string, state: ServiceState, table: RoutingTable, options: { exclude?: readonly string[]; retry?: boolean }): EdgePick {
     if (options.retry) {
       const activeRequests = table.instances.reduce((sum, i) => sum + (this.inflight.get(i.id) ?? 0), 0);
       if (!retryAllowed({ activeRequests, activeRetries: state.activeRetries }, table.retryBudget)) {
         return noInstance(service, "Retry budget exhausted", 1);
       }
     }
-    const candidates: Candidate[] = table.instances
-      .filter((i) => !exclude.has(i.id))
-      .map((i) => ({ id: i.id, weight: i.weight, health: i.health, score: i.score, inflight: i.othersInflight + (this.inflight.get(i.id) ?? 0) }));
+    const exclude = options.exclude;
+    const candidates: Candidate[] = [];
+    for (const i of table.instances) {
+      if (exclude !== undefined && exclude.includes(i.id)) continue;
+      candidates.push({ id: i.id, weight: i.weight, health: i.health, score: i.score, inflight: i.othersInflight + (this.inflight.get(i.id) ?? 0) });
+    }
     const picked = pickInstance(table.strategy, candidates, state.balancer, table.panicThresholdPercent);
     if (!picked) return noInstance(service, "No available instance", 5);
     state.balancer = picked.state;
@@ -194,12 +208,24 @@ export class EdgeRouter {
    * Workers an I/O started by one request is cancelled when that request ends,
    * so a promise shared across requests can leave the others waiting forever.
    */
-  private async freshTable(service: string, state: ServiceState): Promise<RoutingTable | Failure> {
-    const now = this.deps.now();
-    if (state.table && now - state.fetchedAt < this.ttl) return state.table;
+  /**
+   * The table a pick may use right now without a refresh, or null when one is
+   * needed. One request refreshes; while it does, the others keep using the
+   * table they have (stale by at most REFRESH_STALL_MS more). Requests never
+   * await each other's refresh: in Workers an I/O started by one request is
+   * cancelled when that request ends, so a promise shared across requests can
+   * leave the others waiting forever.
+   */
+  private currentTable(state: ServiceState, now: number): RoutingTable | null {
+    if (state.table === null) return null;
+    if (now - state.fetchedAt < this.ttl) return state.table;
     const refreshInFlight = state.refreshStartedAt !== null && now - state.refreshStartedAt < REFRESH_STALL_MS;
-    if (refreshInFlight && state.table && now - state.fetchedAt < this.ttl + REFRESH_STALL_MS) return state.table;
-    state.refreshStartedAt = now;
+    if (refreshInFlight && now - state.fetchedAt < this.ttl + REFRESH_STALL_MS) return state.table;
+    return null;
+  }
+
+  private async refreshTable(service: string, state: ServiceState): Promise<RoutingTable | Failure> {
+    state.refreshStartedAt = this.deps.now();
     const report = this.takeReport();
     try {
       const result = await this.deps.fetchTable(service, report);

@@ -9,8 +9,16 @@
  *
  * The limit is never exceeded: every request admitted spends a token the
  * limiter granted. The price is bounded under-admission: tokens sitting in
- * one isolate's pool (at most `maxBatch`, for at most `poolTtlMs`) are not
- * available to the same client through other isolates until refunded.
+ * one isolate's pool (at most two batches, `2 × maxBatch`, for at most
+ * `poolTtlMs`) are not available to the same client through other isolates
+ * until refunded.
+ *
+ * A busy pool is topped up before it runs dry: when it falls below half a
+ * batch, the request that notices starts the next reservation in the
+ * background (kept alive by its `ctx.waitUntil`) and is itself served from
+ * the tokens still on hand. So at a steady rate requests neither wait for the
+ * limiter nor fall back to exact checks, and a request served from the pool
+ * costs no promise at all (`take` answers synchronously).
  *
  * No Durable Object, clock or timer here: the caller injects them.
  */
@@ -34,6 +42,11 @@ export interface TokenPoolDeps {
   readonly maxKeys?: number;
 }
 
+/** Keeps a background reservation alive after the request that started it has its answer (ctx.waitUntil). */
+export type KeepAlive = (work: Promise<unknown>) => void;
+
+export type PoolDecision = LimiterDecision & { readonly source: "limiter" | "pool" };
+
 interface Pool {
   tokens: number;
   expiresAt: number;
@@ -46,6 +59,8 @@ interface Pool {
   recent: number[];
   /** When a reservation started, while one is in flight. */
   reservingSince: number | null;
+  /** The size of the last batch granted: a top-up starts when the pool falls to half of it. */
+  lastBatch: number;
 }
 
 /** A reservation taking longer than this is presumed lost (its request was cancelled). */
@@ -67,20 +82,33 @@ export class TokenPool {
     this.maxKeys = deps.maxKeys ?? 10_000;
   }
 
-  /** Admits or refuses one request of `key` (a client address) under `policy`. */
-  async take(key: string, policy: RateLimitPolicy): Promise<LimiterDecision & { readonly source: "limiter" | "pool" }> {
+  /**
+   * Admits or refuses one request of `key` (a client address) under `policy`:
+   * synchronously when the pool can answer, as a promise when the limiter must.
+   * `keepAlive` lets a background top-up outlive the request that started it.
+   */
+  take(key: string, policy: RateLimitPolicy, keepAlive?: KeepAlive): PoolDecision | Promise<PoolDecision> {
     const now = this.deps.now();
     const pool = this.poolOf(`${key}|${policy.name}`, policy, now);
     this.note(pool, now);
     this.expire(key, pool, now);
-    if (pool.tokens > 0) return this.spend(pool);
+    if (pool.tokens > 0) {
+      if (keepAlive && pool.tokens <= pool.lastBatch / 2 && pool.reservingSince === null) this.topUp(key, pool, now, keepAlive);
+      return this.spend(pool);
+    }
     if (now < pool.refusedUntil) return this.refuse(pool, now);
-    if (pool.recent.length <= this.lowLoadRps) return { ...(await this.deps.check(key, policy)), source: "limiter" };
+    if (pool.recent.length <= this.lowLoadRps) return this.checkExactly(key, policy);
     // One request reserves a batch; requests arriving meanwhile are checked exactly rather
     // than waiting on it (in Workers, I/O started by one request dies with that request).
-    if (pool.reservingSince !== null && now - pool.reservingSince < RESERVE_STALL_MS) {
-      return { ...(await this.deps.check(key, policy)), source: "limiter" };
-    }
+    if (pool.reservingSince !== null && now - pool.reservingSince < RESERVE_STALL_MS) return this.checkExactly(key, policy);
+    return this.reserveAndTake(key, pool, now);
+  }
+
+  private async checkExactly(key: string, policy: RateLimitPolicy): Promise<PoolDecision> {
+    return { ...(await this.deps.check(key, policy)), source: "limiter" };
+  }
+
+  private async reserveAndTake(key: string, pool: Pool, now: number): Promise<PoolDecision> {
     pool.reservingSince = now;
     try {
       await this.reserveBatch(key, pool, now);
@@ -91,7 +119,19 @@ export class TokenPool {
     return this.refuse(pool, this.deps.now());
   }
 
-  private refuse(pool: Pool, now: number) {
+  /** The next batch, reserved while this one is still being spent; a failure just leaves the pool to run dry. */
+  private topUp(key: string, pool: Pool, now: number, keepAlive: KeepAlive): void {
+    pool.reservingSince = now;
+    keepAlive(
+      this.reserveBatch(key, pool, now)
+        .catch(() => undefined)
+        .finally(() => {
+          pool.reservingSince = null;
+        }),
+    );
+  }
+
+  private refuse(pool: Pool, now: number): PoolDecision {
     return { allowed: false, remaining: 0, resetMs: pool.resetMs, retryAfterMs: Math.max(1, pool.refusedUntil - now), source: "pool" as const };
   }
 
@@ -108,7 +148,7 @@ export class TokenPool {
     }
   }
 
-  private spend(pool: Pool) {
+  private spend(pool: Pool): PoolDecision {
     pool.tokens--;
     return { allowed: true, remaining: pool.limiterRemaining + pool.tokens, resetMs: pool.resetMs, retryAfterMs: 0, source: "pool" as const };
   }
@@ -117,7 +157,9 @@ export class TokenPool {
     const rate = pool.recent.length; // requests in the last second
     const wanted = Math.max(2, Math.min(this.maxBatch, Math.ceil((rate * this.poolTtlMs) / 1000)));
     const granted = await this.deps.reserve(key, pool.policy, wanted);
-    pool.tokens = granted.granted;
+    // Added, not replaced: a top-up arrives while the previous batch is still being spent.
+    pool.tokens += granted.granted;
+    pool.lastBatch = granted.granted;
     pool.limiterRemaining = granted.remaining;
     pool.resetMs = granted.resetMs;
     pool.expiresAt = now + this.poolTtlMs;
@@ -142,7 +184,7 @@ export class TokenPool {
     let pool = this.pools.get(poolKey);
     if (!pool) {
       if (this.pools.size >= this.maxKeys) this.evictOldest(now);
-      pool = { tokens: 0, expiresAt: 0, limiterRemaining: 0, resetMs: 0, policy, refusedUntil: 0, recent: [], reservingSince: null };
+      pool = { tokens: 0, expiresAt: 0, limiterRemaining: 0, resetMs: 0, policy, refusedUntil: 0, recent: [], reservingSince: null, lastBatch: 0 };
       this.pools.set(poolKey, pool);
     }
     return pool;

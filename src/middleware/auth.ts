@@ -76,9 +76,9 @@ export async function requireRegistration(request: Request, config: Config): Pro
 }
 
 /** Whether a request's Authorization header carries one of our own tokens (which must never go upstream). */
-export async function carriesOrchestratorToken(request: Request, config: Config): Promise<boolean> {
-  const token = bearerToken(request);
-  return token !== null && (await matchesAny(token, [config.apiKey, config.registrationToken]));
+/** Whether a bearer token is one of the orchestrator's own (the admin key or the registration token). */
+export function isOrchestratorToken(token: string, config: Config): Promise<boolean> {
+  return matchesAny(token, [config.apiKey, config.registrationToken]);
 }
 
 /** The request's dashboard session when it is genuine, current and not signed out; otherwise null. */

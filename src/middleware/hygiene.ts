@@ -6,17 +6,23 @@
  * fold "X_Forwarded_For" into "X-Forwarded-For" and would trust it.
  */
 import type { Config } from "../config";
+import { DROPPED_REQUEST_HEADERS } from "../core/headers";
 import { checkPath } from "../core/paths";
 import { problem, ProblemType } from "../problem";
 
 const CONTROL_CHARACTERS = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 
-export function checkRequestHygiene(request: Request, url: URL, config: Config): Response | null {
+/**
+ * `headersToDrop` collects, on the same pass, the names the proxy must not
+ * forward (core/headers.ts), so the proxy never has to look for them again.
+ */
+export function checkRequestHygiene(request: Request, url: URL, config: Config, headersToDrop: string[]): Response | null {
   let count = 0;
   let bytes = 0;
   for (const [name, value] of request.headers) {
     count++;
     bytes += name.length + value.length + 4;
+    if (DROPPED_REQUEST_HEADERS.has(name)) headersToDrop.push(name);
     if (name.includes("_")) {
       return problem(400, ProblemType.badHeader, "Bad header", `Header names may not contain underscores (${name}).`, { field: name });
     }

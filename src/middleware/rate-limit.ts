@@ -8,7 +8,7 @@
  */
 import type { Config, RateLimitClass } from "../config";
 import { CooldownCache } from "../core/cooldown";
-import { TokenPool } from "../edge/token-pool";
+import { type KeepAlive, type PoolDecision, TokenPool } from "../edge/token-pool";
 import type { RateLimitPolicy } from "../core/gcra";
 import { rateLimitHeaders } from "../core/ratelimit-headers";
 import { RESERVED_SEGMENTS } from "../core/services";
@@ -78,12 +78,17 @@ function tokenPool(env: Env): TokenPool {
   return pool;
 }
 
-async function checkExactly(env: Env, ip: string, policy: RateLimitPolicy, cost: number) {
+async function checkExactly(env: Env, ip: string, policy: RateLimitPolicy, cost: number): Promise<PoolDecision> {
   countDoCall("rateLimiter");
   return { ...(await limiterFor(env, ip).check(policy, cost)), source: "limiter" as const };
 }
 
-export async function checkRateLimit(env: Env, ip: string, policy: RateLimitPolicy, now: number, cost = 1): Promise<RateLimitOutcome> {
+/**
+ * The decision for one request: synchronous when the isolate can answer it
+ * (cooldown, or a token from the local pool), a promise when the limiter must.
+ * `keepAlive` (ctx.waitUntil) lets the pool top itself up in the background.
+ */
+export function checkRateLimit(env: Env, ip: string, policy: RateLimitPolicy, now: number, cost = 1, keepAlive?: KeepAlive): RateLimitOutcome | Promise<RateLimitOutcome> {
   const key = `${ip}|${policy.name}`;
   const blockedUntil = cooldowns.blockedUntil(key, now);
   if (blockedUntil !== null) {
@@ -91,15 +96,31 @@ export async function checkRateLimit(env: Env, ip: string, policy: RateLimitPoli
     return { policy, source: "cooldown", decision: { allowed: false, remaining: 0, retryAfterMs, resetMs: retryAfterMs } };
   }
   try {
-    const { source, ...decision } = cost === 1 ? await tokenPool(env).take(ip, policy) : await checkExactly(env, ip, policy, cost);
-    if (!decision.allowed) cooldowns.block(key, now + decision.retryAfterMs);
-    return { policy, decision, source: source === "pool" ? "edge-pool" : "limiter" };
+    const taken = cost === 1 ? tokenPool(env).take(ip, policy, keepAlive) : checkExactly(env, ip, policy, cost);
+    if (!(taken instanceof Promise)) return settle(key, policy, now, taken);
+    return taken.then(
+      (decision) => settle(key, policy, now, decision),
+      (error: unknown) => unavailable(policy, error),
+    );
   } catch (error) {
-    // Fail open, as Envoy's global rate limit does by default: a limiter outage
-    // must not take the whole gateway down. It is logged loudly.
-    console.error(JSON.stringify({ level: "error", message: "rate limiter unavailable", error: String(error) }));
-    return { policy, source: "unavailable", decision: { allowed: true, remaining: policy.burst, resetMs: 0, retryAfterMs: 0 } };
+    return unavailable(policy, error);
   }
+}
+
+function settle(key: string, policy: RateLimitPolicy, now: number, taken: PoolDecision): RateLimitOutcome {
+  if (!taken.allowed) cooldowns.block(key, now + taken.retryAfterMs);
+  // Copied field by field: the decision travels without the pool's `source` tag (and a rest spread is slow on the hot path).
+  const decision: RateDecision = { allowed: taken.allowed, remaining: taken.remaining, resetMs: taken.resetMs, retryAfterMs: taken.retryAfterMs };
+  return { policy, decision, source: taken.source === "pool" ? "edge-pool" : "limiter" };
+}
+
+/**
+ * Fail open, as Envoy's global rate limit does by default: a limiter outage
+ * must not take the whole gateway down. It is logged loudly.
+ */
+function unavailable(policy: RateLimitPolicy, error: unknown): RateLimitOutcome {
+  console.error(JSON.stringify({ level: "error", message: "rate limiter unavailable", error: String(error) }));
+  return { policy, source: "unavailable", decision: { allowed: true, remaining: policy.burst, resetMs: 0, retryAfterMs: 0 } };
 }
 
 export function tooManyRequests(outcome: RateLimitOutcome): Response {
@@ -110,5 +131,9 @@ export function tooManyRequests(outcome: RateLimitOutcome): Response {
 }
 
 export function applyRateLimitHeaders(response: Response, outcome: RateLimitOutcome): void {
-  for (const [name, value] of Object.entries(rateLimitHeaders(outcome.policy, outcome.decision))) response.headers.set(name, value);
+  const headers = response.headers;
+  const fields = rateLimitHeaders(outcome.policy, outcome.decision);
+  headers.set("ratelimit-policy", fields["ratelimit-policy"]);
+  headers.set("ratelimit", fields.ratelimit);
+  if (fields["retry-after"] !== undefined) headers.set("retry-after", fields["retry-after"]);
 }

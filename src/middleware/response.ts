@@ -7,21 +7,17 @@
 import type { RequestMeta } from "../routes/context";
 import { applyCors } from "./cors";
 import { problemTypeOf } from "../problem";
-import { applyRateLimitHeaders } from "./rate-limit";
+import { applyRateLimitHeaders, type RateLimitOutcome } from "./rate-limit";
 
 const HTML_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 export async function finishResponse(request: Request, response: Response, meta: RequestMeta): Promise<Response> {
+  if (meta.finished === response) return response;
   // Responses from fetch() have immutable headers; copy only when needed.
   const mutable = hasMutableHeaders(response) ? response : new Response(response.body, response);
-  const headers = mutable.headers;
-  headers.set("x-request-id", meta.requestId);
   const outcome = meta.rateLimit ? await meta.rateLimit : undefined;
-  if (outcome) {
-    applyRateLimitHeaders(mutable, outcome);
-    meta.rateLimitOutcome = outcome;
-  }
-  applyCors(request, mutable, meta.config);
+  decorate(request, mutable, meta, outcome);
+  const headers = mutable.headers;
   const proxied = meta.service !== undefined && !headers.get("content-type")?.startsWith("application/problem+json");
   if (!proxied) {
     headers.set("x-content-type-options", "nosniff");
@@ -30,6 +26,27 @@ export async function finishResponse(request: Request, response: Response, meta:
     if (!meta.config.isDevelopment) headers.set("strict-transport-security", "max-age=31536000; includeSubDomains");
   }
   return mutable;
+}
+
+/**
+ * What a proxied upstream response gets on its way out (its other headers are
+ * the upstream's choice): the request id, the rate-limit fields and CORS.
+ * The proxy calls this as it builds the response, so the response is touched
+ * once, and finishResponse then leaves it alone.
+ */
+export function finishProxiedResponse(request: Request, response: Response, meta: RequestMeta, outcome: RateLimitOutcome | undefined): Response {
+  decorate(request, response, meta, outcome);
+  meta.finished = response;
+  return response;
+}
+
+function decorate(request: Request, response: Response, meta: RequestMeta, outcome: RateLimitOutcome | undefined): void {
+  response.headers.set("x-request-id", meta.requestId);
+  if (outcome) {
+    applyRateLimitHeaders(response, outcome);
+    meta.rateLimitOutcome = outcome;
+  }
+  applyCors(request, response, meta.config);
 }
 
 function hasMutableHeaders(response: Response): boolean {
@@ -42,22 +59,44 @@ function hasMutableHeaders(response: Response): boolean {
 }
 
 export function logAccess(request: Request, response: Response, meta: RequestMeta): void {
-  const url = meta.url;
+  const mode = meta.config.accessLog;
+  if (mode === "off") return;
+  const status = response.status;
+  if (mode === "errors" && status < 400) return;
   const outcome = meta.rateLimitOutcome;
-  const problemType = problemTypeOf(response);
-  console.log(
-    JSON.stringify({
-      level: response.status >= 500 ? "error" : response.status >= 400 ? "warn" : "info",
-      requestId: meta.requestId,
-      method: request.method,
-      path: url.pathname,
-      status: response.status,
-      durationMs: Date.now() - meta.receivedAt,
-      ...(meta.service === undefined ? {} : { service: meta.service }),
-      ...(meta.instance === undefined ? {} : { instance: meta.instance }),
-      ...(outcome ? { rateLimit: { policy: outcome.policy.name, allowed: outcome.decision.allowed, remaining: outcome.decision.remaining, source: outcome.source } } : {}),
-      ...(problemType ? { errorType: problemType } : {}),
-      ...(meta.config.devMode ? { query: url.search, userAgent: request.headers.get("user-agent") } : {}),
-    }),
-  );
+  // One flat object of a fixed shape; JSON.stringify leaves out the fields that are undefined.
+  const line: AccessLogLine = {
+    level: status >= 500 ? "error" : status >= 400 ? "warn" : "info",
+    requestId: meta.requestId,
+    method: request.method,
+    path: meta.url.pathname,
+    status,
+    durationMs: Date.now() - meta.receivedAt,
+    service: meta.service,
+    instance: meta.instance,
+    rateLimit: outcome ? { policy: outcome.policy.name, allowed: outcome.decision.allowed, remaining: outcome.decision.remaining, source: outcome.source } : undefined,
+    errorType: problemTypeOf(response),
+    query: undefined,
+    userAgent: undefined,
+  };
+  if (meta.config.devMode) {
+    line.query = meta.url.search;
+    line.userAgent = request.headers.get("user-agent");
+  }
+  console.log(JSON.stringify(line));
+}
+
+interface AccessLogLine {
+  level: "error" | "warn" | "info";
+  requestId: string;
+  method: string;
+  path: string;
+  status: number;
+  durationMs: number;
+  service: string | undefined;
+  instance: string | undefined;
+  rateLimit: { policy: string; allowed: boolean; remaining: number; source: RateLimitOutcome["source"] } | undefined;
+  errorType: string | undefined;
+  query: string | undefined;
+  userAgent: string | null | undefined;
 }

@@ -11,13 +11,21 @@ export interface RequestMeta {
   readonly url: URL;
   /** CF-Connecting-IP, the only client address the edge trusts. */
   readonly clientIp: string;
-  /** The rate-limit decision, started before routing so it runs alongside routing work. */
-  rateLimit?: Promise<RateLimitOutcome>;
+  /** The rate-limit decision, started before routing so it runs alongside routing work (settled already when the isolate could answer it). */
+  rateLimit?: RateLimitOutcome | Promise<RateLimitOutcome>;
   /** The settled decision, once the response is being finished. */
   rateLimitOutcome?: RateLimitOutcome;
   /** For the access log: set by the proxy route. */
   service?: string;
   instance?: string;
+  /**
+   * Request headers the proxy must drop before forwarding (hop-by-hop and
+   * client-supplied forwarding headers), noted by the hygiene check's pass over
+   * the headers so the proxy does not look for each one again.
+   */
+  readonly headersToDrop: string[];
+  /** A response the proxy already finished (request id, rate-limit and CORS headers): finishResponse leaves it as is. */
+  finished?: Response;
 }
 
 export type RouteArgs = [env: Env, ctx: ExecutionContext, meta: RequestMeta];

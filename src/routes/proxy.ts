@@ -13,14 +13,16 @@
  * gateway-error and a retry budget).
  */
 import { isRetryable } from "../core/health";
-import { clientResponseHeaders, upstreamRequestHeaders } from "../core/headers";
+import { dropHopByHop, upstreamRequestHeaders } from "../core/headers";
 import { countDoCall, doCallCounts } from "../do-calls";
-import { carriesOrchestratorToken } from "../middleware/auth";
+import { bearerToken, isOrchestratorToken } from "../middleware/auth";
+import { finishProxiedResponse } from "../middleware/response";
 import { BodyTooLarge, limitBodyStream } from "../middleware/hygiene";
-import { tooManyRequests } from "../middleware/rate-limit";
+import { type RateLimitOutcome, tooManyRequests } from "../middleware/rate-limit";
 import { type Failure, problem, problemResponse, ProblemType } from "../problem";
 import { registryStub } from "../registry-client";
 import type { ReleaseOutcome, Target } from "../registry-contract";
+import type { EdgePick, LocalLease } from "../edge/edge-router";
 import { edgeRouter, scheduleEdgeFlush } from "../edge/isolate-router";
 import { callUpstream, type UpstreamResult } from "../upstream";
 import { recordOutcome } from "../metrics-recorder";
@@ -55,9 +57,15 @@ export async function proxyToService(request: Request, service: string, rest: st
   const { env, ctx, meta } = context;
   const config = meta.config;
   doCallCounts.proxiedRequests++;
-  const assign = (options: { exclude?: readonly string[]; retry?: boolean }) => assignInstance(service, options, context);
   // The rate-limit decision (started at the edge), the pick and the token check run side by side.
-  const [assigned, dropAuthorization, limit] = await Promise.all([assign({}), carriesOrchestratorToken(request, config), meta.rateLimit]);
+  // At load the first two are usually answered by the isolate itself, synchronously: then nothing is awaited here.
+  const token = bearerToken(request);
+  let assigned = assignInstance(service, NO_OPTIONS, context);
+  let limit = meta.rateLimit;
+  let dropAuthorization: boolean | Promise<boolean> = token !== null && isOrchestratorToken(token, config);
+  if (assigned instanceof Promise || limit instanceof Promise || dropAuthorization instanceof Promise) {
+    [assigned, limit, dropAuthorization] = await Promise.all([assigned, limit, dropAuthorization]);
+  }
   if (limit && !limit.decision.allowed) {
     if (assigned.ok) assigned.assignment.release({ status: null, failure: "aborted" }, Date.now());
     return tooManyRequests(limit);
@@ -71,63 +79,81 @@ export async function proxyToService(request: Request, service: string, rest: st
   const body = requestBody(request, config.maxRequestBodyBytes);
   const headers = upstreamRequestHeaders(request.headers, {
     clientIp: request.headers.get("cf-connecting-ip"),
-    protocol: incoming.protocol.replace(":", ""),
+    protocol: incoming.protocol === "https:" ? "https" : "http",
     host: incoming.host,
     requestId: meta.requestId,
     dropAuthorization,
+    present: meta.headersToDrop,
   });
-  const tried: string[] = [];
+  const pathAndQuery = rest + incoming.search;
+  let tried: string[] | null = null;
   let assignment = assigned.assignment;
   for (let attempt = 0; ; attempt++) {
-    tried.push(assignment.instanceId);
     meta.instance = assignment.instanceId;
     const startedAt = Date.now();
-    const result = await callUpstream(
-      env,
-      config,
-      assignment.target,
-      rest + incoming.search,
-      { method: request.method, headers, body },
-      assignment.timeoutMs,
-      (error) => error instanceof BodyTooLarge,
-    );
+    const result = await callUpstream(env, config, assignment.target, pathAndQuery, { method: request.method, headers, body }, assignment.timeoutMs, isBodyTooLarge);
     const failure = retryableFailure(result);
     if (failure !== null && attempt < MAX_RETRIES && isRetryable(request.method, body !== null, failure.kind, failure.status)) {
-      const next = await assign({ exclude: tried, retry: true });
+      (tried ??= []).push(assignment.instanceId);
+      const next = await assignInstance(service, { exclude: tried, retry: true }, context);
       if (next.ok) {
         releaseFailed(result, assignment, startedAt);
         assignment = next.assignment;
         continue;
       }
     }
-    return respond(result, assignment, startedAt, service, meta, ctx);
+    return respond(request, result, assignment, startedAt, service, meta, ctx, limit);
   }
 }
 
+const NO_OPTIONS: { exclude?: readonly string[]; retry?: boolean } = {};
+
+const isBodyTooLarge = (error: unknown): boolean => error instanceof BodyTooLarge;
+
 /** Exact path at low load (one acquire, one release on RegistryDO); the isolate's snapshot at load. */
-async function assignInstance(service: string, options: { exclude?: readonly string[]; retry?: boolean }, { env, ctx, meta }: ProxyContext): Promise<AssignResult> {
-  const record = (instanceId: string, outcome: ReleaseOutcome, bytes: number) =>
-    recordOutcome(env, ctx, meta.config.metricsFlushIntervalMs, { service, instance: instanceId, outcome, bytes });
-  const router = edgeRouter(env);
-  const picked = await router.pick(service, options);
+function assignInstance(service: string, options: { exclude?: readonly string[]; retry?: boolean }, context: ProxyContext): AssignResult | Promise<AssignResult> {
+  const picked = edgeRouter(context.env).pick(service, options);
+  if (picked instanceof Promise) return picked.then((settled) => fromPick(service, settled, options, context));
+  return fromPick(service, picked, options, context);
+}
+
+function fromPick(service: string, picked: EdgePick, options: { exclude?: readonly string[]; retry?: boolean }, context: ProxyContext): AssignResult | Promise<AssignResult> {
   if (!("mode" in picked)) return picked;
-  if (picked.mode === "local") {
-    let released = false;
-    return {
-      ok: true,
-      assignment: {
-        ...picked,
-        release(outcome, startedAt, bytes = 0) {
-          if (released) return;
-          released = true;
-          const settled: ReleaseOutcome = { ...outcome, durationMs: Date.now() - startedAt };
-          record(picked.instanceId, settled, bytes);
-          router.release(picked, settled);
-          scheduleEdgeFlush(env, ctx);
-        },
-      },
-    };
+  if (picked.mode === "local") return { ok: true, assignment: new LocalAssignment(service, picked, context) };
+  return acquireExactly(service, options, context);
+}
+
+/** A pick from the isolate's routing table, released back to the isolate's counts. */
+class LocalAssignment implements Assignment {
+  readonly instanceId: string;
+  readonly target: Target;
+  readonly timeoutMs: number;
+  readonly panic: boolean;
+  private released = false;
+
+  constructor(
+    private readonly service: string,
+    private readonly lease: LocalLease,
+    private readonly context: ProxyContext,
+  ) {
+    this.instanceId = lease.instanceId;
+    this.target = lease.target;
+    this.timeoutMs = lease.timeoutMs;
+    this.panic = lease.panic;
   }
+
+  release(outcome: Omit<ReleaseOutcome, "durationMs">, startedAt: number, bytes = 0): void {
+    if (this.released) return;
+    this.released = true;
+    const { env, ctx, meta } = this.context;
+    const settled: ReleaseOutcome = { status: outcome.status, failure: outcome.failure, durationMs: Date.now() - startedAt };
+    recordOutcome(env, ctx, meta.config.metricsFlushIntervalMs, { service: this.service, instance: this.instanceId, outcome: settled, bytes });
+    edgeRouter(env).release(this.lease, settled);
+    scheduleEdgeFlush(env, ctx);
+  }
+}
+
+async function acquireExactly(service: string, options: { exclude?: readonly string[]; retry?: boolean }, { env, ctx, meta }: ProxyContext): Promise<AssignResult> {
   const registry = registryStub(env);
   countDoCall("registry");
   const lease = await registry.acquire(service, options);
@@ -144,7 +170,7 @@ async function assignInstance(service: string, options: { exclude?: readonly str
         if (released) return;
         released = true;
         const settled: ReleaseOutcome = { ...outcome, durationMs: Date.now() - startedAt };
-        record(lease.instanceId, settled, bytes);
+        recordOutcome(env, ctx, meta.config.metricsFlushIntervalMs, { service, instance: lease.instanceId, outcome: settled, bytes });
         countDoCall("registry");
         ctx.waitUntil(
           registry.release(lease.leaseId, settled).catch((error: unknown) => {
@@ -174,7 +200,16 @@ function releaseFailed(result: UpstreamResult, assignment: Assignment, startedAt
   }
 }
 
-function respond(result: UpstreamResult, lease: Assignment, startedAt: number, service: string, meta: RequestMeta, ctx: ExecutionContext): Response {
+function respond(
+  request: Request,
+  result: UpstreamResult,
+  lease: Assignment,
+  startedAt: number,
+  service: string,
+  meta: RequestMeta,
+  ctx: ExecutionContext,
+  limit: RateLimitOutcome | undefined,
+): Response {
   switch (result.kind) {
     case "timeout":
       lease.release({ status: null, failure: "timeout" }, startedAt);
@@ -192,17 +227,16 @@ function respond(result: UpstreamResult, lease: Assignment, startedAt: number, s
       return problem(413, ProblemType.payloadTooLarge, "Payload too large", `Request bodies may be at most ${maxBytes} bytes.`, { field: "(body)", maxBytes });
     }
     case "response":
-      return streamBack(result.response, lease, startedAt, meta, ctx);
+      return finishProxiedResponse(request, streamBack(result.response, lease, startedAt, meta, ctx), meta, limit);
   }
 }
 
 function streamBack(upstream: Response, lease: Assignment, startedAt: number, meta: RequestMeta, ctx: ExecutionContext): Response {
-  const headers = clientResponseHeaders(upstream.headers);
-  headers.set("x-request-id", meta.requestId);
-  if (lease.panic) headers.set("x-orchestrator-panic", "1");
-  if (!upstream.body) {
-    lease.release({ status: upstream.status, failure: null }, startedAt);
-    return new Response(null, { status: upstream.status, statusText: upstream.statusText, headers });
+  const status = upstream.status;
+  const body = upstream.body;
+  if (!body) {
+    lease.release({ status, failure: null }, startedAt);
+    return withClientHeaders(new Response(null, upstream), lease);
   }
   // Bytes are what the upstream declared; chunked bodies count as 0 rather than paying to count them.
   const declared = upstream.headers.get("content-length");
@@ -210,18 +244,29 @@ function streamBack(upstream: Response, lease: Assignment, startedAt: number, me
   if (declared !== null && bytes <= SMALL_BODY_BYTES) {
     // A small body of known length is delivered in the time it takes to write it: the request is
     // done as far as the instance is concerned, so release now and pass the body straight through.
-    lease.release({ status: upstream.status, failure: null }, startedAt, bytes);
-    return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers });
+    lease.release({ status, failure: null }, startedAt, bytes);
+    return withClientHeaders(new Response(body, upstream), lease);
   }
   // Otherwise count the request as in flight until its body is delivered (or the client goes away).
   const { readable, writable } = new IdentityTransformStream();
   ctx.waitUntil(
-    upstream.body.pipeTo(writable).then(
-      () => lease.release({ status: upstream.status, failure: null }, startedAt, bytes),
-      () => lease.release({ status: upstream.status, failure: "aborted" }, startedAt),
+    body.pipeTo(writable).then(
+      () => lease.release({ status, failure: null }, startedAt, bytes),
+      () => lease.release({ status, failure: "aborted" }, startedAt),
     ),
   );
-  return new Response(readable, { status: upstream.status, statusText: upstream.statusText, headers });
+  return withClientHeaders(new Response(readable, upstream), lease);
+}
+
+/**
+ * The upstream's headers as the client gets them. `new Response(body, upstream)`
+ * copies status and headers natively into a mutable set; hop-by-hop ones are
+ * then dropped in place.
+ */
+function withClientHeaders(response: Response, lease: Assignment): Response {
+  dropHopByHop(response.headers);
+  if (lease.panic) response.headers.set("x-orchestrator-panic", "1");
+  return response;
 }
 
 /** Streams the body through; one without a declared length is capped as it flows. */

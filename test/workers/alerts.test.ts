@@ -2,11 +2,13 @@
  * The alert pipeline against real loopback webhook receivers: a real failure
  * of a real upstream produces Slack and Discord payloads, recovery a resolved
  * one; a receiver answering 429 with Retry-After gets the alert again after
- * that delay; silences suppress and expire.
+ * that delay; silences suppress and expire; an alert evaluation that throws
+ * repeatedly keeps the loop's alarm armed and repeats nothing once it recovers.
  */
-import { runDurableObjectAlarm, SELF } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
+import { DISCORD_COLORS, type DiscordPayload, type SlackPayload } from "../../src/core/alerts/payloads";
 import { metricsStub, registryStub } from "../../src/registry-client";
 
 const KEY = "test-admin-key-0123456789";
@@ -52,6 +54,68 @@ async function failingService() {
 }
 
 const mentions = (state: ReceiverState, service: string, word: string) => state.received.filter((r) => r.body.includes(service) && r.body.includes(word));
+
+type Received = ReceiverState["received"][number];
+
+/**
+ * A receiver's inbox accumulated over successive reads: the upstream keeps only
+ * the last 50 bodies per receiver, and every test file's alerts go to the same
+ * two receivers, so a single read could miss an early (or a duplicate)
+ * notification. `hits` counts every POST, so more than 50 between two reads
+ * means some were lost, and counting would not be trustworthy.
+ */
+function inbox(name: string): () => Promise<Received[]> {
+  const seen = new Map<string, Received>();
+  let hits: number | null = null;
+  return async () => {
+    const state = await receiver(name);
+    if (hits !== null && state.hits - hits > 50) throw new Error(`${name} got ${state.hits - hits} posts between two reads; its inbox overflowed`);
+    hits = state.hits;
+    for (const r of state.received) seen.set(`${r.at}|${r.status}|${r.body}`, r);
+    return [...seen.values()];
+  };
+}
+
+/**
+ * Whether a Slack or Discord body is a ServiceDown notification for `service`,
+ * and which kind. Both platforms' headlines are "[FIRING:n] ServiceDown <service>"
+ * or "[RESOLVED] ServiceDown <service>" (Slack's `text`, Discord's embed title);
+ * the colour (Slack's header emoji, Discord's embed colour) must agree.
+ * A resolved body also contains "ServiceDown", so matching words is not enough.
+ */
+function serviceDownKind(body: string, service: string): "firing" | "resolved" | null {
+  let payload: Partial<SlackPayload> & Partial<DiscordPayload>;
+  try {
+    payload = JSON.parse(body) as Partial<SlackPayload> & Partial<DiscordPayload>;
+  } catch {
+    return null;
+  }
+  const embed = payload.embeds?.[0];
+  const headline = payload.text ?? embed?.title;
+  if (typeof headline !== "string") return null;
+  const escaped = service.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const match = new RegExp(`^\\[(FIRING:\\d+|RESOLVED)\\] ServiceDown ${escaped}(?=[ :]|$)`).exec(headline);
+  if (!match) return null;
+  const kind = match[1] === "RESOLVED" ? "resolved" : "firing";
+  const colourAgrees = payload.blocks !== undefined
+    ? payload.blocks[0].text.text.startsWith(kind === "firing" ? "🔴" : "🟢")
+    : embed?.color === DISCORD_COLORS[kind];
+  if (!colourAgrees) throw new Error(`a ${kind} headline with the other kind's colour: ${body}`);
+  return kind;
+}
+
+const serviceDown = (received: readonly Received[], service: string, kind: "firing" | "resolved") =>
+  received.filter((r) => serviceDownKind(r.body, service) === kind);
+
+/** Runs the loop for `ms` (evaluations every ALERT_EVALUATION_INTERVAL_MS=200), reading the inboxes as it goes. */
+async function runFor(ms: number, ...reads: (() => Promise<unknown>)[]) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    await sleep(120);
+    await runDurableObjectAlarm(metricsStub(env));
+    for (const read of reads) await read();
+  }
+}
 
 function admin(method: string, path: string, body?: unknown) {
   return SELF.fetch(`https://orchestrator.test${path}`, {
@@ -122,6 +186,67 @@ describe("alerting", () => {
     expect((await admin("DELETE", `/admin/silences/${silence.id}`)).status).toBe(200);
     await until(() => receiver("slack-receiver"), (s) => mentions(s, service, "ServiceDown").length > 0);
     expect((await admin("DELETE", "/admin/silences/no-such-id")).status).toBe(404);
+  });
+
+  it("sends no duplicate notifications when alert evaluation throws repeatedly and then recovers; the alarm stays scheduled", async () => {
+    const metrics = metricsStub(env);
+    const slack = inbox("slack-receiver");
+    const discord = inbox("discord-receiver");
+    await Promise.all([slack(), discord()]);
+    const { name, service } = await failingService();
+    await control(name, "error");
+    for (const read of [slack, discord]) {
+      const received = await until(read, (r) => serviceDown(r, service, "firing").length > 0);
+      expect(serviceDown(received, service, "firing")).toHaveLength(1);
+    }
+
+    // The fault: evaluateAlerts calls forgetDeregistered right after the
+    // registry snapshot, so making it throw breaks rule evaluation alone (the
+    // sweep, delivery and the rest of the tick carry on). The window is kept
+    // short: MetricsDO is shared with the other test files.
+    let injected = 0;
+    await runInDurableObject(metrics, (object) => {
+      Object.defineProperty(object, "forgetDeregistered", {
+        value: () => {
+          injected++;
+          throw new Error("injected alert evaluation failure");
+        },
+        configurable: true,
+        writable: true,
+      });
+    });
+    try {
+      await until(() => metrics.status(), (s) => s.consecutiveAlertFailures >= 3, 8_000);
+      expect(injected).toBeGreaterThanOrEqual(3);
+      const alarm = await runInDurableObject(metrics, (_object, state) => state.storage.getAlarm());
+      expect(alarm).not.toBeNull();
+      // Armed for the backed-off retry, not pushed far out.
+      expect(alarm as number).toBeLessThanOrEqual(Date.now() + 5_000);
+    } finally {
+      await runInDurableObject(metrics, (object) => {
+        Reflect.deleteProperty(object, "forgetDeregistered");
+      });
+    }
+
+    await until(() => metrics.status(), (s) => s.consecutiveAlertFailures === 0);
+    expect(await runInDurableObject(metrics, (_object, state) => state.storage.getAlarm())).not.toBeNull();
+    // Well over ALERT_GROUP_INTERVAL_MS (1 s), so the group flushes again after recovery.
+    await runFor(2_500, slack, discord);
+    for (const received of [await slack(), await discord()]) {
+      expect(serviceDown(received, service, "firing")).toHaveLength(1);
+      expect(serviceDown(received, service, "resolved")).toHaveLength(0);
+    }
+
+    await control(name, "ok");
+    for (const read of [slack, discord]) await until(read, (r) => serviceDown(r, service, "resolved").length > 0);
+    await runFor(1_500, slack, discord);
+    for (const received of [await slack(), await discord()]) {
+      const ours = [...serviceDown(received, service, "firing"), ...serviceDown(received, service, "resolved")];
+      expect(serviceDown(received, service, "firing")).toHaveLength(1);
+      expect(serviceDown(received, service, "resolved")).toHaveLength(1);
+      expect(ours.every((r) => r.status === 200)).toBe(true);
+    }
+    expect((await metrics.status()).consecutiveAlertFailures).toBe(0);
   });
 
   it("rejects bad silences with the field that is wrong", async () => {
