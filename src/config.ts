@@ -119,7 +119,17 @@ export const EnvSchema = v.object({
   RESPONSE_TIME_THRESHOLD: integerSetting(5_000, 1, 600_000),
   STATIC_INSTANCES: staticInstancesSetting,
   DEV_MODE: booleanSetting,
-  ACCESS_LOG: v.optional(v.pipe(v.string(), v.trim(), v.toLowerCase(), v.picklist(ACCESS_LOG_MODES, `must be one of ${ACCESS_LOG_MODES.join(", ")}`)), "all"),
+  // Empty means unset (as for the boolean settings): the default, every request.
+  ACCESS_LOG: v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.toLowerCase(),
+      v.picklist([...ACCESS_LOG_MODES, ""], `must be one of ${ACCESS_LOG_MODES.join(", ")}`),
+      v.transform((mode): AccessLogMode => (mode === "" ? "all" : mode)),
+    ),
+    "all",
+  ),
   CORS_ORIGINS: originListSetting,
   UPSTREAM_ALLOWED_HOSTS: hostListSetting,
   RATE_LIMIT_PERIOD_SECONDS: integerSetting(60, 1, 86_400),

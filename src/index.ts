@@ -54,37 +54,38 @@ export default {
   },
 } satisfies ExportedHandler<Env>;
 
-async function route(
+/** Proxied traffic returns the proxy's promise as it is (no extra async layer on the hot path); the orchestrator's own routes go through ownRoute. */
+function route(
   request: Request,
   url: URL,
   { cls, service }: ReturnType<typeof rateLimitClass>,
   env: Env,
   ctx: ExecutionContext,
   meta: RequestMeta,
-): Promise<Response> {
+): Response | Promise<Response> {
   meta.rateLimit = checkRateLimit(env, meta.clientIp, policyFor(meta.config, cls, service), meta.receivedAt, 1, (work) => ctx.waitUntil(work));
-  if (service === null) {
-    // The orchestrator's own endpoints may change state, so they wait for the decision.
-    // Proxied requests await it together with the registry pick (routes/proxy.ts).
-    const outcome = await meta.rateLimit;
-    if (!outcome.decision.allowed) return tooManyRequests(outcome);
+  if (service === null) return ownRoute(request, env, ctx, meta);
+  if (!isValidServiceName(service)) {
+    // Not a name any service can have: answered without touching routing state.
+    return problem(404, ProblemType.unknownService, "Unknown service", "No service has that name.", { field: "service" });
   }
-  if (service === null && request.method === "HEAD") {
+  // Proxied traffic is the hot path: it goes straight to the proxy instead of
+  // being matched against every one of the orchestrator's own routes first.
+  // The proxy awaits the rate-limit decision together with the registry pick.
+  meta.service = service;
+  return proxyToService(request, service, splitServicePath(url.pathname).rest, { env, ctx, meta });
+}
+
+async function ownRoute(request: Request, env: Env, ctx: ExecutionContext, meta: RequestMeta): Promise<Response> {
+  // The orchestrator's own endpoints may change state, so they wait for the decision.
+  const outcome = await meta.rateLimit;
+  if (outcome && !outcome.decision.allowed) return tooManyRequests(outcome);
+  if (request.method === "HEAD") {
     // HEAD on our own routes is GET without the body (RFC 9110 §9.3.2); proxied HEADs go upstream as they are.
     // Rebuilt from the URL and headers only: a HEAD may carry a body, which a GET cannot.
     const asGet = new Request(request.url, { method: "GET", headers: request.headers });
     const response = (await router.fetch(asGet, env, ctx, meta)) ?? problem(404, ProblemType.notFound, "Not found");
     return new Response(null, response);
-  }
-  if (service !== null && !isValidServiceName(service)) {
-    // Not a name any service can have: answered without touching routing state.
-    return problem(404, ProblemType.unknownService, "Unknown service", "No service has that name.", { field: "service" });
-  }
-  if (service !== null) {
-    // Proxied traffic is the hot path: it goes straight to the proxy instead of
-    // being matched against every one of the orchestrator's own routes first.
-    meta.service = service;
-    return proxyToService(request, service, splitServicePath(url.pathname).rest, { env, ctx, meta });
   }
   return (await router.fetch(request, env, ctx, meta)) ?? problem(404, ProblemType.notFound, "Not found");
 }

@@ -51,7 +51,8 @@ export async function callUpstream(
   }
 }
 
-async function send(env: Env, config: Config, target: Target, pathAndQuery: string, init: RequestInit): Promise<Response> {
+/** Not async: it hands back fetch's own promise (an extra async layer would cost microtask turns per request). Throws synchronously when the target is refused. */
+function send(env: Env, config: Config, target: Target, pathAndQuery: string, init: RequestInit): Promise<Response> {
   if (target.kind === "binding") {
     const binding = bindingByName(env, target.binding);
     if (!isFetcher(binding)) throw new Error(`binding ${target.binding} is not available`);

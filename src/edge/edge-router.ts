@@ -59,6 +59,9 @@ const MAX_PENDING_OUTCOMES = 1_000;
 /** A refresh taking longer than this is presumed lost (its request was cancelled) and another starts. */
 export const REFRESH_STALL_MS = 1_000;
 const MAX_TRACKED_SERVICES = 1_000;
+/** How long an isolate skips an instance it could not connect to (then real traffic tries it again). */
+export const LOCAL_EJECTION_MS = 1_000;
+const MAX_QUARANTINED = 1_000;
 const EXACT: EdgePick = { mode: "exact" };
 
 interface ServiceState {
@@ -75,6 +78,15 @@ interface ServiceState {
 
 export class EdgeRouter {
   private readonly services = new Map<string, ServiceState>();
+  /**
+   * Instances this isolate just failed to connect to, and until when it skips
+   * them. The registry ejects them too, but only once this isolate's report
+   * reaches it and the next table comes back (up to two TTLs); meanwhile
+   * every request sent there would fail and need a retry, and a burst of
+   * those can use up the retry budget. Connection refused is certain enough
+   * to act on at once, as Envoy's local-origin outlier detection does.
+   */
+  private readonly quarantined = new Map<string, number>();
   /** This isolate's requests in flight per instance id (all services). */
   private readonly inflight = new Map<string, number>();
   private outcomes = new Map<string, EdgeOutcome[]>();
@@ -118,11 +130,16 @@ export class EdgeRouter {
     }
     const exclude = options.exclude;
     const candidates: Candidate[] = [];
+    let skipped: Candidate[] | null = null;
+    const now = this.deps.now();
     for (const i of table.instances) {
       if (exclude !== undefined && exclude.includes(i.id)) continue;
-      candidates.push({ id: i.id, weight: i.weight, health: i.health, score: i.score, inflight: i.othersInflight + (this.inflight.get(i.id) ?? 0) });
+      const candidate: Candidate = { id: i.id, weight: i.weight, health: i.health, score: i.score, inflight: i.othersInflight + (this.inflight.get(i.id) ?? 0) };
+      if (this.quarantined.size > 0 && this.isQuarantined(i.id, now)) (skipped ??= []).push(candidate);
+      else candidates.push(candidate);
     }
-    const picked = pickInstance(table.strategy, candidates, state.balancer, table.panicThresholdPercent);
+    // When every candidate is quarantined, try them anyway: a likely failure beats certain refusal.
+    const picked = pickInstance(table.strategy, candidates.length > 0 ? candidates : (skipped ?? candidates), state.balancer, table.panicThresholdPercent);
     if (!picked) return noInstance(service, "No available instance", 5);
     state.balancer = picked.state;
     const instance = table.instances.find((i) => i.id === picked.id) as RoutingTable["instances"][number];
@@ -141,6 +158,7 @@ export class EdgeRouter {
       const state = this.stateOf(lease.service);
       state.activeRetries = Math.max(0, state.activeRetries - 1);
     }
+    if (outcome.failure === "connect") this.quarantine(lease.instanceId);
     if (outcome.failure !== "aborted") {
       const list = this.outcomes.get(lease.instanceId) ?? [];
       if (list.length < MAX_PENDING_OUTCOMES) list.push([outcome.status, outcome.durationMs, outcome.failure]);
@@ -148,6 +166,21 @@ export class EdgeRouter {
     }
     this.unreported = true;
     return true;
+  }
+
+  private quarantine(instanceId: string): void {
+    const now = this.deps.now();
+    // Bounded: instances that left every table would otherwise stay here.
+    if (this.quarantined.size >= MAX_QUARANTINED) for (const [id, until] of this.quarantined) if (until <= now) this.quarantined.delete(id);
+    if (this.quarantined.size < MAX_QUARANTINED) this.quarantined.set(instanceId, now + LOCAL_EJECTION_MS);
+  }
+
+  private isQuarantined(instanceId: string, now: number): boolean {
+    const until = this.quarantined.get(instanceId);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    this.quarantined.delete(instanceId);
+    return false;
   }
 
   /** Sends what the registry has not heard yet (called a moment after releases, so a quiet isolate still converges). */

@@ -9,12 +9,13 @@
  *
  * The limit is never exceeded: every request admitted spends a token the
  * limiter granted. The price is bounded under-admission: tokens sitting in
- * one isolate's pool (at most two batches, `2 × maxBatch`, for at most
- * `poolTtlMs`) are not available to the same client through other isolates
- * until refunded.
+ * one isolate's pool (about `poolTtlMs` of the client's rate, at most
+ * `maxBatch` plus the half batch a top-up finds still on hand, for at most
+ * `poolTtlMs` after the last reservation) are not available to the same
+ * client through other isolates until refunded.
  *
- * A busy pool is topped up before it runs dry: when it falls below half a
- * batch, the request that notices starts the next reservation in the
+ * A busy pool is topped up before it runs dry: when it falls to half of
+ * what its last reservation left it with, the request that notices starts the next reservation in the
  * background (kept alive by its `ctx.waitUntil`) and is itself served from
  * the tokens still on hand. So at a steady rate requests neither wait for the
  * limiter nor fall back to exact checks, and a request served from the pool
@@ -59,12 +60,24 @@ interface Pool {
   recent: number[];
   /** When a reservation started, while one is in flight. */
   reservingSince: number | null;
-  /** The size of the last batch granted: a top-up starts when the pool falls to half of it. */
-  lastBatch: number;
+  /** How many tokens the last reservation left the pool with: a top-up starts when it falls to half of that. */
+  level: number;
+  /** After a reservation failed: no new one before then (exact checks meanwhile). */
+  reserveAgainAt: number;
+  /** Reservations failed in a row. */
+  reserveFailures: number;
 }
 
 /** A reservation taking longer than this is presumed lost (its request was cancelled). */
 const RESERVE_STALL_MS = 1_000;
+/**
+ * After failed reservations the pool leaves the limiter's reservations alone
+ * for a while (exact checks meanwhile): 50 ms after one failure, so a
+ * transient one is retried before the tokens on hand run out, doubling up to
+ * 1 s while they keep failing, so an outage is not asked again per request.
+ */
+const RESERVE_BACKOFF_MS = 50;
+const RESERVE_BACKOFF_MAX_MS = 1_000;
 
 export class TokenPool {
   private readonly pools = new Map<string, Pool>();
@@ -93,7 +106,7 @@ export class TokenPool {
     this.note(pool, now);
     this.expire(key, pool, now);
     if (pool.tokens > 0) {
-      if (keepAlive && pool.tokens <= pool.lastBatch / 2 && pool.reservingSince === null) this.topUp(key, pool, now, keepAlive);
+      if (keepAlive && pool.tokens <= pool.level / 2 && pool.reservingSince === null && now >= pool.reserveAgainAt) this.topUp(key, pool, now, keepAlive);
       return this.spend(pool);
     }
     if (now < pool.refusedUntil) return this.refuse(pool, now);
@@ -101,6 +114,7 @@ export class TokenPool {
     // One request reserves a batch; requests arriving meanwhile are checked exactly rather
     // than waiting on it (in Workers, I/O started by one request dies with that request).
     if (pool.reservingSince !== null && now - pool.reservingSince < RESERVE_STALL_MS) return this.checkExactly(key, policy);
+    if (now < pool.reserveAgainAt) return this.checkExactly(key, policy);
     return this.reserveAndTake(key, pool, now);
   }
 
@@ -112,8 +126,13 @@ export class TokenPool {
     pool.reservingSince = now;
     try {
       await this.reserveBatch(key, pool, now);
+    } catch {
+      // The reservation failed, but the limiter may still answer plain checks: ask it rather than fail open.
+      this.backOff(pool, now);
+      return this.checkExactly(key, pool.policy);
     } finally {
-      pool.reservingSince = null;
+      // Only this reservation's own flag: a newer one may have started after this one stalled.
+      if (pool.reservingSince === now) pool.reservingSince = null;
     }
     if (pool.tokens > 0) return this.spend(pool);
     return this.refuse(pool, this.deps.now());
@@ -124,11 +143,16 @@ export class TokenPool {
     pool.reservingSince = now;
     keepAlive(
       this.reserveBatch(key, pool, now)
-        .catch(() => undefined)
+        .catch(() => this.backOff(pool, now))
         .finally(() => {
-          pool.reservingSince = null;
+          if (pool.reservingSince === now) pool.reservingSince = null;
         }),
     );
+  }
+
+  private backOff(pool: Pool, now: number): void {
+    pool.reserveFailures++;
+    pool.reserveAgainAt = now + Math.min(RESERVE_BACKOFF_MAX_MS, RESERVE_BACKOFF_MS * 2 ** (pool.reserveFailures - 1));
   }
 
   private refuse(pool: Pool, now: number): PoolDecision {
@@ -153,16 +177,30 @@ export class TokenPool {
     return { allowed: true, remaining: pool.limiterRemaining + pool.tokens, resetMs: pool.resetMs, retryAfterMs: 0, source: "pool" as const };
   }
 
+  /**
+   * Brings the pool up to about `poolTtlMs` of the client's current rate
+   * (at most maxBatch): a top-up asks only for what the tokens on hand do not
+   * cover, so the pool never holds much more than one TTL's worth, and at a
+   * steady rate it reaches its next top-up before it expires.
+   */
   private async reserveBatch(key: string, pool: Pool, now: number): Promise<void> {
     const rate = pool.recent.length; // requests in the last second
-    const wanted = Math.max(2, Math.min(this.maxBatch, Math.ceil((rate * this.poolTtlMs) / 1000)));
+    const target = Math.max(2, Math.min(this.maxBatch, Math.ceil((rate * this.poolTtlMs) / 1000)));
+    const wanted = Math.max(1, target - pool.tokens);
     const granted = await this.deps.reserve(key, pool.policy, wanted);
+    if (this.pools.get(`${key}|${pool.policy.name}`) !== pool) {
+      // The pool was evicted while the limiter answered: nobody can spend these tokens, so they go back.
+      if (granted.granted > 0) this.deps.refund(key, pool.policy, granted.granted);
+      return;
+    }
+    pool.reserveFailures = 0;
     // Added, not replaced: a top-up arrives while the previous batch is still being spent.
     pool.tokens += granted.granted;
-    pool.lastBatch = granted.granted;
+    pool.level = pool.tokens;
     pool.limiterRemaining = granted.remaining;
     pool.resetMs = granted.resetMs;
-    pool.expiresAt = now + this.poolTtlMs;
+    // Never earlier than a newer reservation already set (a late answer must not expire fresh tokens).
+    pool.expiresAt = Math.max(pool.expiresAt, now + this.poolTtlMs);
     pool.refusedUntil = granted.granted > 0 ? 0 : now + Math.max(1, granted.retryAfterMs);
   }
 
@@ -184,7 +222,7 @@ export class TokenPool {
     let pool = this.pools.get(poolKey);
     if (!pool) {
       if (this.pools.size >= this.maxKeys) this.evictOldest(now);
-      pool = { tokens: 0, expiresAt: 0, limiterRemaining: 0, resetMs: 0, policy, refusedUntil: 0, recent: [], reservingSince: null, lastBatch: 0 };
+      pool = { tokens: 0, expiresAt: 0, limiterRemaining: 0, resetMs: 0, policy, refusedUntil: 0, recent: [], reservingSince: null, level: 0, reserveAgainAt: 0, reserveFailures: 0 };
       this.pools.set(poolKey, pool);
     }
     return pool;

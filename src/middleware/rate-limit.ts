@@ -34,7 +34,8 @@ export function clientIp(request: Request): string {
 }
 
 export function rateLimitClass(pathname: string): { cls: RateLimitClass; service: string | null } {
-  const first = pathname.split("/")[1] ?? "";
+  const end = pathname.indexOf("/", 1);
+  const first = pathname.slice(1, end === -1 ? undefined : end);
   if (first === "health") return { cls: "health", service: null };
   if (first === "metrics") return { cls: "metrics", service: null };
   // The dashboard's static files are public code, not admin actions: counting them as admin

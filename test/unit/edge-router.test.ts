@@ -6,7 +6,7 @@
  * report interval across isolates.
  */
 import { describe, expect, it } from "vitest";
-import { EdgeRouter, type LocalLease } from "../../src/edge/edge-router";
+import { EdgeRouter, LOCAL_EJECTION_MS, type LocalLease } from "../../src/edge/edge-router";
 import type { EdgeReport, RoutingTableResult } from "../../src/registry-contract";
 
 /** Registry model: the sum of every isolate's last reported in-flight counts, and every outcome received. */
@@ -110,6 +110,45 @@ describe("EdgeRouter", () => {
     // 4 s of picks at 10 ms steps with a 250 ms TTL: about 16 refreshes, never one per request.
     expect(registry.fetches - fetchesBefore).toBeLessThanOrEqual(Math.ceil(4000 / 250) + 1);
     for (const lease of leases) router.release(lease, ok);
+  });
+
+  it("skips an instance it could not connect to for LOCAL_EJECTION_MS, then tries it again; with every instance skipped it still picks", async () => {
+    const registry = new ModelRegistry(["a", "b", "c"]);
+    const clock = { now: 1_000 };
+    const router = routerFor(registry, clock);
+    for (const lease of await busy(router, clock)) router.release(lease, ok);
+    const first = (await router.pick("svc")) as LocalLease;
+    router.release(first, { status: null, durationMs: 1, failure: "connect" });
+
+    const during: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const lease = (await router.pick("svc")) as LocalLease;
+      during.push(lease.instanceId);
+      router.release(lease, ok);
+      clock.now += 10; // 300 ms in all: still inside the ejection
+    }
+    expect(during).not.toContain(first.instanceId);
+    expect(new Set(during).size).toBe(2);
+
+    clock.now += LOCAL_EJECTION_MS;
+    const after: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const lease = (await router.pick("svc")) as LocalLease;
+      after.push(lease.instanceId);
+      router.release(lease, ok);
+    }
+    expect(after).toContain(first.instanceId);
+
+    // Every instance refuses connections: picks go on (a likely failure beats certain refusal).
+    for (const id of ["a", "b", "c"]) {
+      let lease: LocalLease;
+      do {
+        lease = (await router.pick("svc")) as LocalLease;
+        router.release(lease, lease.instanceId === id ? { status: null, durationMs: 1, failure: "connect" } : ok);
+      } while (lease.instanceId !== id);
+    }
+    const stillPicked = await router.pick("svc");
+    expect("mode" in stillPicked && stillPicked.mode).toBe("local");
   });
 
   it("converges to exact counts after load: every release is reported once, nothing stays in flight", async () => {

@@ -3,29 +3,78 @@
  * never admitting more than the limiter grants at load, refunding what it did
  * not use, one reservation shared by concurrent requests.
  */
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { gcra, type GcraState, type RateLimitPolicy } from "../../src/core/gcra";
 import { refund, reserve } from "../../src/core/gcra-batch";
-import { TokenPool } from "../../src/edge/token-pool";
+import { type PoolDecision, TokenPool } from "../../src/edge/token-pool";
 
 const policy: RateLimitPolicy = { name: "general", limit: 100, periodMs: 60_000, burst: 100 };
 
-function setup() {
+interface SetupOptions {
+  /** Reservations are answered only when the test calls `limiter.release()` (a top-up stays in flight until then). */
+  readonly gated?: boolean;
+}
+
+function setup(options: SetupOptions = {}) {
   const clock = { now: 1_000_000 };
-  const limiter = { state: null as GcraState | null, checks: 0, reserves: 0, refunded: 0 };
+  const gates: (() => void)[] = [];
+  const limiter = {
+    state: null as GcraState | null,
+    checks: 0,
+    checksAllowed: 0,
+    reserves: 0,
+    /** Tokens handed out by reservations, in total and by the latest one. */
+    granted: 0,
+    lastGranted: 0,
+    refunded: 0,
+    /** Reservations called but not yet answered, and the most there ever were at once. */
+    inFlight: 0,
+    maxInFlight: 0,
+    /** How the next reservation calls fail, one entry per call: a rejected promise or a synchronous throw. */
+    failures: [] as ("reject" | "throw")[],
+    /** Answers every reservation held so far (gated mode); returns how many there were. */
+    release(): number {
+      const open = gates.splice(0);
+      for (const answer of open) answer();
+      return open.length;
+    },
+  };
   const pool = new TokenPool({
     now: () => clock.now,
     check: async (_key, p) => {
       limiter.checks++;
       const d = gcra(limiter.state, p, clock.now, 1);
-      if (d.allowed) limiter.state = d.state;
+      if (d.allowed) {
+        limiter.state = d.state;
+        limiter.checksAllowed++;
+      }
       return d;
     },
-    reserve: async (_key, p, wanted) => {
+    reserve: (_key, p, wanted) => {
       limiter.reserves++;
+      const failure = limiter.failures.shift();
+      if (failure === "throw") throw new Error("limiter unreachable");
+      if (failure === "reject") return Promise.reject(new Error("limiter unreachable"));
       const r = reserve(limiter.state, p, clock.now, wanted);
       if (r.granted > 0) limiter.state = r.decision.state;
-      return { ...r.decision, allowed: r.granted > 0, granted: r.granted };
+      limiter.granted += r.granted;
+      limiter.lastGranted = r.granted;
+      const answer = { ...r.decision, allowed: r.granted > 0, granted: r.granted };
+      limiter.inFlight++;
+      limiter.maxInFlight = Math.max(limiter.maxInFlight, limiter.inFlight);
+      if (!options.gated) {
+        return Promise.resolve().then(() => {
+          limiter.inFlight--;
+          return answer;
+        });
+      }
+      return new Promise((resolve) =>
+        gates.push(() => {
+          limiter.inFlight--;
+          resolve(answer);
+        }),
+      );
     },
     refund: (_key, p, tokens) => {
       limiter.refunded += tokens;
@@ -99,5 +148,263 @@ describe("TokenPool under a burst of concurrent requests", () => {
     for (let i = 0; i < 15; i++) await pool.take("9.9.9.9", big);
     const results = await Promise.all(Array.from({ length: 200 }, () => pool.take("9.9.9.9", big)));
     expect(results.filter((r) => !r.allowed)).toHaveLength(0);
+  });
+});
+
+/** Far above any traffic below: the limiter never refuses, so every refusal or wait would be the pool's doing. */
+const roomy: RateLimitPolicy = { name: "general", limit: 1_000_000, periodMs: 60_000, burst: 1_000_000 };
+
+interface SteadyRun {
+  /** Concurrent requests per tick (issued before any of them is awaited) and the time between ticks. */
+  readonly perTick: number;
+  readonly stepMs: number;
+  readonly ticks: number;
+  /** Ticks not counted in the result (the pool learning the rate). */
+  readonly warmUpTicks: number;
+  /** Gated limiter: answer reservations every this many ticks (a top-up stays in flight meanwhile). */
+  readonly answerEvery: number;
+}
+
+interface SteadyStats {
+  takes: number;
+  promises: number;
+  allowed: number;
+  checks: number;
+  reserves: number;
+  topUps: number;
+  refunded: number;
+}
+
+/**
+ * Steady traffic with `keepAlive` supplied, as the middleware does with
+ * ctx.waitUntil. Counts what happens after the warm-up: takes answered with a
+ * promise rather than a value, exact checks, reservations, and top-ups (the
+ * promises handed to keepAlive, all awaited before the run ends).
+ */
+async function steady(ctx: ReturnType<typeof setup>, policy: RateLimitPolicy, run: SteadyRun): Promise<SteadyStats> {
+  const { clock, limiter, pool } = ctx;
+  const kept: Promise<unknown>[] = [];
+  let topUps = 0;
+  const keepAlive = (work: Promise<unknown>) => {
+    topUps++;
+    kept.push(work);
+  };
+  let base = { checks: 0, reserves: 0, refunded: 0, topUps: 0 };
+  const stats: SteadyStats = { takes: 0, promises: 0, allowed: 0, checks: 0, reserves: 0, topUps: 0, refunded: 0 };
+  for (let tick = 0; tick < run.ticks; tick++) {
+    const counted = tick >= run.warmUpTicks;
+    if (tick === run.warmUpTicks) base = { checks: limiter.checks, reserves: limiter.reserves, refunded: limiter.refunded, topUps };
+    const results: (PoolDecision | Promise<PoolDecision>)[] = [];
+    for (let i = 0; i < run.perTick; i++) results.push(pool.take("1.2.3.4", policy, keepAlive));
+    const waiting = results.some((r) => r instanceof Promise);
+    // A request waiting on the limiter needs its answer; otherwise the limiter answers every `answerEvery` ticks.
+    if (waiting || tick % run.answerEvery === 0) {
+      limiter.release();
+      await Promise.all(kept.splice(0));
+    }
+    const decisions = await Promise.all(results);
+    if (counted) {
+      stats.takes += results.length;
+      stats.promises += results.filter((r) => r instanceof Promise).length;
+      stats.allowed += decisions.filter((d) => d.allowed).length;
+    }
+    clock.now += run.stepMs;
+  }
+  limiter.release();
+  await Promise.all(kept.splice(0));
+  stats.checks = limiter.checks - base.checks;
+  stats.reserves = limiter.reserves - base.reserves;
+  stats.refunded = limiter.refunded - base.refunded;
+  stats.topUps = topUps - base.topUps;
+  return stats;
+}
+
+describe("TokenPool top-ups (keepAlive supplied)", () => {
+  // 500 requests a second: batches are capped at maxBatch (100, a fifth of a second).
+  // 100 requests a second: batches are half a second of traffic (50), below the cap.
+  it.each([
+    { rps: 500, perTick: 2, stepMs: 4 },
+    { rps: 100, perTick: 2, stepMs: 20 },
+  ])("at a steady $rps requests a second, answers every request synchronously from the pool after warm-up, with no exact checks", async ({ perTick, stepMs }) => {
+    const ctx = setup({ gated: true });
+    const ticks = Math.ceil(8_000 / stepMs); // 8 s, the first 3 s warm-up
+    const stats = await steady(ctx, roomy, { perTick, stepMs, ticks, warmUpTicks: Math.ceil(3_000 / stepMs), answerEvery: 3 });
+    expect(stats.takes).toBeGreaterThan(0);
+    expect(stats.allowed).toBe(stats.takes); // tokens keep flowing
+    expect(stats.promises).toBe(0); // never a wait for the limiter
+    expect(stats.checks).toBe(0); // never a fall back to exact checks
+    // Tokens came from reservations, and every one of them was a background top-up.
+    expect(stats.reserves).toBeGreaterThan(0);
+    expect(stats.reserves).toBe(stats.topUps);
+  });
+
+  it("takes without keepAlive never start a background reservation", async () => {
+    const { clock, limiter, pool } = setup({ gated: true });
+    for (let i = 0; i < 2_000; i++) {
+      const r = pool.take("1.2.3.4", roomy);
+      if (r instanceof Promise) {
+        limiter.release();
+        await r;
+      } else {
+        // Answered from the pool: no reservation may be pending behind it.
+        expect(limiter.inFlight).toBe(0);
+      }
+      clock.now += 2;
+    }
+    expect(limiter.reserves).toBeGreaterThan(1);
+  });
+
+  it("never admits more than the limiter could, and accounts for every token granted (spent, held or refunded)", async () => {
+    // T = 5 ms, burst 50: traffic of up to 6 requests every 0..12 ms overruns it, so the limiter refuses at times.
+    const tight: RateLimitPolicy = { name: "general", limit: 200, periodMs: 1_000, burst: 50 };
+    const step = fc.record({ gapMs: fc.integer({ min: 0, max: 12 }), requests: fc.integer({ min: 1, max: 6 }), answer: fc.boolean() });
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 20, maxLength: 400 }), async (steps) => {
+        const { clock, limiter, pool } = setup({ gated: true });
+        const start = clock.now;
+        const kept: Promise<unknown>[] = [];
+        const keepAlive = (work: Promise<unknown>) => void kept.push(work);
+        const waiting: Promise<PoolDecision>[] = [];
+        let fromPool = 0;
+        let fromLimiter = 0;
+        const count = (d: PoolDecision) => {
+          if (d.allowed && d.source === "pool") fromPool++;
+          if (d.allowed && d.source === "limiter") fromLimiter++;
+        };
+        const answerAll = async () => {
+          limiter.release();
+          for (const d of await Promise.all(waiting.splice(0))) count(d);
+          await Promise.all(kept.splice(0));
+        };
+        let lastAnswer = clock.now;
+        for (const s of steps) {
+          clock.now += s.gapMs;
+          for (let i = 0; i < s.requests; i++) {
+            const r = pool.take("1.2.3.4", tight, keepAlive);
+            if (r instanceof Promise) waiting.push(r);
+            else count(r);
+          }
+          // Reservations answer late, but well within the pool's 1 s stall limit.
+          if (s.answer || clock.now - lastAnswer >= 500) {
+            await answerAll();
+            lastAnswer = clock.now;
+          }
+        }
+        await answerAll();
+        const elapsed = clock.now - start;
+        expect(fromPool + fromLimiter).toBeLessThanOrEqual(tight.burst + Math.floor((elapsed * tight.limit) / tight.periodMs));
+        expect(fromLimiter).toBe(limiter.checksAllowed);
+        // Every token the limiter granted was spent on an admitted request, is still held, or went back.
+        const held = pool.held("1.2.3.4", tight.name);
+        expect(fromPool + held + limiter.refunded).toBe(limiter.granted);
+        expect(limiter.maxInFlight).toBeLessThanOrEqual(1);
+        // Once the pool expires, what it held goes back to the limiter.
+        const refundedBefore = limiter.refunded;
+        clock.now += 1_000;
+        await pool.take("1.2.3.4", tight, keepAlive);
+        expect(limiter.refunded - refundedBefore).toBe(held);
+        expect(pool.held("1.2.3.4", tight.name)).toBe(0);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it("keeps at most one top-up in flight, however far the pool falls meanwhile, and adds the granted tokens to those on hand", async () => {
+    const ctx = setup({ gated: true });
+    const { clock, limiter, pool } = ctx;
+    await steady(ctx, roomy, { perTick: 1, stepMs: 2, ticks: 1_500, warmUpTicks: 0, answerEvery: 1 });
+    const kept: Promise<unknown>[] = [];
+    const keepAlive = (work: Promise<unknown>) => void kept.push(work);
+    // Spend until a top-up starts, then hold it.
+    while (kept.length === 0) {
+      expect(pool.take("1.2.3.4", roomy, keepAlive)).not.toBeInstanceOf(Promise);
+      clock.now += 2;
+    }
+    const reserves = limiter.reserves;
+    expect(limiter.inFlight).toBe(1);
+    // The pool runs down to its last token with the top-up still pending: no second reservation.
+    while (pool.held("1.2.3.4", roomy.name) > 0) {
+      const r = pool.take("1.2.3.4", roomy, keepAlive);
+      expect(r).not.toBeInstanceOf(Promise);
+      expect((r as PoolDecision).allowed).toBe(true);
+      clock.now += 2;
+    }
+    expect(kept).toHaveLength(1);
+    expect(limiter.reserves).toBe(reserves);
+    expect(limiter.maxInFlight).toBe(1);
+    // Dry, with the top-up pending (not stalled): the next request is checked exactly instead of reserving again.
+    const checks = limiter.checks;
+    const dry = pool.take("1.2.3.4", roomy, keepAlive);
+    expect(dry).toBeInstanceOf(Promise);
+    expect((await dry).source).toBe("limiter");
+    expect(limiter.checks).toBe(checks + 1);
+    expect(limiter.reserves).toBe(reserves);
+    // The top-up lands: its tokens are added (the pool was empty here, so it holds exactly the grant).
+    limiter.release();
+    await Promise.all(kept.splice(0));
+    expect(pool.held("1.2.3.4", roomy.name)).toBe(limiter.lastGranted);
+    expect(limiter.lastGranted).toBeGreaterThan(0);
+  });
+
+  it("adds a top-up's tokens to those still on hand rather than replacing them", async () => {
+    const ctx = setup({ gated: true });
+    const { clock, limiter, pool } = ctx;
+    await steady(ctx, roomy, { perTick: 1, stepMs: 2, ticks: 1_500, warmUpTicks: 0, answerEvery: 1 });
+    const kept: Promise<unknown>[] = [];
+    while (kept.length === 0) {
+      pool.take("1.2.3.4", roomy, (work) => void kept.push(work));
+      clock.now += 2;
+    }
+    const onHand = pool.held("1.2.3.4", roomy.name);
+    expect(onHand).toBeGreaterThan(0);
+    limiter.release();
+    await Promise.all(kept);
+    expect(pool.held("1.2.3.4", roomy.name)).toBe(onHand + limiter.lastGranted);
+  });
+
+  it.each(["reject", "throw"] as const)("survives a top-up whose limiter call fails (%s): keeps serving, retries, and keepAlive's promise does not reject", async (failure) => {
+    const ctx = setup();
+    const { clock, limiter, pool } = ctx;
+    await steady(ctx, roomy, { perTick: 1, stepMs: 2, ticks: 1_500, warmUpTicks: 0, answerEvery: 1 });
+    const kept: Promise<unknown>[] = [];
+    const keepAlive = (work: Promise<unknown>) => void kept.push(work);
+    limiter.failures.push(failure);
+    while (kept.length === 0) {
+      expect(pool.take("1.2.3.4", roomy, keepAlive)).not.toBeInstanceOf(Promise);
+      clock.now += 2;
+    }
+    const reserves = limiter.reserves;
+    await expect(kept[0]).resolves.toBeUndefined();
+    expect(limiter.failures).toHaveLength(0); // the failure was spent on that top-up
+    // Two more seconds of traffic: every request admitted, and without an exact check.
+    const checks = limiter.checks;
+    const stats = await steady(ctx, roomy, { perTick: 1, stepMs: 2, ticks: 1_000, warmUpTicks: 0, answerEvery: 1 });
+    expect(stats.allowed).toBe(stats.takes);
+    expect(limiter.checks).toBe(checks);
+    expect(limiter.reserves).toBeGreaterThan(reserves); // a later top-up did go out, and worked
+    expect(stats.promises).toBe(0);
+  });
+
+  it("after a limiter outage for reservations, recovers: takes never throw, and the pool serves again once reservations work", async () => {
+    const ctx = setup();
+    const { clock, limiter, pool } = ctx;
+    await steady(ctx, roomy, { perTick: 1, stepMs: 2, ticks: 1_500, warmUpTicks: 0, answerEvery: 1 });
+    const kept: Promise<unknown>[] = [];
+    const keepAlive = (work: Promise<unknown>) => void kept.push(work);
+    limiter.failures.push(...Array.from({ length: 10_000 }, () => "reject" as const));
+    const outcomes: Promise<unknown>[] = [];
+    for (let i = 0; i < 500; i++) {
+      let r: PoolDecision | Promise<PoolDecision> | undefined;
+      expect(() => (r = pool.take("1.2.3.4", roomy, keepAlive))).not.toThrow();
+      outcomes.push(Promise.resolve(r));
+      await Promise.allSettled(kept.splice(0));
+      clock.now += 2;
+    }
+    await Promise.allSettled(outcomes);
+    limiter.failures.length = 0;
+    const stats = await steady(ctx, roomy, { perTick: 1, stepMs: 2, ticks: 1_500, warmUpTicks: 500, answerEvery: 1 });
+    expect(stats.allowed).toBe(stats.takes);
+    expect(stats.promises).toBe(0);
+    expect(pool.held("1.2.3.4", roomy.name)).toBeGreaterThan(0);
   });
 });
