@@ -377,10 +377,26 @@ export class MetricsDO extends DurableObject<Env> {
         startsAt: since,
       }));
       const result = evaluate({ ...this.pipeline, silences: pruneSilences(this.pipeline.silences, now) }, [...firing, ...atMax], now, this.pipelineConfig);
+      // Pipeline state, history and outbox are written in one transaction and only then taken into
+      // memory: a failure part-way leaves neither a notification marked sent that is not queued, nor
+      // one queued twice on the next evaluation.
+      const queued = this.withNotifications(result.notifications, now);
+      this.ctx.storage.transactionSync(() => {
+        this.writeDocument("pipeline", result.state);
+        if (queued !== null) {
+          this.writeDocument("history", queued.history);
+          this.writeDocument("outbox", queued.outbox);
+        }
+      });
       this.pipeline = result.state;
-      this.queueNotifications(result.notifications, now);
-      if (result.notifications.length > 0) this.dashboardDirty = true;
-      this.writeDocument("pipeline", this.pipeline);
+      if (queued !== null) {
+        this.history = queued.history;
+        this.outbox = queued.outbox;
+        this.dashboardDirty = true;
+        for (const notification of result.notifications) {
+          console.log(JSON.stringify({ level: notification.status === "firing" ? "warn" : "info", message: "alert notification", group: notification.groupKey, status: notification.status, alerts: notification.alerts.length }));
+        }
+      }
       this.nextAlertAt = Math.min(now + this.config.alerts.evaluationIntervalMs, result.nextEvaluationAt ?? Number.POSITIVE_INFINITY);
       this.consecutiveAlertFailures = 0;
     } catch (error) {
@@ -441,18 +457,17 @@ export class MetricsDO extends DurableObject<Env> {
     }
   }
 
-  private queueNotifications(notifications: readonly Notification[], now: number): void {
-    if (notifications.length === 0) return;
-    this.history = appendAlertHistory(this.history, notifications);
+  /** The history and outbox with these notifications added (one outbox entry per configured receiver), or null when there are none. */
+  private withNotifications(notifications: readonly Notification[], now: number): { history: AlertHistory; outbox: Outbox } | null {
+    if (notifications.length === 0) return null;
     const environment = this.config.environment;
+    let outbox = this.outbox;
     for (const notification of notifications) {
       const id = `${notification.groupKey}:${notification.status}:${notification.at}`;
-      if (this.config.alerts.slackWebhookUrl) this.outbox = enqueue(this.outbox, { id: `slack:${id}`, target: "slack", payload: slackPayload(notification, { environment }) }, now);
-      if (this.config.alerts.discordWebhookUrl) this.outbox = enqueue(this.outbox, { id: `discord:${id}`, target: "discord", payload: discordPayload(notification, { environment }) }, now);
-      console.log(JSON.stringify({ level: notification.status === "firing" ? "warn" : "info", message: "alert notification", group: notification.groupKey, status: notification.status, alerts: notification.alerts.length }));
+      if (this.config.alerts.slackWebhookUrl) outbox = enqueue(outbox, { id: `slack:${id}`, target: "slack", payload: slackPayload(notification, { environment }) }, now);
+      if (this.config.alerts.discordWebhookUrl) outbox = enqueue(outbox, { id: `discord:${id}`, target: "discord", payload: discordPayload(notification, { environment }) }, now);
     }
-    this.writeDocument("history", this.history);
-    this.writeDocument("outbox", this.outbox);
+    return { history: appendAlertHistory(this.history, notifications), outbox };
   }
 
   private async deliver(now: number): Promise<void> {
