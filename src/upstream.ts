@@ -20,15 +20,14 @@ export type UpstreamResult =
  * there is none. The deadline covers the wait for headers only: a long
  * streamed body that has started is not cut off. `claimError` lets the
  * caller claim errors of its own (e.g. a request body over the limit).
- * `init` is the caller's to give: redirect is set on it.
+ * `init` is the caller's to give: redirect and signal are set on it.
  *
- * The deadline is a race with one timer, not an AbortController: half the
- * runtime calls per request. A fetch that loses the race is not aborted; the
- * runtime cancels it (and drops the timer of one that won) when the request
- * or event that started it ends, which for a proxied request that timed out
- * is as soon as its 504 has been sent.
+ * A fetch that misses its deadline is aborted, not just abandoned: Workers
+ * allow an invocation only a few simultaneous connections, so an abandoned
+ * fetch to a hung instance would hold one of them (a health sweep's later
+ * probes queued behind hung ones, in an earlier version that only raced a timer).
  */
-export function callUpstream(
+export async function callUpstream(
   env: Env,
   config: Config,
   target: Target,
@@ -37,21 +36,25 @@ export function callUpstream(
   timeoutMs: number,
   claimError: (error: unknown) => boolean = () => false,
 ): Promise<UpstreamResult> {
-  const failed = (error: unknown): UpstreamResult =>
-    claimError(error) ? { kind: "refused", error } : { kind: "connect", error: error instanceof Error ? error.message : String(error) };
-  init.redirect = "manual";
-  return new Promise<UpstreamResult>((settle) => {
-    // Whichever comes first settles it; the other's later settle is a no-op.
-    setTimeout(() => settle(TIMED_OUT), timeoutMs);
-    try {
-      send(env, config, target, pathAndQuery, init).then((response) => settle({ kind: "response", response }), (error: unknown) => settle(failed(error)));
-    } catch (error) {
-      settle(failed(error));
-    }
-  });
+  const deadline = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    deadline.abort(new Error("upstream timeout"));
+  }, timeoutMs);
+  try {
+    init.redirect = "manual";
+    init.signal = deadline.signal;
+    const response = await send(env, config, target, pathAndQuery, init);
+    return { kind: "response", response };
+  } catch (error) {
+    if (claimError(error)) return { kind: "refused", error };
+    if (timedOut) return { kind: "timeout" };
+    return { kind: "connect", error: error instanceof Error ? error.message : String(error) };
+  } finally {
+    clearTimeout(timer);
+  }
 }
-
-const TIMED_OUT: UpstreamResult = { kind: "timeout" };
 
 /** Not async: it hands back fetch's own promise (an extra async layer would cost microtask turns per request). Throws synchronously when the target is refused. */
 function send(env: Env, config: Config, target: Target, pathAndQuery: string, init: RequestInit): Promise<Response> {

@@ -75,6 +75,7 @@ describe("resilience", () => {
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+    console.log(`[resilience] left rotation after ${leftAfterMs} ms`);
     expect(leftAfterMs).toBeGreaterThanOrEqual(0);
     // interval × retries, plus one interval of jitter/phase and the sweep's own time.
     expect(leftAfterMs).toBeLessThan(INTERVAL_MS * (RETRIES + 2) + 1_500);
