@@ -21,6 +21,7 @@ import {
   initialActiveState,
   initialOutlierState,
   isEjected,
+  ejectOnRefusal,
   mayEject,
   type OutlierState,
   readmit,
@@ -499,6 +500,10 @@ export class RegistryDO extends DurableObject<Env> {
         this.learnFromOutcome(instance, { status, durationMs, failure }, now);
       }
     }
+    for (const id of (report.refused ?? []).slice(0, MAX_OUTCOMES_PER_REPORT)) {
+      const instance = this.instances.get(id);
+      if (instance) this.ejectRefusing(instance, now);
+    }
     if (this.edgeReports.size > 0) this.armAt(now + EDGE_REPORT_TTL_MS);
   }
 
@@ -879,6 +884,17 @@ export class RegistryDO extends DurableObject<Env> {
     if (result.ejected || before.ejectedUntil !== result.state.ejectedUntil || before.ejectionCount !== result.state.ejectionCount) {
       this.sql.exec("UPDATE instances SET outlier_state = ? WHERE id = ?", JSON.stringify(instance.outlier), instance.id);
     }
+  }
+
+  /** An instance an edge isolate could not connect to (EdgeReport.refused): ejected now, within the ejection cap. */
+  private ejectRefusing(instance: InstanceRecord, now: number): void {
+    if (instance.adminState !== "active") return;
+    const siblings = this.instancesOf(instance.service).filter((i) => i.adminState === "active");
+    const ejectedNow = siblings.filter((i) => isEjected(i.outlier, now)).length;
+    const result = ejectOnRefusal(instance.outlier, now, this.config.health.outlier, mayEject(siblings.length, ejectedNow, this.config.health.outlier.maxEjectionPercent));
+    if (!result.ejected) return;
+    instance.outlier = result.state;
+    this.sql.exec("UPDATE instances SET outlier_state = ? WHERE id = ?", JSON.stringify(instance.outlier), instance.id);
   }
 
   private healthSettingsOf(serviceName: string): Required<ServiceHealthSettings> {

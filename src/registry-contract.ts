@@ -221,6 +221,13 @@ export interface EdgeReport {
   readonly isolateId: string;
   readonly inflight: Readonly<Record<string, number>>;
   readonly outcomes: Readonly<Record<string, readonly EdgeOutcome[]>>;
+  /**
+   * Instances this isolate could not connect to since its last report, and
+   * has stopped sending to for a while (edge-router.ts, local ejection). The
+   * registry ejects them at once: having stopped, the isolate will not send
+   * the consecutive failures that would otherwise trip outlier detection.
+   */
+  readonly refused?: readonly string[];
 }
 
 export interface RoutingInstance {

@@ -87,6 +87,8 @@ export class EdgeRouter {
    * to act on at once, as Envoy's local-origin outlier detection does.
    */
   private readonly quarantined = new Map<string, number>();
+  /** Instances quarantined since the last report (EdgeReport.refused). */
+  private refused = new Set<string>();
   /** This isolate's requests in flight per instance id (all services). */
   private readonly inflight = new Map<string, number>();
   private outcomes = new Map<string, EdgeOutcome[]>();
@@ -170,6 +172,8 @@ export class EdgeRouter {
 
   private quarantine(instanceId: string): void {
     const now = this.deps.now();
+    // Told to the registry with the next report, which ejects it for every isolate.
+    if (!this.isQuarantined(instanceId, now)) this.refused.add(instanceId);
     // Bounded: instances that left every table would otherwise stay here.
     if (this.quarantined.size >= MAX_QUARANTINED) for (const [id, until] of this.quarantined) if (until <= now) this.quarantined.delete(id);
     if (this.quarantined.size < MAX_QUARANTINED) this.quarantined.set(instanceId, now + LOCAL_EJECTION_MS);
@@ -282,13 +286,18 @@ export class EdgeRouter {
     const outcomes = Object.fromEntries(this.outcomes);
     this.outcomes = new Map();
     this.unreported = false;
-    return { isolateId: this.deps.isolateId, inflight: Object.fromEntries(this.inflight), outcomes };
+    const report: EdgeReport = { isolateId: this.deps.isolateId, inflight: Object.fromEntries(this.inflight), outcomes };
+    if (this.refused.size === 0) return report;
+    const refused = [...this.refused];
+    this.refused = new Set();
+    return { ...report, refused };
   }
 
   private restoreOutcomes(report: EdgeReport): void {
     for (const [id, list] of Object.entries(report.outcomes)) {
       this.outcomes.set(id, [...list, ...(this.outcomes.get(id) ?? [])].slice(0, MAX_PENDING_OUTCOMES));
     }
+    for (const id of report.refused ?? []) this.refused.add(id);
     this.unreported = true;
   }
 }

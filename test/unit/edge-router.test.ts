@@ -17,8 +17,11 @@ class ModelRegistry {
   failNext = false;
   constructor(readonly instanceIds: string[], readonly strategy: "round-robin" | "least-connections" = "round-robin") {}
 
+  refused: string[] = [];
+
   apply(report: EdgeReport) {
     this.reports.set(report.isolateId, { ...report.inflight });
+    this.refused.push(...(report.refused ?? []));
     for (const [id, list] of Object.entries(report.outcomes)) this.outcomes[id] = (this.outcomes[id] ?? 0) + list.length;
   }
 
@@ -129,6 +132,8 @@ describe("EdgeRouter", () => {
     }
     expect(during).not.toContain(first.instanceId);
     expect(new Set(during).size).toBe(2);
+    // The registry heard of the refusal once, with the next report (it ejects the instance for every isolate).
+    expect(registry.refused).toEqual([first.instanceId]);
 
     clock.now += LOCAL_EJECTION_MS;
     const after: string[] = [];

@@ -3,6 +3,7 @@ import {
   type OutlierState,
   DEFAULT_OUTLIER_CONFIG,
   decayEjectionCount,
+  ejectOnRefusal,
   initialOutlierState,
   isEjected,
   mayEject,
@@ -86,6 +87,22 @@ describe("recordOutcome", () => {
     expect(() => recordOutcome(initialOutlierState, FAIL, 0, { ...config, baseEjectionMs: -1 }, true)).toThrow(
       RangeError,
     );
+  });
+});
+
+describe("ejectOnRefusal (an edge stopped sending after a refused connection)", () => {
+  it("ejects at once, with the same duration and multiplier as the threshold would", () => {
+    const r = ejectOnRefusal(initialOutlierState, 1_000, config, true);
+    expect(r.ejected).toBe(true);
+    expect(r.state).toEqual({ consecutiveGatewayFailures: 0, ejectionCount: 1, ejectedUntil: 31_000 });
+    const again = ejectOnRefusal(readmit(r.state), 40_000, config, true);
+    expect(again.state.ejectedUntil).toBe(40_000 + 60_000);
+  });
+
+  it("respects the ejection cap and leaves an ejected instance as it is", () => {
+    expect(ejectOnRefusal(initialOutlierState, 0, config, false)).toEqual({ state: initialOutlierState, ejected: false });
+    const ejected = ejectOnRefusal(initialOutlierState, 0, config, true).state;
+    expect(ejectOnRefusal(ejected, 10_000, config, true)).toEqual({ state: ejected, ejected: false });
   });
 });
 

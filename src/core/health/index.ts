@@ -52,6 +52,7 @@ export {
   mayEject,
   readmit,
   recordOutcome,
+  ejectOnRefusal,
   validateOutlierConfig,
 } from "./outlier";
 export {

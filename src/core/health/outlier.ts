@@ -122,12 +122,32 @@ export function recordOutcome(
   if (failures < config.consecutiveFailures || !ejectionAllowed) {
     return { state: { consecutiveGatewayFailures: failures, ejectionCount, ejectedUntil: null }, ejected: false };
   }
+  return ejection(ejectionCount, now, config);
+}
+
+/** An ejection for min(base × (ejectionCount + 1), max), the multiplier capped. */
+function ejection(ejectionCount: number, now: number, config: OutlierConfig): RecordResult {
   const multiplier = Math.min(ejectionCount + 1, multiplierCap(config));
   const durationMs = Math.min(config.baseEjectionMs * multiplier, config.maxEjectionMs);
   return {
     state: { consecutiveGatewayFailures: 0, ejectionCount: multiplier, ejectedUntil: now + durationMs },
     ejected: true,
   };
+}
+
+/**
+ * A connection the instance refused (or reset), reported by an edge isolate
+ * that has stopped sending to it: ejected at once, as the threshold would
+ * (same duration and multiplier, same cap through `ejectionAllowed`), since
+ * the isolate will not send the further failures that count toward it.
+ * Envoy's local-origin outlier detection treats such failures apart from
+ * 5xx answers in the same spirit.
+ */
+export function ejectOnRefusal(state: OutlierState, now: number, config: OutlierConfig, ejectionAllowed: boolean): RecordResult {
+  const problem = validateOutlierConfig(config);
+  if (problem !== null) throw new RangeError(`invalid outlier config: ${problem}`);
+  if (isEjected(state, now) || !ejectionAllowed) return { state, ejected: false };
+  return ejection(normalizeCount(state.ejectionCount), now, config);
 }
 
 /**
