@@ -279,7 +279,15 @@ export interface Snapshot {
 }
 
 export async function snapshot(): Promise<Snapshot> {
-  const response = await fetch(gateway("/registry/services"), { headers: registryAuth() });
+  let response: Response;
+  try {
+    response = await fetch(gateway("/registry/services"), { headers: registryAuth() });
+  } catch {
+    // A transport error only ("fetch failed: other side closed"): the client reused a keep-alive
+    // connection the dev server had just closed, after tests that abort requests mid-response.
+    // Reading registry state is safe to repeat, once; a second failure is reported as it is.
+    response = await fetch(gateway("/registry/services"), { headers: registryAuth() });
+  }
   if (response.status !== 200) throw new Error(`GET /registry/services: ${response.status} ${await response.text()}`);
   return (await response.json()) as Snapshot;
 }
