@@ -20,7 +20,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { childEnv, freePort, ROOT, snapshotTree, stopGroup, tail, waitForHealth } from "../support/wrangler-dev";
+import { childEnv, freePort, ROOT, snapshotTree, stopGroup, tail, waitForHealth, wranglerDevArgs } from "../support/wrangler-dev";
 import { startFleet } from "../../demo/fleet.mjs";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -85,25 +85,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     RATE_LIMIT_METRICS: "100000",
     RATE_LIMIT_REGISTRY: "100000",
   };
-  const args = [
-    "dev",
-    "--config",
-    configPath,
-    "--ip",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--inspector-port",
-    String(inspectorPort),
-    "--persist-to",
-    persistDir,
-    "--env-file",
-    envFile,
-    "--show-interactive-dev-session=false",
-    "--live-reload=false",
-    "--var",
-    ...Object.entries(vars).map(([key, value]) => `${key}:${value}`),
-  ];
+  const args = wranglerDevArgs({ configPath, port, inspectorPort, persistDir, envFile, vars });
 
   const out = openSync(logFile, "a");
   const child = spawn(join(ROOT, "node_modules/.bin/wrangler"), args, { cwd: ROOT, env: childEnv(), detached: true, stdio: ["ignore", out, out] });

@@ -25,7 +25,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { childEnv, freePort, ROOT, snapshotTree, stopGroup, tail, waitForHealth } from "../support/wrangler-dev";
+import { childEnv, freePort, ROOT, snapshotTree, stopGroup, tail, waitForHealth, wranglerDevArgs } from "../support/wrangler-dev";
 
 const STARTUP_TIMEOUT_MS = Number(process.env.E2E_STARTUP_TIMEOUT_MS) || 90_000;
 
@@ -70,25 +70,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     // Passive ejection for 2 s instead of 30 s, so a test can watch an instance come back.
     OUTLIER_BASE_EJECTION_MS: "2000",
   };
-  const args = [
-    "dev",
-    "--config",
-    configPath,
-    "--ip",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--inspector-port",
-    String(inspectorPort),
-    "--persist-to",
-    persistDir,
-    "--env-file",
-    envFile,
-    "--show-interactive-dev-session=false",
-    "--live-reload=false",
-    "--var",
-    ...Object.entries(vars).map(([key, value]) => `${key}:${value}`),
-  ];
+  const args = wranglerDevArgs({ configPath, port, inspectorPort, persistDir, envFile, vars });
 
   const out = openSync(logFile, "a");
   const child = spawn(join(ROOT, "node_modules/.bin/wrangler"), args, {

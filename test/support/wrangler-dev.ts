@@ -97,3 +97,34 @@ export function stopGroup(child: ChildProcess): Promise<void> {
   });
 }
 
+export interface WranglerDevOptions {
+  readonly configPath: string;
+  readonly port: number;
+  readonly inspectorPort: number;
+  readonly persistDir: string;
+  readonly envFile: string;
+  readonly vars: Readonly<Record<string, string>>;
+}
+
+/** The arguments of one `wrangler dev` for a test project: loopback only, its own state, no interactive session or live reload. */
+export function wranglerDevArgs({ configPath, port, inspectorPort, persistDir, envFile, vars }: WranglerDevOptions): string[] {
+  return [
+    "dev",
+    "--config",
+    configPath,
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--inspector-port",
+    String(inspectorPort),
+    "--persist-to",
+    persistDir,
+    "--env-file",
+    envFile,
+    "--show-interactive-dev-session=false",
+    "--live-reload=false",
+    "--var",
+    ...Object.entries(vars).map(([key, value]) => `${key}:${value}`),
+  ];
+}
