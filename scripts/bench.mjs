@@ -41,6 +41,7 @@ import net from "node:net";
 import os from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { capnpString, COMPATIBILITY_DATE, orchestratorWorkerdConfig } from "./workerd-config.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const HOST = "127.0.0.1";
@@ -49,7 +50,6 @@ const WRANGLER = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 const WRK_SCRIPT = join(ROOT, "bench", "wrk-report.lua");
 const PASSTHROUGH = join(ROOT, "bench", "passthrough.js");
 const RESULTS_DIR = join(ROOT, "bench-results");
-const COMPATIBILITY_DATE = "2026-04-20";
 const STRATEGIES = ["round-robin", "least-connections", "weighted", "health-aware"];
 /** The schema's maximum for every RATE_LIMIT_* class (src/config.ts), per 60 s. */
 const RATE_LIMIT = "10000000";
@@ -569,10 +569,6 @@ function tmpfsRoot() {
   return "/dev/shm";
 }
 
-function capnpString(value) {
-  return JSON.stringify(String(value)); // our values are plain ASCII: JSON's escapes are valid capnp
-}
-
 function passthroughConfig(port, upstreamPort) {
   const dir = join(tmpDir, "passthrough");
   mkdirSync(dir, { recursive: true });
@@ -628,39 +624,7 @@ function orchestratorConfig({ name, port, storage: storageKind, accessLog, bundl
   mkdirSync(storageDir, { recursive: true });
   if (storageKind === "tmpfs") extraDirs.push(storageDir);
   const vars = { ...orchestratorVars(adminKey, registrationToken), ACCESS_LOG: accessLog };
-  const classes = ["RegistryDO", "RateLimiterDO", "MetricsDO"];
-  const storage = `(localDisk = "do-storage")`;
-  const diskService = `\n    (name = "do-storage", disk = (path = ${capnpString(storageDir)}, writable = true)),`;
-  return {
-    text: `using Workerd = import "/workerd/workerd.capnp";
-
-const config :Workerd.Config = (
-  services = [
-    (name = "main", worker = .worker),
-    (name = "internet", network = (allow = ["public", "private", "local"], tlsOptions = (trustBrowserCas = true))),${diskService}
-  ],
-  sockets = [ (name = "http", address = "${HOST}:${port}", http = (), service = "main") ],
-);
-
-const worker :Workerd.Worker = (
-  modules = [ (name = "index.js", esModule = embed "index.js") ],
-  compatibilityDate = "${COMPATIBILITY_DATE}",
-  bindings = [
-    (name = "REGISTRY", durableObjectNamespace = "RegistryDO"),
-    (name = "RATE_LIMITER", durableObjectNamespace = "RateLimiterDO"),
-    (name = "METRICS", durableObjectNamespace = "MetricsDO"),
-${Object.entries(vars)
-  .map(([name, value]) => `    (name = ${capnpString(name)}, text = ${capnpString(value)}),`)
-  .join("\n")}
-  ],
-  globalOutbound = "internet",
-  durableObjectNamespaces = [
-${classes.map((c) => `    (className = "${c}", uniqueKey = "orchestrator-bench-${c}", enableSql = true),`).join("\n")}
-  ],
-  durableObjectStorage = ${storage},
-);
-`,
-  };
+  return { text: orchestratorWorkerdConfig({ host: HOST, port, storageDir, vars, uniqueKeyPrefix: "orchestrator-bench" }) };
 }
 
 async function bundleOrchestrator(outDir) {

@@ -22,6 +22,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { orchestratorWorkerdConfig } from "../../scripts/workerd-config.mjs";
 
 /** The project root. Scripts that run a bundled copy of this file set RELIABILITY_ROOT, since import.meta.url moves with the bundle. */
 export function projectRoot(): string {
@@ -29,7 +30,6 @@ export function projectRoot(): string {
 }
 
 const HOST = "127.0.0.1";
-const COMPATIBILITY_DATE = "2026-04-20";
 /** The schema's maximum for every RATE_LIMIT_* class (src/config.ts), per period. */
 export const MAX_RATE_LIMIT = "10000000";
 
@@ -183,7 +183,6 @@ export function defaultVars(adminKey: string, registrationToken: string): Record
   };
 }
 
-const capnpString = (value: string) => JSON.stringify(value); // JSON escapes are valid capnp string escapes
 
 export class Orchestrator {
   readonly adminKey = `admin-${randomBytes(18).toString("hex")}`;
@@ -291,37 +290,13 @@ export class Orchestrator {
   }
 
   private config(): string {
-    const bundleDir = this.options.bundle.dir;
-    const classes = ["RegistryDO", "RateLimiterDO", "MetricsDO"];
-    const bindings = Object.entries(this.vars).map(([name, value]) => `    (name = ${capnpString(name)}, text = ${capnpString(value)}),`);
-    return `using Workerd = import "/workerd/workerd.capnp";
-
-const config :Workerd.Config = (
-  services = [
-    (name = "main", worker = .worker),
-    (name = "internet", network = (allow = ["public", "private", "local"], tlsOptions = (trustBrowserCas = true))),
-    (name = "do-storage", disk = (path = ${capnpString(this.storageDir)}, writable = true)),
-    (name = "assets", disk = (path = ${capnpString(join(bundleDir, "public"))}, writable = false)),
-  ],
-  sockets = [ (name = "http", address = "${HOST}:${this.port}", http = (), service = "main") ],
-);
-
-const worker :Workerd.Worker = (
-  modules = [ (name = "index.js", esModule = embed "index.js") ],
-  compatibilityDate = "${COMPATIBILITY_DATE}",
-  bindings = [
-    (name = "REGISTRY", durableObjectNamespace = "RegistryDO"),
-    (name = "RATE_LIMITER", durableObjectNamespace = "RateLimiterDO"),
-    (name = "METRICS", durableObjectNamespace = "MetricsDO"),
-    (name = "ASSETS", service = "assets"),
-${bindings.join("\n")}
-  ],
-  globalOutbound = "internet",
-  durableObjectNamespaces = [
-${classes.map((c) => `    (className = "${c}", uniqueKey = "orchestrator-reliability-${c}", enableSql = true),`).join("\n")}
-  ],
-  durableObjectStorage = (localDisk = "do-storage"),
-);
-`;
+    return orchestratorWorkerdConfig({
+      host: HOST,
+      port: this.port,
+      storageDir: this.storageDir,
+      assetsDir: join(this.options.bundle.dir, "public"),
+      vars: this.vars,
+      uniqueKeyPrefix: "orchestrator-reliability",
+    });
   }
 }

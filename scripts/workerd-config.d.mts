@@ -1,0 +1,11 @@
+/** Types for scripts/workerd-config.mjs (used from the TypeScript reliability suite). */
+export declare const COMPATIBILITY_DATE: string;
+export declare function capnpString(value: string): string;
+export declare function orchestratorWorkerdConfig(options: {
+  readonly host: string;
+  readonly port: number;
+  readonly storageDir: string;
+  readonly assetsDir?: string;
+  readonly vars: Readonly<Record<string, string>>;
+  readonly uniqueKeyPrefix: string;
+}): string;

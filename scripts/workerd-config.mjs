@@ -1,0 +1,63 @@
+/**
+ * The plain `workerd serve` configuration of the bundled orchestrator, shared
+ * by `npm run bench` (scripts/bench.mjs) and the reliability suite
+ * (test/reliability/workerd-harness.ts): one Worker with its three
+ * SQLite-backed Durable Objects on local disk, listening on loopback only.
+ * SQLite-backed Durable Objects need localDisk storage: workerd's inMemory
+ * storage has no SQL API.
+ */
+
+/** The compatibility date wrangler.toml uses, so the bundle runs as it does under wrangler. */
+export const COMPATIBILITY_DATE = "2026-04-20";
+
+const DURABLE_OBJECT_CLASSES = ["RegistryDO", "RateLimiterDO", "MetricsDO"];
+
+/** A capnp string literal. JSON's escapes are valid capnp escapes. */
+export function capnpString(value) {
+  return JSON.stringify(String(value));
+}
+
+/**
+ * The config's text. `index.js` (the bundle) must sit beside the config file.
+ *
+ * @param {object} options
+ * @param {string} options.host         the listening address (loopback)
+ * @param {number} options.port
+ * @param {string} options.storageDir   where the Durable Objects' SQLite files go
+ * @param {string} [options.assetsDir]  the dashboard's static files (an ASSETS binding), if any
+ * @param {Record<string, string>} options.vars  text bindings (settings and secrets)
+ * @param {string} options.uniqueKeyPrefix  namespaces the Durable Objects' storage keys
+ * @returns {string}
+ */
+export function orchestratorWorkerdConfig({ host, port, storageDir, assetsDir, vars, uniqueKeyPrefix }) {
+  const assetsService = assetsDir === undefined ? "" : `\n    (name = "assets", disk = (path = ${capnpString(assetsDir)}, writable = false)),`;
+  const assetsBinding = assetsDir === undefined ? "" : `\n    (name = "ASSETS", service = "assets"),`;
+  const textBindings = Object.entries(vars).map(([name, value]) => `    (name = ${capnpString(name)}, text = ${capnpString(value)}),`);
+  return `using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .worker),
+    (name = "internet", network = (allow = ["public", "private", "local"], tlsOptions = (trustBrowserCas = true))),
+    (name = "do-storage", disk = (path = ${capnpString(storageDir)}, writable = true)),${assetsService}
+  ],
+  sockets = [ (name = "http", address = "${host}:${port}", http = (), service = "main") ],
+);
+
+const worker :Workerd.Worker = (
+  modules = [ (name = "index.js", esModule = embed "index.js") ],
+  compatibilityDate = "${COMPATIBILITY_DATE}",
+  bindings = [
+    (name = "REGISTRY", durableObjectNamespace = "RegistryDO"),
+    (name = "RATE_LIMITER", durableObjectNamespace = "RateLimiterDO"),
+    (name = "METRICS", durableObjectNamespace = "MetricsDO"),${assetsBinding}
+${textBindings.join("\n")}
+  ],
+  globalOutbound = "internet",
+  durableObjectNamespaces = [
+${DURABLE_OBJECT_CLASSES.map((c) => `    (className = "${c}", uniqueKey = "${uniqueKeyPrefix}-${c}", enableSql = true),`).join("\n")}
+  ],
+  durableObjectStorage = (localDisk = "do-storage"),
+);
+`;
+}
