@@ -1,11 +1,14 @@
 /**
  * `/{workerName}/*`: proxies a request to one instance of the service.
  *
- * One RegistryDO call (acquire) sits on the critical path, side by side with
- * the rate-limit decision; the release runs in `ctx.waitUntil` once the
- * response body has been fully delivered, cancelled by the client, or failed,
- * so in-flight counts cover the whole exchange and always come back down.
- * Bodies stream in both directions; nothing is buffered.
+ * The instance comes from the isolate's edge router: at low load an exact
+ * acquire on RegistryDO, at load a pick from the isolate's routing table,
+ * answered synchronously (src/edge). The pick and the rate-limit decision are
+ * awaited together, and only when either needs a Durable Object. The release
+ * comes once the response body has been delivered (at once for small bodies
+ * of known length), cancelled by the client, or failed, so in-flight counts
+ * cover the exchange and always come back down. Bodies stream in both
+ * directions; nothing is buffered.
  *
  * An idempotent request without a body that fails to connect, times out, or
  * gets 502/503/504 is retried once on another instance, within the service's
