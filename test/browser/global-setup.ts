@@ -14,13 +14,13 @@
  * Teardown stops the fleet (it deregisters while the orchestrator is still up),
  * then the whole wrangler process group, then removes the temporary files.
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { childEnv, freePort, ROOT, snapshotTree, stopGroup, tail, waitForHealth, wranglerDevArgs } from "../support/wrangler-dev";
+import { freePort, ROOT, snapshotTree, startWranglerDev, tail, waitForHealth } from "../support/wrangler-dev";
 import { startFleet } from "../../demo/fleet.mjs";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -85,27 +85,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
     RATE_LIMIT_METRICS: "100000",
     RATE_LIMIT_REGISTRY: "100000",
   };
-  const args = wranglerDevArgs({ configPath, port, inspectorPort, persistDir, envFile, vars });
-
-  const out = openSync(logFile, "a");
-  const child = spawn(join(ROOT, "node_modules/.bin/wrangler"), args, { cwd: ROOT, env: childEnv(), detached: true, stdio: ["ignore", out, out] });
-  closeSync(out);
-  // Safety net if the runner dies without calling teardown: never leave workerd behind.
-  const killOnExit = () => {
-    try {
-      if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, "SIGKILL");
-    } catch {
-      /* already gone */
-    }
-  };
-  process.once("exit", killOnExit);
+  const dev = startWranglerDev({ configPath, port, inspectorPort, persistDir, envFile, vars, logFile });
+  const child = dev.child;
   const baseUrl = `http://127.0.0.1:${port}`;
 
   let fleet: { stop: () => Promise<void> } | null = null;
   const cleanup = async () => {
     await fleet?.stop().catch(() => undefined);
-    await stopGroup(child);
-    process.off("exit", killOnExit);
+    await dev.stop();
     if (process.env.BROWSER_KEEP_LOGS) console.log(`[browser] wrangler output kept in ${logFile}`);
     else rmSync(workDir, { recursive: true, force: true });
   };

@@ -19,13 +19,12 @@
  *   are removed from the child's environment, so the top-level (development)
  *   configuration is used and process.env never becomes Worker variables.
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { childEnv, freePort, ROOT, snapshotTree, stopGroup, tail, waitForHealth, wranglerDevArgs } from "../support/wrangler-dev";
+import { freePort, ROOT, snapshotTree, startWranglerDev, tail, waitForHealth } from "../support/wrangler-dev";
 
 const STARTUP_TIMEOUT_MS = Number(process.env.E2E_STARTUP_TIMEOUT_MS) || 90_000;
 
@@ -70,30 +69,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     // Passive ejection for 2 s instead of 30 s, so a test can watch an instance come back.
     OUTLIER_BASE_EJECTION_MS: "2000",
   };
-  const args = wranglerDevArgs({ configPath, port, inspectorPort, persistDir, envFile, vars });
-
-  const out = openSync(logFile, "a");
-  const child = spawn(join(ROOT, "node_modules/.bin/wrangler"), args, {
-    cwd: ROOT,
-    env: childEnv(join(workDir, "wrangler-logs")),
-    detached: true,
-    stdio: ["ignore", out, out],
-  });
-  closeSync(out);
-  // Safety net if the runner dies without calling teardown: never leave workerd behind.
-  const killOnExit = () => {
-    try {
-      if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, "SIGKILL");
-    } catch {
-      /* already gone */
-    }
-  };
-  process.once("exit", killOnExit);
+  const dev = startWranglerDev({ configPath, port, inspectorPort, persistDir, envFile, vars, logFile, wranglerLogDir: join(workDir, "wrangler-logs") });
+  const child = dev.child;
   const baseUrl = `http://127.0.0.1:${port}`;
 
   const cleanup = async () => {
-    await stopGroup(child);
-    process.off("exit", killOnExit);
+    await dev.stop();
     if (process.env.E2E_KEEP_LOGS) console.log(`[e2e] wrangler output kept in ${logFile}`);
     else rmSync(workDir, { recursive: true, force: true });
   };

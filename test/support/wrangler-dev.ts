@@ -4,8 +4,8 @@
  * is going on cannot reload it mid-test), a clean child environment, waiting for
  * /health, and stopping the whole process group.
  */
-import type { ChildProcess } from "node:child_process";
-import { cpSync, existsSync, readFileSync, symlinkSync } from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
+import { closeSync, cpSync, existsSync, openSync, readFileSync, symlinkSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, relative, sep } from "node:path";
 
@@ -107,7 +107,7 @@ export interface WranglerDevOptions {
 }
 
 /** The arguments of one `wrangler dev` for a test project: loopback only, its own state, no interactive session or live reload. */
-export function wranglerDevArgs({ configPath, port, inspectorPort, persistDir, envFile, vars }: WranglerDevOptions): string[] {
+function wranglerDevArgs({ configPath, port, inspectorPort, persistDir, envFile, vars }: WranglerDevOptions): string[] {
   return [
     "dev",
     "--config",
@@ -127,4 +127,42 @@ export function wranglerDevArgs({ configPath, port, inspectorPort, persistDir, e
     "--var",
     ...Object.entries(vars).map(([key, value]) => `${key}:${value}`),
   ];
+}
+
+export interface WranglerDev {
+  readonly child: ChildProcess;
+  /** Ends the whole process group and drops the exit-time safety net. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `wrangler dev` in its own process group, its output appended to
+ * `logFile` (and wrangler's debug logs in `wranglerLogDir`, when given). If the
+ * runner dies without calling stop(), the group is killed at exit: never
+ * leave workerd behind.
+ */
+export function startWranglerDev(options: WranglerDevOptions & { readonly logFile: string; readonly wranglerLogDir?: string }): WranglerDev {
+  const out = openSync(options.logFile, "a");
+  const child = spawn(join(ROOT, "node_modules/.bin/wrangler"), wranglerDevArgs(options), {
+    cwd: ROOT,
+    env: childEnv(options.wranglerLogDir),
+    detached: true,
+    stdio: ["ignore", out, out],
+  });
+  closeSync(out);
+  const killOnExit = () => {
+    try {
+      if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  };
+  process.once("exit", killOnExit);
+  return {
+    child,
+    async stop() {
+      await stopGroup(child);
+      process.off("exit", killOnExit);
+    },
+  };
 }
