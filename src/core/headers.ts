@@ -23,9 +23,10 @@ const CLIENT_FORWARDING = new Set(["x-forwarded-for", "x-forwarded-proto", "x-fo
 /** Every request header the proxy drops before forwarding, whether or not Connection names it. */
 export const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([...HOP_BY_HOP, ...CLIENT_FORWARDING]);
 
-function connectionNamed(headers: Headers): Set<string> {
+/** The header names a Connection header value lists (lower-case, without empties). */
+function connectionNamed(connection: string | null): Set<string> {
   const named = new Set<string>();
-  for (const token of (headers.get("connection") ?? "").split(",")) {
+  for (const token of (connection ?? "").split(",")) {
     const name = token.trim().toLowerCase();
     if (name) named.add(name);
   }
@@ -52,7 +53,7 @@ export interface ForwardingFacts {
 export function upstreamRequestHeaders(client: Headers, facts: ForwardingFacts): Headers {
   const headers = new Headers(client);
   for (const name of facts.present) headers.delete(name);
-  if (facts.present.includes("connection")) for (const name of connectionNamed(client)) headers.delete(name);
+  if (facts.present.includes("connection")) for (const name of connectionNamed(client.get("connection"))) headers.delete(name);
   if (facts.dropAuthorization) headers.delete("authorization");
   if (facts.clientIp) headers.set("x-forwarded-for", facts.clientIp);
   headers.set("x-forwarded-proto", facts.protocol);
@@ -76,8 +77,5 @@ const MANAGED_BY_RUNTIME = new Set(["connection", "keep-alive", "te", "trailer",
 export function dropHopByHop(headers: Headers): void {
   const connection = headers.get("connection");
   if (connection === null) return;
-  for (const token of connection.split(",")) {
-    const name = token.trim().toLowerCase();
-    if (name !== "" && name !== "close" && !MANAGED_BY_RUNTIME.has(name)) headers.delete(name);
-  }
+  for (const name of connectionNamed(connection)) if (name !== "close" && !MANAGED_BY_RUNTIME.has(name)) headers.delete(name);
 }

@@ -126,24 +126,21 @@ function fromPick(service: string, picked: EdgePick, options: { exclude?: readon
   return acquireExactly(service, options, context);
 }
 
-/** A pick from the isolate's routing table, released back to the isolate's counts. */
-class LocalAssignment implements Assignment {
-  readonly instanceId: string;
-  readonly target: Target;
-  readonly timeoutMs: number;
-  readonly panic: boolean;
+/**
+ * One attempt's instance, released exactly once: the outcome goes to metrics,
+ * then back to whichever side made the pick (`returnLease`).
+ */
+abstract class LeasedAssignment implements Assignment {
   private released = false;
 
   constructor(
-    private readonly service: string,
-    private readonly lease: LocalLease,
-    private readonly context: ProxyContext,
-  ) {
-    this.instanceId = lease.instanceId;
-    this.target = lease.target;
-    this.timeoutMs = lease.timeoutMs;
-    this.panic = lease.panic;
-  }
+    protected readonly service: string,
+    readonly instanceId: string,
+    readonly target: Target,
+    readonly timeoutMs: number,
+    readonly panic: boolean,
+    protected readonly context: ProxyContext,
+  ) {}
 
   release(outcome: Omit<ReleaseOutcome, "durationMs">, startedAt: number, bytes = 0): void {
     if (this.released) return;
@@ -151,39 +148,59 @@ class LocalAssignment implements Assignment {
     const { env, ctx, meta } = this.context;
     const settled: ReleaseOutcome = { status: outcome.status, failure: outcome.failure, durationMs: Date.now() - startedAt };
     recordOutcome(env, ctx, meta.config.metricsFlushIntervalMs, { service: this.service, instance: this.instanceId, outcome: settled, bytes });
+    this.returnLease(settled);
+  }
+
+  protected abstract returnLease(settled: ReleaseOutcome): void;
+}
+
+/** A pick from the isolate's routing table, released back to the isolate's counts. */
+class LocalAssignment extends LeasedAssignment {
+  constructor(
+    service: string,
+    private readonly lease: LocalLease,
+    context: ProxyContext,
+  ) {
+    super(service, lease.instanceId, lease.target, lease.timeoutMs, lease.panic, context);
+  }
+
+  protected returnLease(settled: ReleaseOutcome): void {
+    const { env, ctx } = this.context;
     edgeRouter(env).release(this.lease, settled);
     scheduleEdgeFlush(env, ctx);
   }
 }
 
-async function acquireExactly(service: string, options: { exclude?: readonly string[]; retry?: boolean }, { env, ctx, meta }: ProxyContext): Promise<AssignResult> {
-  const registry = registryStub(env);
+/** A lease from RegistryDO's exact acquire, released back to it (in ctx.waitUntil). */
+class RegistryAssignment extends LeasedAssignment {
+  constructor(
+    service: string,
+    private readonly leaseId: number,
+    lease: { instanceId: string; target: Target; timeoutMs: number; panic: boolean },
+    context: ProxyContext,
+  ) {
+    super(service, lease.instanceId, lease.target, lease.timeoutMs, lease.panic, context);
+  }
+
+  protected returnLease(settled: ReleaseOutcome): void {
+    const { env, ctx } = this.context;
+    countDoCall("registry");
+    ctx.waitUntil(
+      registryStub(env)
+        .release(this.leaseId, settled)
+        .catch((error: unknown) => {
+          // The lease expires on its own (LEASE_TTL_SECONDS), so a lost release only delays the count.
+          console.error(JSON.stringify({ level: "error", message: "release failed", leaseId: this.leaseId, error: String(error) }));
+        }),
+    );
+  }
+}
+
+async function acquireExactly(service: string, options: { exclude?: readonly string[]; retry?: boolean }, context: ProxyContext): Promise<AssignResult> {
   countDoCall("registry");
-  const lease = await registry.acquire(service, options);
+  const lease = await registryStub(context.env).acquire(service, options);
   if (!lease.ok) return lease;
-  let released = false;
-  return {
-    ok: true,
-    assignment: {
-      instanceId: lease.instanceId,
-      target: lease.target,
-      timeoutMs: lease.timeoutMs,
-      panic: lease.panic,
-      release(outcome, startedAt, bytes = 0) {
-        if (released) return;
-        released = true;
-        const settled: ReleaseOutcome = { ...outcome, durationMs: Date.now() - startedAt };
-        recordOutcome(env, ctx, meta.config.metricsFlushIntervalMs, { service, instance: lease.instanceId, outcome: settled, bytes });
-        countDoCall("registry");
-        ctx.waitUntil(
-          registry.release(lease.leaseId, settled).catch((error: unknown) => {
-            // The lease expires on its own (LEASE_TTL_SECONDS), so a lost release only delays the count.
-            console.error(JSON.stringify({ level: "error", message: "release failed", leaseId: lease.leaseId, error: String(error) }));
-          }),
-        );
-      },
-    },
-  };
+  return { ok: true, assignment: new RegistryAssignment(service, lease.leaseId, lease, context) };
 }
 
 function retryableFailure(result: UpstreamResult): { kind: "connect" | "timeout" | "status"; status?: number } | null {
