@@ -24,6 +24,7 @@
  * No Durable Object, clock or timer here: the caller injects them.
  */
 import type { RateLimitPolicy } from "../core/gcra";
+import { RecentTimes } from "./recent-times";
 
 export interface LimiterDecision {
   readonly allowed: boolean;
@@ -57,7 +58,8 @@ interface Pool {
   policy: RateLimitPolicy;
   /** After the limiter granted nothing: refuse here until then instead of asking again. */
   refusedUntil: number;
-  recent: number[];
+  /** This client's requests in the last second (exact up to the largest useful batch). */
+  recent: RecentTimes;
   /** When a reservation started, while one is in flight. */
   reservingSince: number | null;
   /** How many tokens the last reservation left the pool with: a top-up starts when it falls to half of that. */
@@ -103,14 +105,14 @@ export class TokenPool {
   take(key: string, policy: RateLimitPolicy, keepAlive?: KeepAlive): PoolDecision | Promise<PoolDecision> {
     const now = this.deps.now();
     const pool = this.poolOf(`${key}|${policy.name}`, policy, now);
-    this.note(pool, now);
+    pool.recent.note(now);
     this.expire(key, pool, now);
     if (pool.tokens > 0) {
       if (keepAlive && pool.tokens <= pool.level / 2 && pool.reservingSince === null && now >= pool.reserveAgainAt) this.topUp(key, pool, now, keepAlive);
       return this.spend(pool);
     }
     if (now < pool.refusedUntil) return this.refuse(pool, now);
-    if (pool.recent.length <= this.lowLoadRps) return this.checkExactly(key, policy);
+    if (pool.recent.count <= this.lowLoadRps) return this.checkExactly(key, policy);
     // One request reserves a batch; requests arriving meanwhile are checked exactly rather
     // than waiting on it (in Workers, I/O started by one request dies with that request).
     if (pool.reservingSince !== null && now - pool.reservingSince < RESERVE_STALL_MS) return this.checkExactly(key, policy);
@@ -184,7 +186,7 @@ export class TokenPool {
    * steady rate it reaches its next top-up before it expires.
    */
   private async reserveBatch(key: string, pool: Pool, now: number): Promise<void> {
-    const rate = pool.recent.length; // requests in the last second
+    const rate = pool.recent.count; // requests in the last second
     const target = Math.max(2, Math.min(this.maxBatch, Math.ceil((rate * this.poolTtlMs) / 1000)));
     const wanted = Math.max(1, target - pool.tokens);
     const granted = await this.deps.reserve(key, pool.policy, wanted);
@@ -210,19 +212,16 @@ export class TokenPool {
     pool.tokens = 0;
   }
 
-  /** Keeps the last second of request times, bounded: beyond the largest batch the exact rate does not matter. */
-  private note(pool: Pool, now: number): void {
-    pool.recent.push(now);
-    while (pool.recent.length > 0 && (pool.recent[0] as number) <= now - 1000) pool.recent.shift();
-    const cap = Math.max(this.lowLoadRps + 1, Math.ceil((this.maxBatch * 1000) / this.poolTtlMs));
-    if (pool.recent.length > cap) pool.recent.splice(0, pool.recent.length - cap);
+  /** Beyond the largest batch (and the low-load threshold) the exact rate does not matter. */
+  private recentCap(): number {
+    return Math.max(this.lowLoadRps + 1, Math.ceil((this.maxBatch * 1000) / this.poolTtlMs));
   }
 
   private poolOf(poolKey: string, policy: RateLimitPolicy, now: number): Pool {
     let pool = this.pools.get(poolKey);
     if (!pool) {
       if (this.pools.size >= this.maxKeys) this.evictOldest(now);
-      pool = { tokens: 0, expiresAt: 0, limiterRemaining: 0, resetMs: 0, policy, refusedUntil: 0, recent: [], reservingSince: null, level: 0, reserveAgainAt: 0, reserveFailures: 0 };
+      pool = { tokens: 0, expiresAt: 0, limiterRemaining: 0, resetMs: 0, policy, refusedUntil: 0, recent: new RecentTimes(this.recentCap()), reservingSince: null, level: 0, reserveAgainAt: 0, reserveFailures: 0 };
       this.pools.set(poolKey, pool);
     }
     return pool;
