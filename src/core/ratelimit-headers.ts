@@ -55,20 +55,21 @@ export interface RateLimitFields {
   readonly "retry-after"?: string;
 }
 
-/** Policy names and limits change only with configuration: their field values are made once, bounded. */
-const policyFields = new Map<string, { name: string; policy: string }>();
-const MAX_CACHED_POLICIES = 1_000;
+/**
+ * Policy names and limits change only with configuration: their field values
+ * are made once per policy object (policies are read-only, and the edge hands
+ * out one object per policy; see policyFor).
+ */
+const policyFields = new WeakMap<RateLimitPolicy, { name: string; policy: string }>();
 
 function policyFieldsFor(policy: RateLimitPolicy): { name: string; policy: string } {
-  const key = `${policy.name}|${policy.limit}|${policy.periodMs}`;
-  let fields = policyFields.get(key);
+  let fields = policyFields.get(policy);
   if (fields === undefined) {
     const name = `"${sanitizePolicyName(policy.name)}"`;
     // w must be an integer; rounding the window up advertises a rate at or below the real one.
     const windowSeconds = Math.max(1, ceilSeconds(policy.periodMs));
     fields = { name, policy: `${name};q=${sfInteger(policy.limit)};w=${sfInteger(windowSeconds)}` };
-    if (policyFields.size >= MAX_CACHED_POLICIES) policyFields.clear();
-    policyFields.set(key, fields);
+    policyFields.set(policy, fields);
   }
   return fields;
 }

@@ -30,7 +30,12 @@ export interface RateLimitOutcome {
 const cooldowns = new CooldownCache(10_000);
 
 export function clientIp(request: Request): string {
-  return request.headers.get("cf-connecting-ip")?.trim() || "unknown";
+  return clientIpFrom(request.headers.get("cf-connecting-ip"));
+}
+
+/** The same, from the CF-Connecting-IP value the edge's header scan already read. */
+export function clientIpFrom(connectingIp: string | null): string {
+  return connectingIp?.trim() || "unknown";
 }
 
 export function rateLimitClass(pathname: string): { cls: RateLimitClass; service: string | null } {
@@ -47,7 +52,31 @@ export function rateLimitClass(pathname: string): { cls: RateLimitClass; service
   return { cls: "general", service: first };
 }
 
+/**
+ * The policy a request falls under. Policies are a function of the
+ * configuration, so each is made once per configuration (and kept while the
+ * configuration lives): the same object for every request, which also lets
+ * the RateLimit header fields be cached per policy.
+ */
 export function policyFor(config: Config, cls: RateLimitClass, service: string | null): RateLimitPolicy {
+  let byClass = policies.get(config);
+  if (byClass === undefined) policies.set(config, (byClass = new Map()));
+  let byService = byClass.get(cls);
+  if (byService === undefined) byClass.set(cls, (byService = new Map()));
+  let policy = byService.get(service);
+  if (policy === undefined) {
+    policy = makePolicy(config, cls, service);
+    // Bounded: service names come from request paths, and any valid name gets here.
+    if (byService.size >= MAX_CACHED_POLICIES_PER_CLASS) byService.clear();
+    byService.set(service, policy);
+  }
+  return policy;
+}
+
+const policies = new WeakMap<Config, Map<RateLimitClass, Map<string | null, RateLimitPolicy>>>();
+const MAX_CACHED_POLICIES_PER_CLASS = 1_000;
+
+function makePolicy(config: Config, cls: RateLimitClass, service: string | null): RateLimitPolicy {
   const override = service === null ? undefined : config.rateLimits.perService[service];
   const limit = override ?? config.rateLimits.perClass[cls];
   return { name: override === undefined ? cls : `${cls}-${service}`, limit, burst: limit, periodMs: config.rateLimits.periodMs };

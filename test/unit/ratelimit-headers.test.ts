@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { type GcraState, type RateLimitPolicy, gcra } from "../../src/core/gcra";
 import { rateLimitHeaders, sanitizePolicyName } from "../../src/core/ratelimit-headers";
+import { parseConfig } from "../../src/config";
+import { policyFor } from "../../src/middleware/rate-limit";
 
 /*
  * A minimal RFC 9651 (Structured Field Values) parser for one Item with
@@ -220,5 +222,25 @@ describe("rateLimitHeaders", () => {
     const h = rateLimitHeaders(policy({ name }), gcra(null, policy(), EPOCH));
     expect(parseItem(h["ratelimit-policy"]).value).toEqual({ type: "string", value: expected });
     expect(parseItem(h.ratelimit).value).toEqual({ type: "string", value: expected });
+  });
+});
+
+describe("policyFor", () => {
+  const config = parseConfig({ RATE_LIMIT_GENERAL: "300", RATE_LIMIT_SERVICES: '{"banking":50}' });
+
+  it("names a per-service override after its service and keeps the class limit for the rest", () => {
+    expect(policyFor(config, "general", "banking")).toEqual({ name: "general-banking", limit: 50, burst: 50, periodMs: config.rateLimits.periodMs });
+    expect(policyFor(config, "general", "api")).toMatchObject({ name: "general", limit: 300 });
+    expect(policyFor(config, "admin", null)).toMatchObject({ name: "admin", limit: config.rateLimits.perClass.admin });
+  });
+
+  it("hands out one object per policy and configuration, so header fields are made once per policy", () => {
+    expect(policyFor(config, "general", "banking")).toBe(policyFor(config, "general", "banking"));
+    expect(policyFor(config, "health", null)).toBe(policyFor(config, "health", null));
+    const reloaded = parseConfig({ RATE_LIMIT_GENERAL: "300", RATE_LIMIT_SERVICES: '{"banking":60}' });
+    expect(policyFor(reloaded, "general", "banking")).toMatchObject({ limit: 60 });
+    expect(rateLimitHeaders(policyFor(reloaded, "general", "banking"), { allowed: true, remaining: 1, resetMs: 1_000, retryAfterMs: 0 })["ratelimit-policy"]).toBe(
+      '"general-banking";q=60;w=60',
+    );
   });
 });
