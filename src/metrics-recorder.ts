@@ -1,7 +1,7 @@
 /**
  * Request outcomes, recorded off the critical path and batched per isolate:
- * the edge keeps a small buffer and sends it to MetricsDO as one
- * pre-aggregated batch when it is METRICS_FLUSH_INTERVAL_MS old or holds
+ * the edge folds them into running totals per instance and sends those to
+ * MetricsDO as one batch when it is METRICS_FLUSH_INTERVAL_MS old or holds
  * MAX_BUFFERED outcomes, whichever comes first. Under load that is one
  * Durable Object call per flush, not one per request.
  *
@@ -9,7 +9,7 @@
  * its flush (at most one flush interval's worth), plus whatever MetricsDO had
  * not yet persisted (at most its 2-second persist interval).
  */
-import { aggregateBatch, type OutcomeRecord } from "./core/metrics/record";
+import { BatchBuilder } from "./core/metrics/record";
 import { statusClassOf } from "./core/metrics/status-class";
 import { countDoCall } from "./do-calls";
 import type { ReleaseOutcome } from "./registry-contract";
@@ -17,7 +17,8 @@ import { metricsStub } from "./registry-client";
 
 const MAX_BUFFERED = 500;
 
-let buffer: OutcomeRecord[] = [];
+/** This isolate's outcomes since the last flush, folded per instance as they arrive. */
+let pending = new BatchBuilder();
 let flushScheduled = false;
 
 export interface OutcomeFacts {
@@ -29,10 +30,14 @@ export interface OutcomeFacts {
 
 /** Returns without waiting; the flush (when one is due) is handed to ctx.waitUntil. */
 export function recordOutcome(env: Env, ctx: ExecutionContext, flushIntervalMs: number, facts: OutcomeFacts): void {
-  const record = toRecord(facts);
-  if (record === null) return;
-  buffer.push(record);
-  if (buffer.length >= MAX_BUFFERED) {
+  try {
+    if (!addOutcome(facts)) return;
+  } catch (error) {
+    // A bad record is a bug to see in the log; it must not fail the release that comes after it.
+    console.error(JSON.stringify({ level: "error", message: "metrics record refused", service: facts.service, error: String(error) }));
+    return;
+  }
+  if (pending.size >= MAX_BUFFERED) {
     ctx.waitUntil(flush(env));
   } else if (!flushScheduled) {
     flushScheduled = true;
@@ -43,24 +48,29 @@ export function recordOutcome(env: Env, ctx: ExecutionContext, flushIntervalMs: 
 
 async function flush(env: Env): Promise<void> {
   flushScheduled = false;
-  if (buffer.length === 0) return;
-  const records = buffer;
-  buffer = [];
+  if (pending.size === 0) return;
+  const batch = pending;
+  pending = new BatchBuilder();
   countDoCall("metrics");
   try {
-    await metricsStub(env).ingest(aggregateBatch(records));
+    await metricsStub(env).ingest(batch.build());
   } catch (error) {
-    console.error(JSON.stringify({ level: "error", message: "metrics flush failed", lost: records.length, error: String(error) }));
+    console.error(JSON.stringify({ level: "error", message: "metrics flush failed", lost: batch.size, error: String(error) }));
   }
 }
 
-function toRecord({ service, instance, outcome, bytes }: OutcomeFacts): OutcomeRecord | null {
+/** Folds one outcome into the pending batch; false for one that is not traffic. */
+function addOutcome({ service, instance, outcome, bytes }: OutcomeFacts): boolean {
   const at = Date.now();
   const durationMs = Math.max(0, outcome.durationMs);
   if (outcome.failure === "timeout" || outcome.failure === "connect") {
-    return { service, instance, statusClass: "gateway", gatewayKind: outcome.failure, durationMs, bytes: 0, at };
+    pending.add({ service, instance, statusClass: "gateway", gatewayKind: outcome.failure, durationMs, bytes: 0, at });
+    return true;
   }
   // Released without an upstream answer for our own reasons (e.g. rate-limited after the pick): not traffic.
-  if (outcome.status === null) return null;
-  return { service, instance, statusClass: statusClassOf(outcome.status), durationMs, bytes, at };
+  if (outcome.status === null) return false;
+  // An upstream's Content-Length can be any digits ("1e400" reads as Infinity): only a real size counts.
+  const counted = Number.isSafeInteger(bytes) && bytes > 0 ? bytes : 0;
+  pending.add({ service, instance, statusClass: statusClassOf(outcome.status), durationMs, bytes: counted, at });
+  return true;
 }

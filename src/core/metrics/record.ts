@@ -36,19 +36,20 @@ export interface Batch {
   readonly entries: readonly BatchEntry[];
 }
 
+function isFiniteNumber(x: number): boolean {
+  return typeof x === "number" && Number.isFinite(x);
+}
+
 function checkRecord(r: OutcomeRecord): void {
-  const finite = (x: number) => typeof x === "number" && Number.isFinite(x);
-  if (!finite(r.durationMs) || !finite(r.at)) {
+  if (!isFiniteNumber(r.durationMs) || !isFiniteNumber(r.at)) {
     throw new RangeError(`outcome record needs finite durationMs and at (service ${r.service})`);
   }
-  if (!finite(r.bytes) || r.bytes < 0) {
+  if (!isFiniteNumber(r.bytes) || r.bytes < 0) {
     throw new RangeError(`outcome record bytes must be a finite number ≥ 0, got ${String(r.bytes)}`);
   }
 }
 
 interface Builder {
-  service: string;
-  instance: string;
   firstAt: number;
   lastAt: number;
   counts: Record<StatusClass, number>;
@@ -58,58 +59,71 @@ interface Builder {
 }
 
 /**
- * Folds records into one entry per service+instance. Records with invalid
- * numbers throw RangeError (a bug in the caller that builds them, better found
- * than averaged away). Negative durations are clamped to 0 by the sketch.
+ * Folds records into one entry per service+instance as they come, so the
+ * edge keeps running totals per instance instead of an object per request
+ * (src/metrics-recorder.ts keeps one per isolate between flushes). Records
+ * with invalid numbers throw RangeError (a bug in the caller that builds
+ * them, better found than averaged away). Negative durations are clamped to
+ * 0 by the sketch.
  */
-export function aggregateBatch(records: Iterable<OutcomeRecord>): Batch {
+export class BatchBuilder {
   // Map keyed by a pair, so no service or instance name can collide with another.
-  const byService = new Map<string, Map<string, Builder>>();
-  for (const r of records) {
+  private readonly byService = new Map<string, Map<string, Builder>>();
+  private added = 0;
+
+  /** Records folded in since the builder was made. */
+  get size(): number {
+    return this.added;
+  }
+
+  add(r: OutcomeRecord): void {
     checkRecord(r);
-    let instances = byService.get(r.service);
-    if (instances === undefined) byService.set(r.service, (instances = new Map()));
+    let instances = this.byService.get(r.service);
+    if (instances === undefined) this.byService.set(r.service, (instances = new Map()));
     let b = instances.get(r.instance);
     if (b === undefined) {
       const empty = emptyTally();
-      b = {
-        service: r.service,
-        instance: r.instance,
-        firstAt: r.at,
-        lastAt: r.at,
-        counts: { ...empty.counts },
-        gateway: { ...empty.gateway },
-        bytes: 0,
-        durations: [],
-      };
+      b = { firstAt: r.at, lastAt: r.at, counts: { ...empty.counts }, gateway: { ...empty.gateway }, bytes: 0, durations: [] };
       instances.set(r.instance, b);
     }
-    b.firstAt = Math.min(b.firstAt, r.at);
-    b.lastAt = Math.max(b.lastAt, r.at);
+    if (r.at < b.firstAt) b.firstAt = r.at;
+    if (r.at > b.lastAt) b.lastAt = r.at;
     b.counts[r.statusClass] += 1;
     if (r.statusClass === "gateway" && r.gatewayKind !== undefined) b.gateway[r.gatewayKind] += 1;
     b.bytes += Math.floor(r.bytes);
     b.durations.push(r.durationMs);
+    this.added++;
   }
-  const entries: BatchEntry[] = [];
-  for (const service of [...byService.keys()].sort()) {
-    const instances = byService.get(service) ?? new Map<string, Builder>();
-    for (const instance of [...instances.keys()].sort()) {
-      const b = instances.get(instance);
-      if (b === undefined) continue;
-      entries.push({
-        service,
-        instance,
-        firstAt: b.firstAt,
-        lastAt: b.lastAt,
-        tally: {
-          counts: b.counts,
-          gateway: b.gateway,
-          bytes: b.bytes,
-          sketch: b.durations.length === 0 ? createSketch() : sketchOf(b.durations),
-        },
-      });
+
+  /** The batch: one entry per service+instance, sorted by service then instance. */
+  build(): Batch {
+    const entries: BatchEntry[] = [];
+    for (const service of [...this.byService.keys()].sort()) {
+      const instances = this.byService.get(service) ?? new Map<string, Builder>();
+      for (const instance of [...instances.keys()].sort()) {
+        const b = instances.get(instance);
+        if (b === undefined) continue;
+        entries.push({
+          service,
+          instance,
+          firstAt: b.firstAt,
+          lastAt: b.lastAt,
+          tally: {
+            counts: b.counts,
+            gateway: b.gateway,
+            bytes: b.bytes,
+            sketch: b.durations.length === 0 ? createSketch() : sketchOf(b.durations),
+          },
+        });
+      }
     }
+    return { entries };
   }
-  return { entries };
+}
+
+/** Folds a list of records into one batch (see BatchBuilder). */
+export function aggregateBatch(records: Iterable<OutcomeRecord>): Batch {
+  const builder = new BatchBuilder();
+  for (const r of records) builder.add(r);
+  return builder.build();
 }
