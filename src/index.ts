@@ -8,9 +8,9 @@
  */
 import { configFor, ConfigError } from "./config";
 import { isPreflight, preflightResponse } from "./middleware/cors";
-import { checkRequestHygiene } from "./middleware/hygiene";
-import { checkRateLimit, clientIp, policyFor, rateLimitClass, tooManyRequests } from "./middleware/rate-limit";
-import { requestIdFor } from "./middleware/request-id";
+import { hygieneProblem, scanRequestHeaders } from "./middleware/hygiene";
+import { checkRateLimit, clientIpFrom, policyFor, rateLimitClass, tooManyRequests } from "./middleware/rate-limit";
+import { requestIdFrom } from "./middleware/request-id";
 import { finishResponse, logAccess } from "./middleware/response";
 import { problem, ProblemType } from "./problem";
 import type { RequestMeta } from "./routes/context";
@@ -26,11 +26,22 @@ export { MetricsDO } from "../durable-objects/metrics";
 export default {
   async fetch(request, env, ctx): Promise<Response> {
     const receivedAt = Date.now();
-    const requestId = requestIdFor(request);
+    // One pass over the headers: the values read below and by the proxy, and any problem with them.
+    const scan = scanRequestHeaders(request);
+    const requestId = requestIdFrom(scan.requestId);
     const url = new URL(request.url);
     let meta: RequestMeta;
     try {
-      meta = { config: configFor(env), requestId, receivedAt, clientIp: clientIp(request), url, headersToDrop: [] };
+      meta = {
+        config: configFor(env),
+        requestId,
+        receivedAt,
+        clientIp: clientIpFrom(scan.connectingIp),
+        connectingIp: scan.connectingIp,
+        authorization: scan.authorization,
+        url,
+        headersToDrop: scan.toDrop,
+      };
     } catch (error) {
       const variable = error instanceof ConfigError ? error.variable : "env";
       console.error(JSON.stringify({ level: "error", requestId, message: "invalid configuration", error: String(error) }));
@@ -39,7 +50,7 @@ export default {
     const traffic = rateLimitClass(url.pathname);
     let response: Response;
     try {
-      response = checkRequestHygiene(request, url, meta.config, meta.headersToDrop) ?? (isPreflight(request) ? preflightResponse(request, meta.config) : await route(request, url, traffic, env, ctx, meta));
+      response = hygieneProblem(scan, url, meta.config) ?? (isPreflight(request) ? preflightResponse(request, meta.config) : await route(request, url, traffic, env, ctx, meta));
     } catch (error) {
       console.error(JSON.stringify({ level: "error", requestId, message: "unhandled error", error: String(error) }));
       response = problem(500, ProblemType.internal, "Internal error", "The orchestrator hit an unexpected error; it has been logged.", { requestId });

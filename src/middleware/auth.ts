@@ -23,7 +23,11 @@ export async function tokensEqual(presented: string, expected: string): Promise<
 
 /** Only the exact RFC 6750 form "Bearer <token>" is accepted. */
 export function bearerToken(request: Request): string | null {
-  const header = request.headers.get("authorization");
+  return bearerTokenFrom(request.headers.get("authorization"));
+}
+
+/** The same, from an Authorization value already read (the proxy has it from the edge's header scan). */
+export function bearerTokenFrom(header: string | null): string | null {
   if (!header?.startsWith("Bearer ")) return null;
   const token = header.slice("Bearer ".length);
   return token.length > 0 && token.length <= 4096 && !/\s/.test(token) ? token : null;

@@ -13,29 +13,64 @@ import { problem, ProblemType } from "../problem";
 const CONTROL_CHARACTERS = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 
 /**
- * `headersToDrop` collects, on the same pass, the names the proxy must not
- * forward (core/headers.ts), so the proxy never has to look for them again.
+ * What one pass over the request's headers found: the values the edge reads
+ * later (so nothing asks the headers for them again; each lookup is a call
+ * into the runtime), the names the proxy must not forward (core/headers.ts),
+ * and the first problem with a header, if any.
  */
-export function checkRequestHygiene(request: Request, url: URL, config: Config, headersToDrop: string[]): Response | null {
+export interface HeaderScan {
+  readonly count: number;
+  readonly bytes: number;
+  readonly requestId: string | null;
+  readonly connectingIp: string | null;
+  readonly contentLength: string | null;
+  readonly authorization: string | null;
+  /** The request's headers that are in DROPPED_REQUEST_HEADERS. */
+  readonly toDrop: string[];
+  readonly badHeader: { readonly name: string; readonly reason: "underscore" | "control" } | null;
+}
+
+export function scanRequestHeaders(request: Request): HeaderScan {
   let count = 0;
   let bytes = 0;
+  let requestId: string | null = null;
+  let connectingIp: string | null = null;
+  let contentLength: string | null = null;
+  let authorization: string | null = null;
+  let badHeader: HeaderScan["badHeader"] = null;
+  const toDrop: string[] = [];
+  // Names arrive lower-cased and combined (one entry per name), so each is seen once.
   for (const [name, value] of request.headers) {
     count++;
     bytes += name.length + value.length + 4;
-    if (DROPPED_REQUEST_HEADERS.has(name)) headersToDrop.push(name);
-    if (name.includes("_")) {
-      return problem(400, ProblemType.badHeader, "Bad header", `Header names may not contain underscores (${name}).`, { field: name });
-    }
-    if (CONTROL_CHARACTERS.test(value)) {
-      return problem(400, ProblemType.badHeader, "Bad header", `The ${name} header contains control characters.`, { field: name });
+    if (name === "x-request-id") requestId = value;
+    else if (name === "cf-connecting-ip") connectingIp = value;
+    else if (name === "content-length") contentLength = value;
+    else if (name === "authorization") authorization = value;
+    else if (DROPPED_REQUEST_HEADERS.has(name)) toDrop.push(name);
+    if (badHeader === null) {
+      if (name.includes("_")) badHeader = { name, reason: "underscore" };
+      else if (CONTROL_CHARACTERS.test(value)) badHeader = { name, reason: "control" };
     }
   }
-  if (count > config.maxHeaderCount || bytes > config.maxHeaderBytes) {
+  return { count, bytes, requestId, connectingIp, contentLength, authorization, toDrop, badHeader };
+}
+
+/** The answer to a request whose headers, declared size or path break the rules; null when it may go on. */
+export function hygieneProblem(scan: HeaderScan, url: URL, config: Config): Response | null {
+  const bad = scan.badHeader;
+  if (bad?.reason === "underscore") {
+    return problem(400, ProblemType.badHeader, "Bad header", `Header names may not contain underscores (${bad.name}).`, { field: bad.name });
+  }
+  if (bad?.reason === "control") {
+    return problem(400, ProblemType.badHeader, "Bad header", `The ${bad.name} header contains control characters.`, { field: bad.name });
+  }
+  if (scan.count > config.maxHeaderCount || scan.bytes > config.maxHeaderBytes) {
     return problem(431, ProblemType.headersTooLarge, "Request header fields too large", `At most ${config.maxHeaderCount} headers and ${config.maxHeaderBytes} bytes of headers are accepted.`, {
       field: "headers",
     });
   }
-  const declared = request.headers.get("content-length");
+  const declared = scan.contentLength;
   if (declared !== null && !/^\d+$/.test(declared.trim())) {
     return problem(400, ProblemType.badHeader, "Bad header", "Content-Length must be a whole number.", { field: "content-length" });
   }

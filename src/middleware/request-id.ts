@@ -31,6 +31,10 @@ export function newRequestId(): string {
 }
 
 export function requestIdFor(request: Request): string {
-  const given = request.headers.get("x-request-id");
+  return requestIdFrom(request.headers.get("x-request-id"));
+}
+
+/** The same, from the X-Request-Id value the edge's header scan already read. */
+export function requestIdFrom(given: string | null): string {
   return given !== null && ACCEPTABLE_REQUEST_ID.test(given) ? given : newRequestId();
 }

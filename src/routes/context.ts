@@ -9,8 +9,11 @@ export interface RequestMeta {
   readonly receivedAt: number;
   /** The request's URL, parsed once. */
   readonly url: URL;
-  /** CF-Connecting-IP, the only client address the edge trusts. */
+  /** CF-Connecting-IP, the only client address the edge trusts ("unknown" without one: the rate-limit key). */
   readonly clientIp: string;
+  /** The request's CF-Connecting-IP and Authorization values as sent (null when absent), read once by the edge's header scan. */
+  readonly connectingIp: string | null;
+  readonly authorization: string | null;
   /** The rate-limit decision, started before routing so it runs alongside routing work (settled already when the isolate could answer it). */
   rateLimit?: RateLimitOutcome | Promise<RateLimitOutcome>;
   /** The settled decision, once the response is being finished. */

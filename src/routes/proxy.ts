@@ -18,7 +18,7 @@
 import { isRetryable } from "../core/health";
 import { dropHopByHop, upstreamRequestHeaders } from "../core/headers";
 import { countDoCall, doCallCounts } from "../do-calls";
-import { bearerToken, isOrchestratorToken } from "../middleware/auth";
+import { bearerTokenFrom, isOrchestratorToken } from "../middleware/auth";
 import { finishProxiedResponse } from "../middleware/response";
 import { BodyTooLarge, limitBodyStream } from "../middleware/hygiene";
 import { type RateLimitOutcome, tooManyRequests } from "../middleware/rate-limit";
@@ -62,7 +62,7 @@ export async function proxyToService(request: Request, service: string, rest: st
   doCallCounts.proxiedRequests++;
   // The rate-limit decision (started at the edge), the pick and the token check run side by side.
   // At load the first two are usually answered by the isolate itself, synchronously: then nothing is awaited here.
-  const token = bearerToken(request);
+  const token = bearerTokenFrom(meta.authorization);
   let assigned = assignInstance(service, NO_OPTIONS, context);
   let limit = meta.rateLimit;
   let dropAuthorization: boolean | Promise<boolean> = token !== null && isOrchestratorToken(token, config);
@@ -81,7 +81,7 @@ export async function proxyToService(request: Request, service: string, rest: st
   const incoming = meta.url;
   const body = requestBody(request, config.maxRequestBodyBytes);
   const headers = upstreamRequestHeaders(request.headers, {
-    clientIp: request.headers.get("cf-connecting-ip"),
+    clientIp: meta.connectingIp,
     protocol: incoming.protocol === "https:" ? "https" : "http",
     host: incoming.host,
     requestId: meta.requestId,

@@ -55,6 +55,8 @@ describe("logAccess under each ACCESS_LOG mode", () => {
       receivedAt: Date.now(),
       url: new URL("https://orchestrator.example/api/services?page=2"),
       clientIp: "203.0.113.7",
+      connectingIp: "203.0.113.7",
+      authorization: null,
       headersToDrop: [],
     };
   }
