@@ -5,6 +5,9 @@
  *   a. nginx serving a small JSON body directly            (the ceiling)
  *   b. nginx reverse proxy -> that upstream                (a classic proxy hop)
  *   c. a bare pass-through Worker on plain `workerd serve`  (bench/passthrough.js)
+ *   c'. a minimal proxy Worker on the same workerd: the pass-through plus
+ *      forwarding headers, a request id both ways and an upstream deadline
+ *      (bench/minimal-proxy.js), the floor for any gateway on this runtime
  *   d. the orchestrator on the same plain workerd, proxying to two registered
  *      instances of a service "bench" (both the nginx upstream), once per
  *      load-balancing strategy, with Durable Object calls per proxied request
@@ -49,6 +52,7 @@ const WORKERD = join(ROOT, "node_modules", "@cloudflare", "workerd-linux-64", "b
 const WRANGLER = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 const WRK_SCRIPT = join(ROOT, "bench", "wrk-report.lua");
 const PASSTHROUGH = join(ROOT, "bench", "passthrough.js");
+const MINIMAL_PROXY = join(ROOT, "bench", "minimal-proxy.js");
 const RESULTS_DIR = join(ROOT, "bench-results");
 const STRATEGIES = ["round-robin", "least-connections", "weighted", "health-aware"];
 /** The schema's maximum for every RATE_LIMIT_* class (src/config.ts), per 60 s. */
@@ -142,8 +146,8 @@ async function main() {
   tmpDir = mkdtempSync(join(os.tmpdir(), "orchestrator-bench-"));
   const loadBefore = os.loadavg();
 
-  const [upstreamPort, upstreamPort2, proxyPort, passthroughPort, orchestratorPort, orchestratorPort2, orchestratorPort3] = await freePorts(7);
-  usedPorts.push(upstreamPort, upstreamPort2, proxyPort, passthroughPort, orchestratorPort, orchestratorPort2, orchestratorPort3);
+  const [upstreamPort, upstreamPort2, proxyPort, passthroughPort, minimalProxyPort, ...orchestratorPorts] = await freePorts(5 + STRATEGIES.length + 2);
+  usedPorts.push(upstreamPort, upstreamPort2, proxyPort, passthroughPort, minimalProxyPort, ...orchestratorPorts);
   const upstreamPorts = [upstreamPort, upstreamPort2];
 
   say("bundling the orchestrator (wrangler deploy --dry-run)");
@@ -154,7 +158,7 @@ async function main() {
   const nginx = await startNginx({ upstreamPort, upstreamPort2, proxyPort });
 
   say(`starting the pass-through Worker on workerd :${passthroughPort}`);
-  const passthrough = await startWorkerd("passthrough", passthroughConfig(passthroughPort, upstreamPort), `http://${HOST}:${passthroughPort}/`);
+  const passthrough = await startWorkerd("passthrough", referenceWorkerConfig("passthrough", PASSTHROUGH, passthroughPort, upstreamPort), `http://${HOST}:${passthroughPort}/`);
 
   const results = [];
   /** One target: warm-up, optional "before" hook, the measured run (server CPU sampled alongside), "after" hook. */
@@ -180,6 +184,12 @@ async function main() {
   await measure("nginx-proxy", "nginx reverse proxy", `http://${HOST}:${proxyPort}/bench/anything`, [nginx]);
   await measure("workerd-passthrough", "workerd pass-through", `http://${HOST}:${passthroughPort}/bench/anything`, [passthrough, nginx]);
   await stopAndForget(passthrough);
+  if (!options.smoke) {
+    say(`starting the minimal proxy Worker on workerd :${minimalProxyPort}`);
+    const minimal = await startWorkerd("minimal-proxy", referenceWorkerConfig("minimal-proxy", MINIMAL_PROXY, minimalProxyPort, upstreamPort), `http://${HOST}:${minimalProxyPort}/`);
+    await measure("workerd-minimal-proxy", "workerd minimal proxy", `http://${HOST}:${minimalProxyPort}/bench/anything`, [minimal, nginx]);
+    await stopAndForget(minimal);
+  }
 
   // The orchestrator, once per strategy, with its Durable Objects' SQLite files where --storage says;
   // then round-robin once more with the other storage, to show how much of the cost is disk I/O.
@@ -188,34 +198,36 @@ async function main() {
   let scale = null;
   // The access log is "errors" (every response with status >= 400) for the strategy runs, as nginx here runs
   // with access_log off; one more round-robin run logs every request (ACCESS_LOG=all, the default) to show its cost.
+  // Each run gets a fresh workerd, as the pass-through did: workerd's own tail latency and memory grow with
+  // a process's age under load (the bare pass-through's p99 too), so rows measured on an older process would
+  // not compare with the baseline.
   const runs = options.smoke
-    ? [{ storage: options.storage, accessLog: "errors", port: orchestratorPort, strategies: ["round-robin"], variant: null }]
+    ? [{ storage: options.storage, accessLog: "errors", strategy: "round-robin", variant: null }]
     : [
-        { storage: options.storage, accessLog: "errors", port: orchestratorPort, strategies: STRATEGIES, variant: null },
-        { storage: otherStorage, accessLog: "errors", port: orchestratorPort2, strategies: ["round-robin"], variant: { id: otherStorage, label: `DO storage ${otherStorage}` } },
-        { storage: options.storage, accessLog: "all", port: orchestratorPort3, strategies: ["round-robin"], variant: { id: "access-log", label: "access log of every request" } },
+        ...STRATEGIES.map((strategy) => ({ storage: options.storage, accessLog: "errors", strategy, variant: null })),
+        { storage: otherStorage, accessLog: "errors", strategy: "round-robin", variant: { id: otherStorage, label: `DO storage ${otherStorage}` } },
+        { storage: options.storage, accessLog: "all", strategy: "round-robin", variant: { id: "access-log", label: "access log of every request" } },
       ];
   for (const [index, run] of runs.entries()) {
-    const name = run.variant === null ? "orchestrator" : `orchestrator-${run.variant.id}`;
-    const orchestrator = await startOrchestrator(name, run.port, run.storage, run.accessLog, bundleDir, upstreamPorts);
-    for (const strategy of run.strategies) {
-      const suffix = run.variant === null ? "" : ` (${run.variant.label})`;
-      await measureOrchestrator(measure, orchestrator, strategy, {
-        id: `orchestrator-${strategy}${run.variant === null ? "" : `-${run.variant.id}`}`,
-        label: `orchestrator ${strategy}${suffix}`,
-        servers: [orchestrator.entry, nginx],
-        storage: run.storage,
-      });
-    }
+    const id = `orchestrator-${run.strategy}${run.variant === null ? "" : `-${run.variant.id}`}`;
+    const orchestrator = await startOrchestrator(id, orchestratorPorts[index], run.storage, run.accessLog, bundleDir, upstreamPorts);
+    await measureOrchestrator(measure, orchestrator, run.strategy, {
+      id,
+      label: `orchestrator ${run.strategy}${run.variant === null ? "" : ` (${run.variant.label})`}`,
+      servers: [orchestrator.entry, nginx],
+      storage: run.storage,
+    });
     if (index === 0 && !options.smoke) scale = await measureScale(orchestrator, upstreamPorts[0]);
     await stopAndForget(orchestrator.entry);
   }
 
   // ---- report
   const base = results.find((r) => r.id === "workerd-passthrough");
+  const minimalProxy = results.find((r) => r.id === "workerd-minimal-proxy");
   const direct = results.find((r) => r.id === "nginx-direct");
   for (const r of results) {
     r.ratioToPassthrough = base?.rps ? round(r.rps / base.rps, 3) : null;
+    r.ratioToMinimalProxy = minimalProxy?.rps ? round(r.rps / minimalProxy.rps, 3) : null;
     r.ratioToNginxDirect = direct?.rps ? round(r.rps / direct.rps, 3) : null;
   }
   const report = {
@@ -569,10 +581,11 @@ function tmpfsRoot() {
   return "/dev/shm";
 }
 
-function passthroughConfig(port, upstreamPort) {
-  const dir = join(tmpDir, "passthrough");
+/** A workerd config for one of the reference Workers (bench/*.js), which only need the upstream's port. */
+function referenceWorkerConfig(name, file, port, upstreamPort) {
+  const dir = join(tmpDir, name);
   mkdirSync(dir, { recursive: true });
-  copyFileSync(PASSTHROUGH, join(dir, "passthrough.js"));
+  copyFileSync(file, join(dir, "worker.js"));
   return {
     text: `using Workerd = import "/workerd/workerd.capnp";
 
@@ -585,7 +598,7 @@ const config :Workerd.Config = (
 );
 
 const worker :Workerd.Worker = (
-  modules = [ (name = "worker", esModule = embed "passthrough.js") ],
+  modules = [ (name = "worker", esModule = embed "worker.js") ],
   compatibilityDate = "${COMPATIBILITY_DATE}",
   bindings = [ (name = "UPSTREAM_PORT", text = "${upstreamPort}") ],
   globalOutbound = "internet",
@@ -730,13 +743,14 @@ function machineInfo(loadBefore) {
 }
 
 function printTable(results) {
-  const header = ["target", "req/s", "p50 ms", "p99 ms", "x pass-through", "x nginx", "non-2xx", "sock err", "server CPU %", "DO calls/proxied req (reg / rl / met)"];
+  const header = ["target", "req/s", "p50 ms", "p99 ms", "x pass-through", "x minimal proxy", "x nginx", "non-2xx", "sock err", "server CPU %", "DO calls/proxied req (reg / rl / met)"];
   const rows = results.map((r) => [
     r.label,
     fmtInt(r.rps),
     fmtMs(r.latencyMs.p50),
     fmtMs(r.latencyMs.p99),
     r.ratioToPassthrough === null ? "-" : r.ratioToPassthrough.toFixed(2),
+    r.ratioToMinimalProxy === null ? "-" : r.ratioToMinimalProxy.toFixed(2),
     r.ratioToNginxDirect === null ? "-" : r.ratioToNginxDirect.toFixed(2),
     String(r.non2xx),
     String(r.socketErrors.total),
