@@ -158,9 +158,9 @@ export class MetricsDO extends DurableObject<Env> {
   }
 
   async view(service: string | null): Promise<MetricsView | null> {
-    const snapshot = await registryStub(this.env).snapshot();
-    if (service !== null && !snapshot.services.some((s) => s.name === service)) return null;
-    const view = metricsView(this.metrics, Date.now(), extrasFrom(snapshot));
+    const extras = await registryStub(this.env).metricsExtras();
+    if (service !== null && !Object.hasOwn(extras, service)) return null;
+    const view = metricsView(this.metrics, Date.now(), extras);
     if (service === null) return view;
     const worker = view.workers[service];
     return worker === undefined ? view : { ...view, workers: { [service]: worker } };
@@ -168,13 +168,13 @@ export class MetricsDO extends DurableObject<Env> {
 
   /** The Prometheus exposition; for one service when `service` is given (null when it is unknown). */
   async prometheus(service: string | null = null): Promise<string | null> {
-    const snapshot = await registryStub(this.env).snapshot();
-    if (service === null) return prometheusText(this.metrics, extrasFrom(snapshot));
-    const entry = snapshot.services.find((s) => s.name === service);
-    if (!entry) return null;
+    const extras = await registryStub(this.env).metricsExtras();
+    if (service === null) return prometheusText(this.metrics, extras);
+    const entry = extras[service];
+    if (!Object.hasOwn(extras, service) || entry === undefined) return null;
     const only = this.metrics.services[service];
     const state: MetricsState = { ...this.metrics, services: only === undefined ? {} : { [service]: only } };
-    return prometheusText(state, extrasFrom({ ...snapshot, services: [entry] }));
+    return prometheusText(state, { [service]: entry });
   }
 
   status(): LoopStatus {

@@ -38,6 +38,7 @@ import {
   updateLatencyEwma,
 } from "../src/core/instance-health";
 import { bindingNameForService, isValidServiceName } from "../src/core/services";
+import type { MetricsExtras } from "../src/core/metrics/view";
 import { checkUpstreamUrl } from "../src/core/url-guard";
 import { type Config, configFor, upstreamUrlPolicy } from "../src/config";
 import { bindingByName, isFetcher } from "../src/bindings";
@@ -306,6 +307,28 @@ export class RegistryDO extends DurableObject<Env> {
       generatedAt: new Date().toISOString(),
       services: [...this.services.values()].sort((a, b) => a.name.localeCompare(b.name)).map((s) => this.serviceView(s)),
     };
+  }
+
+  /**
+   * What MetricsDO adds to /metrics and the Prometheus text: each service's
+   * status and each instance's health and in-flight count. Built from the
+   * records directly: a full snapshot of 500 instances is about 370 KB to
+   * build and copy across the call, this about a tenth of it.
+   */
+  metricsExtras(): MetricsExtras {
+    const now = Date.now();
+    const extras: Record<string, MetricsExtras[string]> = {};
+    for (const service of this.services.values()) {
+      const instances: Record<string, { health: HealthStatus; inflight: number }> = {};
+      const activeHealth: HealthStatus[] = [];
+      for (const instance of this.instancesOf(service.name)) {
+        const health = this.healthOf(instance, now);
+        instances[instance.id] = { health, inflight: totalInflight(instance) };
+        if (instance.adminState === "active") activeHealth.push(health);
+      }
+      extras[service.name] = { status: this.statusOf(service, activeHealth), instances };
+    }
+    return extras;
   }
 
   service(name: string): ServiceView | null {
@@ -1253,7 +1276,7 @@ export class RegistryDO extends DurableObject<Env> {
       strategyIsDefault: service.strategy === null,
       timeoutMs: service.timeoutMs ?? this.config.upstreamTimeoutMs,
       adminState: service.adminState,
-      status: serviceStatus(service.adminState === "stopped", active.map((i) => i.health)),
+      status: this.statusOf(service, active.map((i) => i.health)),
       panic: active.length > 0 && (usable === 0 || (usable / active.length) * 100 < this.config.health.panicThresholdPercent),
       healthCheck: this.healthSettingsOf(service.name),
       lifecycleHook: service.lifecycleHook,
@@ -1261,6 +1284,11 @@ export class RegistryDO extends DurableObject<Env> {
       inflight: views.reduce((sum, i) => sum + i.inflight, 0),
       instances: views,
     };
+  }
+
+  /** A service's status from its active instances' health (a stopped service is stopped whatever they say). */
+  private statusOf(service: ServiceRecord, activeHealth: readonly HealthStatus[]): ServiceView["status"] {
+    return serviceStatus(service.adminState === "stopped", activeHealth);
   }
 
   private instanceView(instance: InstanceRecord, now: number): InstanceView {

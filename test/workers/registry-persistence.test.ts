@@ -72,3 +72,26 @@ describe("RegistryDO persistence", () => {
     );
   });
 });
+
+describe("RegistryDO.metricsExtras", () => {
+  it("says what a full snapshot says about each service's status and each instance's health and in-flight count", async () => {
+    const registry = freshRegistry();
+    const a = await registerOk(registry, urlInstance("payments", 9101));
+    await registerOk(registry, urlInstance("payments", 9102));
+    const c = await registerOk(registry, urlInstance("ledger", 9103));
+    await registerOk(registry, urlInstance("ledger", 9104));
+    const lease = await registry.acquire("payments");
+    expect(lease.ok).toBe(true);
+    expect((await registry.setAdminState("ledger", c, "stopped")).ok).toBe(true);
+    expect((await registry.setAdminState("payments", null, "stopped")).ok).toBe(true);
+
+    const [extras, snapshot] = await Promise.all([registry.metricsExtras(), registry.snapshot()]);
+    const fromSnapshot = Object.fromEntries(
+      snapshot.services.map((s) => [s.name, { status: s.status, instances: Object.fromEntries(s.instances.map((i) => [i.id, { health: i.health, inflight: i.inflight }])) }]),
+    );
+    expect(extras).toEqual(fromSnapshot);
+    expect(extras.payments?.instances?.[a]).toBeDefined();
+    expect(Object.values(extras.payments?.instances ?? {}).reduce((sum, i) => sum + (i.inflight ?? 0), 0)).toBe(1);
+    expect(extras.payments?.status).toBe("stopped");
+  });
+});
