@@ -10,6 +10,7 @@
  * - Api: small JSON helpers for the orchestrator's own endpoints.
  */
 import { Agent, type IncomingHttpHeaders, request as httpRequest } from "node:http";
+import type { AuditEntry, RegistrySnapshot as Snapshot } from "../../src/registry-contract";
 
 export interface RawRequest {
   readonly method: string;
@@ -219,56 +220,8 @@ export class Api {
   }
 }
 
-export interface AuditEntry {
-  readonly seq: number;
-  readonly at: string;
-  readonly action: string;
-  readonly target: string;
-  readonly result: "ok" | "error";
-  readonly status: number;
-  readonly actor: string;
-  readonly requestId: string | null;
-  readonly detail: string | null;
-}
-
-export interface InstanceSnapshot {
-  readonly id: string;
-  readonly service: string;
-  readonly target: { kind: string; url?: string; binding?: string };
-  readonly weight: number;
-  readonly static: boolean;
-  readonly adminState: "active" | "stopped";
-  readonly checkStatus: "passing" | "critical";
-  readonly health: string;
-  readonly registeredAt: string;
-  readonly lastHeartbeatAt: string | null;
-  readonly ttlSeconds: number | null;
-  readonly criticalSince: string | null;
-  readonly inflight: number;
-  readonly reportedInflight: number | null;
-  readonly cpu: number | null;
-  readonly metadata: Record<string, string>;
-  readonly activeCheck: { status: string; lastCheckAt: string | null; lastResult: string | null; consecutiveFailures: number };
-  readonly [key: string]: unknown;
-}
-
-export interface ServiceSnapshot {
-  readonly name: string;
-  readonly seed: boolean;
-  readonly strategy: string;
-  readonly strategyIsDefault: boolean;
-  readonly timeoutMs: number;
-  readonly adminState: "active" | "stopped";
-  readonly status: string;
-  readonly inflight: number;
-  readonly instances: InstanceSnapshot[];
-  readonly [key: string]: unknown;
-}
-
-export interface Snapshot {
-  readonly generatedAt: string;
-  readonly services: ServiceSnapshot[];
-}
+/** What GET /debug/registry and the audit log return: the registry's own contract (JSON over the wire). */
+export type { AuditEntry, RegistrySnapshot as Snapshot } from "../../src/registry-contract";
 
 /**
  * What an operator configured or a client registered, without what changes

@@ -243,7 +243,7 @@ export async function main(): Promise<number> {
       ["workerd RSS", `first ${mib(first)}, after 10 s ${mib(warm?.kib ?? null)}, last ${mib(last)}, max ${mib(max)} (${rss.length} samples, every 2 s; growth after warm-up ${(growthAfterWarmup * 100).toFixed(1)}%); after a forced GC at the end ${mib(rssAfterGc)}`],
       ["live JS heap", `after GC: start ${heapMiB(heapStart)}, after 10 s ${heapMiB(heapWarm)}, end ${heapMiB(heapEnd)} -> ${heapFlat === null ? "unknown (judged on RSS)" : heapFlat ? "flat" : "GROWING"}`],
       ["in flight after", `${inflightAfter} (after ${drainMs} ms); per instance ${service?.instances.map((i) => `${i.inflight}`).join("/")}`],
-      ["instances after", service?.instances.map((i) => `${i.target.url?.replace("http://127.0.0.1:", ":")} ${i.health}`).join(", ") ?? "-"],
+      ["instances after", service?.instances.map((i) => `${i.target.kind === "url" ? i.target.url.replace("http://127.0.0.1:", ":") : i.target.binding} ${i.health}`).join(", ") ?? "-"],
     ];
     const width = Math.max(...rows.map(([k]) => k.length));
     console.log("");
