@@ -14,6 +14,7 @@ import {
   evaluate,
   evaluationDue,
 } from "../../src/core/autoscale/index";
+import { seededRandom } from "./support/seeded-random";
 
 const T0 = 1_700_000_000_000;
 const PERIOD = 15_000;
@@ -24,18 +25,6 @@ const base: AutoscalePolicy = {
   targets: { inflightPerInstance: 10 },
   mode: "enforce",
 };
-
-/** Deterministic PRNG (mulberry32), so "random" noise is the same on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 interface Sim {
   readonly decisions: Decision[];
@@ -116,7 +105,7 @@ describe("scale up", () => {
 
 describe("noise around the target", () => {
   it("±8% for 30 minutes at 15 s evaluations changes nothing and barely logs", () => {
-    const rand = mulberry32(42);
+    const rand = seededRandom(42);
     const noisy = (): number => 1 + (rand() * 2 - 1) * 0.08;
     const policy: AutoscalePolicy = { ...base, targets: { inflightPerInstance: 10, cpuPercent: 60 } };
     const evaluations = (30 * 60_000) / PERIOD;
@@ -333,7 +322,7 @@ describe("dry-run", () => {
 describe("state", () => {
   it("stays bounded however often it is evaluated: fast flapping folds scale events", () => {
     const policy: AutoscalePolicy = { ...base, minInstances: 0, maxInstances: MAX_INSTANCES_LIMIT, scaleDown: { stabilizationMs: 0 } };
-    const rand = mulberry32(7);
+    const rand = seededRandom(7);
     let state = INITIAL_AUTOSCALE_STATE;
     let current = 10;
     let longest = 0;
@@ -351,7 +340,7 @@ describe("state", () => {
 
   it("stays bounded however often it is evaluated: one recommendation per value", () => {
     const policy: AutoscalePolicy = { ...base, minInstances: 0, maxInstances: MAX_INSTANCES_LIMIT, scaleUp: { stabilizationMs: 600_000 } };
-    const rand = mulberry32(11);
+    const rand = seededRandom(11);
     let state = INITIAL_AUTOSCALE_STATE;
     let longest = 0;
     for (let i = 0; i < 5_000; i++) {

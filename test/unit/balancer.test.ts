@@ -16,18 +16,7 @@ import {
   roundRobin,
   weighted,
 } from "../../src/core/balancer/index";
-
-/** mulberry32: tiny seeded PRNG so failures reproduce exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "./support/seeded-random";
 
 function cand(id: string, over: Partial<Omit<Candidate, "id">> = {}): Candidate {
   return { id, weight: 1, inflight: 0, health: "healthy", score: 100, ...over };
@@ -150,7 +139,7 @@ describe("weighted (smooth WRR)", () => {
 
 describe("least-connections", () => {
   it("always picks an instance with the minimum inflight (10,000 random vectors)", () => {
-    const rnd = prng(0xc0ffee);
+    const rnd = seededRandom(0xc0ffee);
     let bad = 0;
     let state: BalancerState = initialBalancerState;
     for (let i = 0; i < N; i++) {

@@ -1,17 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type GcraDecision, type GcraState, type RateLimitPolicy, gcra, validatePolicy } from "../../src/core/gcra";
-
-/** mulberry32: tiny seeded PRNG so failures reproduce exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "./support/seeded-random";
 
 const EPOCH = 1_700_000_000_000; // realistic Date.now() magnitude, exercises the ms/µs round trip
 
@@ -153,7 +142,7 @@ describe("gcra: no double burst at window edges", () => {
   });
 
   it("over any sliding interval allows at most burst + floor(L / T) (random simulation)", () => {
-    const rand = prng(0x5eed);
+    const rand = seededRandom(0x5eed);
     for (const p of COMBOS) {
       for (let run = 0; run < 5; run++) {
         const c = new Client(p);
@@ -220,7 +209,7 @@ describe("gcra: refusals", () => {
 
 describe("gcra: remaining, resetMs and retryAfterMs agree with later decisions", () => {
   it("after retryAfterMs the same request is allowed, one ms earlier it is not", () => {
-    const rand = prng(42);
+    const rand = seededRandom(42);
     for (const p of COMBOS) {
       const c = new Client(p);
       let t = EPOCH;
@@ -241,7 +230,7 @@ describe("gcra: remaining, resetMs and retryAfterMs agree with later decisions",
   });
 
   it("resetMs is when the bucket is full again: tat ≤ now + resetMs < tat + 1", () => {
-    const rand = prng(7);
+    const rand = seededRandom(7);
     for (const p of COMBOS) {
       const c = new Client(p);
       let t = EPOCH;
@@ -260,7 +249,7 @@ describe("gcra: remaining, resetMs and retryAfterMs agree with later decisions",
   });
 
   it("remaining is exactly how many more unit requests succeed right now", () => {
-    const rand = prng(99);
+    const rand = seededRandom(99);
     for (const p of COMBOS) {
       const c = new Client(p);
       let t = EPOCH;

@@ -1,17 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MAX_OUTBOUND_CONNECTIONS, mapWithConcurrency, planSweep } from "../../src/core/health/index";
-
-/** mulberry32: tiny seeded PRNG so failures reproduce exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "./support/seeded-random";
 
 const INTERVAL = 30_000;
 const NOW = 1_700_000_000_000;
@@ -45,7 +34,7 @@ describe("planSweep", () => {
     expect(planSweep([{ id: "a", lastCheckAt: NOW - 32_999 }], NOW, INTERVAL, almostOne).due).toEqual([]);
     expect(planSweep([{ id: "a", lastCheckAt: NOW - 33_000 }], NOW, INTERVAL, almostOne).due).toEqual(["a"]);
 
-    const random = prng(7);
+    const random = seededRandom(7);
     for (let i = 0; i < 2_000; i++) {
       const plan = planSweep([{ id: "a", lastCheckAt }], NOW, INTERVAL, random);
       if (plan.due.length === 0) {
@@ -88,7 +77,7 @@ const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 describe("mapWithConcurrency", () => {
   it("never exceeds the limit and preserves order", async () => {
-    const random = prng(42);
+    const random = seededRandom(42);
     const delays = Array.from({ length: 40 }, () => Math.floor(random() * 5));
     let inFlight = 0;
     let peak = 0;
