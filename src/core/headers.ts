@@ -76,6 +76,7 @@ const MANAGED_BY_RUNTIME = new Set(["connection", "keep-alive", "te", "trailer",
  */
 export function dropHopByHop(headers: Headers): void {
   const connection = headers.get("connection");
-  if (connection === null) return;
+  // What nearly every upstream sends names no other header: nothing to parse.
+  if (connection === null || connection === "keep-alive" || connection === "close") return;
   for (const name of connectionNamed(connection)) if (name !== "close" && !MANAGED_BY_RUNTIME.has(name)) headers.delete(name);
 }
