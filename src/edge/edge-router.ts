@@ -27,6 +27,7 @@ import { type BalancerState, type Candidate, initialBalancerState, pickInstance 
 import { retryAllowed } from "../core/health";
 import { type Failure, ProblemType } from "../problem";
 import type { EdgeOutcome, EdgeReport, ReleaseOutcome, RoutingTable, RoutingTableResult, Target } from "../registry-contract";
+import { RecentTimes } from "./recent-times";
 
 export interface EdgeRouterDeps {
   readonly isolateId: string;
@@ -54,7 +55,6 @@ export type EdgePick = { readonly mode: "exact" } | LocalLease | Failure;
 
 export const DEFAULT_SNAPSHOT_TTL_MS = 250;
 export const DEFAULT_LOW_LOAD_RPS = 20;
-const RATE_WINDOW_MS = 1_000;
 const MAX_PENDING_OUTCOMES = 1_000;
 /** A refresh taking longer than this is presumed lost (its request was cancelled) and another starts. */
 export const REFRESH_STALL_MS = 1_000;
@@ -71,8 +71,8 @@ interface ServiceState {
   /** When a refresh started, while one is in flight. */
   refreshStartedAt: number | null;
   balancer: BalancerState;
-  /** Request timestamps in the last RATE_WINDOW_MS, to tell low load from high. */
-  recent: number[];
+  /** This isolate's requests for the service in the last second, to tell low load from high (exact up to 4× the threshold). */
+  recent: RecentTimes;
   activeRetries: number;
 }
 
@@ -224,18 +224,16 @@ export class EdgeRouter {
         const oldest = this.services.keys().next().value;
         if (oldest !== undefined) this.services.delete(oldest);
       }
-      state = { table: null, fetchedAt: 0, refreshStartedAt: null, balancer: initialBalancerState, recent: [], activeRetries: 0 };
+      state = { table: null, fetchedAt: 0, refreshStartedAt: null, balancer: initialBalancerState, recent: new RecentTimes(this.lowLoadRps * 4), activeRetries: 0 };
       this.services.set(service, state);
     }
     return state;
   }
 
   private isBusy(state: ServiceState, now: number): boolean {
-    state.recent.push(now);
-    while (state.recent.length > 0 && (state.recent[0] as number) <= now - RATE_WINDOW_MS) state.recent.shift();
     // Bounded: only the count matters, and beyond the threshold the answer is the same.
-    if (state.recent.length > this.lowLoadRps * 4) state.recent.splice(0, state.recent.length - this.lowLoadRps * 4);
-    return state.recent.length > this.lowLoadRps;
+    state.recent.note(now);
+    return state.recent.count > this.lowLoadRps;
   }
 
   /**
