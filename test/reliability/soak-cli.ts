@@ -214,6 +214,9 @@ export async function main(): Promise<number> {
     const rssAfterGc = orchestrator.rssKiB();
     (inspector as Inspector | null)?.close();
     const snapshot = await api.snapshot();
+    // The isolate sends its last outcomes one metrics flush interval (1 s by default) after they happen:
+    // wait for that, so the total below counts every request rather than all but the last second's.
+    await sleep(2_000);
     const metrics = await api.expect<{ workers: Record<string, { totalRequests: number; errors: Record<string, number>; instances: Record<string, { totalRequests: number }> }> }>(200, "GET", "/metrics");
 
     // ---- summary
