@@ -1,6 +1,7 @@
 /** The one place the Worker finds its singleton Durable Objects, each named "global". */
 import type { MetricsDO } from "../durable-objects/metrics";
 import type { RegistryDO } from "../durable-objects/registry";
+import { PerOwnerCache } from "./core/per-owner-cache";
 
 export const REGISTRY_NAME = "global";
 
@@ -9,20 +10,14 @@ export const REGISTRY_NAME = "global";
  * id (unlike a stub, which belongs to the request that made it) may be shared
  * by every request an isolate serves.
  */
-const ids = new WeakMap<object, Map<string, DurableObjectId>>();
+const ids = new PerOwnerCache((namespace: IdSource, name: string) => namespace.idFromName(name));
 
-export function singletonId(namespace: { idFromName(name: string): DurableObjectId }, name: string): DurableObjectId {
-  let byName = ids.get(namespace);
-  if (byName === undefined) {
-    byName = new Map();
-    ids.set(namespace, byName);
-  }
-  let id = byName.get(name);
-  if (id === undefined) {
-    id = namespace.idFromName(name);
-    byName.set(name, id);
-  }
-  return id;
+interface IdSource {
+  idFromName(name: string): DurableObjectId;
+}
+
+export function singletonId(namespace: IdSource, name: string): DurableObjectId {
+  return ids.get(namespace, name);
 }
 
 export function registryStub(env: Env): DurableObjectStub<RegistryDO> {

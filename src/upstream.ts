@@ -6,6 +6,7 @@
  */
 import { bindingByName, isFetcher } from "./bindings";
 import { type Config, upstreamUrlPolicy } from "./config";
+import { PerOwnerCache } from "./core/per-owner-cache";
 import { checkUpstreamUrl } from "./core/url-guard";
 import type { Target } from "./registry-contract";
 
@@ -76,23 +77,16 @@ type UpstreamBase = { readonly ok: true; readonly prefix: string } | { readonly 
  * pure function of the URL and the configuration, so its answer is kept per
  * configuration (bounded) instead of re-parsing the URL on every request.
  */
-const verdicts = new WeakMap<Config, Map<string, UpstreamBase>>();
 const MAX_CACHED_VERDICTS = 10_000;
+const verdicts = new PerOwnerCache(verdictFor, MAX_CACHED_VERDICTS);
 
 function upstreamBase(config: Config, url: string): UpstreamBase {
-  let cache = verdicts.get(config);
-  if (cache === undefined) {
-    cache = new Map();
-    verdicts.set(config, cache);
-  }
-  let verdict = cache.get(url);
-  if (verdict === undefined) {
-    const check = checkUpstreamUrl(url, upstreamUrlPolicy(config));
-    verdict = check.ok ? { ok: true, prefix: basePrefix(check.url) } : { ok: false, message: check.message };
-    if (cache.size >= MAX_CACHED_VERDICTS) cache.clear();
-    cache.set(url, verdict);
-  }
-  return verdict;
+  return verdicts.get(config, url);
+}
+
+function verdictFor(config: Config, url: string): UpstreamBase {
+  const check = checkUpstreamUrl(url, upstreamUrlPolicy(config));
+  return check.ok ? { ok: true, prefix: basePrefix(check.url) } : { ok: false, message: check.message };
 }
 
 /** The instance's origin and base path, without a trailing slash: the request's path goes after it. */

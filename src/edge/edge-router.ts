@@ -237,13 +237,6 @@ export class EdgeRouter {
   }
 
   /**
-   * The table, refreshed when older than the TTL. One request refreshes; while
-   * it does, the others keep using the table they have (stale by at most
-   * REFRESH_STALL_MS more). Requests never await each other's refresh: in
-   * Workers an I/O started by one request is cancelled when that request ends,
-   * so a promise shared across requests can leave the others waiting forever.
-   */
-  /**
    * The table a pick may use right now without a refresh, or null when one is
    * needed. One request refreshes; while it does, the others keep using the
    * table they have (stale by at most REFRESH_STALL_MS more). Requests never

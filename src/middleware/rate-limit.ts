@@ -6,7 +6,8 @@
  * short cooldown so a flood is answered here and never becomes a Durable
  * Object flood.
  */
-import type { Config, RateLimitClass } from "../config";
+import { type Config, RATE_LIMIT_CLASSES, type RateLimitClass } from "../config";
+import { PerOwnerCache } from "../core/per-owner-cache";
 import { CooldownCache } from "../core/cooldown";
 import { type KeepAlive, type PoolDecision, TokenPool } from "../edge/token-pool";
 import type { RateLimitPolicy } from "../core/gcra";
@@ -59,22 +60,14 @@ export function rateLimitClass(pathname: string): { cls: RateLimitClass; service
  * the RateLimit header fields be cached per policy.
  */
 export function policyFor(config: Config, cls: RateLimitClass, service: string | null): RateLimitPolicy {
-  let byClass = policies.get(config);
-  if (byClass === undefined) policies.set(config, (byClass = new Map()));
-  let byService = byClass.get(cls);
-  if (byService === undefined) byClass.set(cls, (byService = new Map()));
-  let policy = byService.get(service);
-  if (policy === undefined) {
-    policy = makePolicy(config, cls, service);
-    // Bounded: service names come from request paths, and any valid name gets here.
-    if (byService.size >= MAX_CACHED_POLICIES_PER_CLASS) byService.clear();
-    byService.set(service, policy);
-  }
-  return policy;
+  return policies[cls].get(config, service);
 }
 
-const policies = new WeakMap<Config, Map<RateLimitClass, Map<string | null, RateLimitPolicy>>>();
+// Bounded: service names come from request paths, and any valid name gets here.
 const MAX_CACHED_POLICIES_PER_CLASS = 1_000;
+const policies = Object.fromEntries(
+  RATE_LIMIT_CLASSES.map((cls) => [cls, new PerOwnerCache((config: Config, service: string | null) => makePolicy(config, cls, service), MAX_CACHED_POLICIES_PER_CLASS)]),
+) as Record<RateLimitClass, PerOwnerCache<Config, string | null, RateLimitPolicy>>;
 
 function makePolicy(config: Config, cls: RateLimitClass, service: string | null): RateLimitPolicy {
   const override = service === null ? undefined : config.rateLimits.perService[service];

@@ -11,8 +11,8 @@ import { applyRateLimitHeaders, type RateLimitOutcome } from "./rate-limit";
 
 const HTML_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
+/** For every response but a proxied one the proxy already finished (index.ts skips those). */
 export async function finishResponse(request: Request, response: Response, meta: RequestMeta): Promise<Response> {
-  if (meta.finished === response) return response;
   // Responses from fetch() have immutable headers; copy only when needed.
   const mutable = hasMutableHeaders(response) ? response : new Response(response.body, response);
   const outcome = meta.rateLimit ? await meta.rateLimit : undefined;
