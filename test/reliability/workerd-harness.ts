@@ -17,12 +17,12 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative, sep } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { orchestratorWorkerdConfig } from "../../scripts/workerd-config.mjs";
+import { freePort, snapshotTree, tail } from "../support/wrangler-dev";
 
 /** The project root. Scripts that run a bundled copy of this file set RELIABILITY_ROOT, since import.meta.url moves with the bundle. */
 export function projectRoot(): string {
@@ -82,29 +82,12 @@ export function killChildrenOnSignals(): void {
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => (port ? resolve(port) : reject(new Error("no free port"))));
-    });
-  });
-}
+export { freePort };
 
-function tail(path: string, bytes = 6000): string {
-  if (!existsSync(path)) return "(no output captured)";
-  const text = readFileSync(path, "utf8");
-  return text.length > bytes ? `…${text.slice(-bytes)}` : text;
-}
+/** How much of workerd's log an error message quotes. */
+const LOG_TAIL_BYTES = 6000;
 
 // ------------------------------------------------------------------ bundling
-
-/** Top-level entries that are never part of the Worker (and secrets files). */
-const NOT_IN_SNAPSHOT = new Set(["node_modules", ".git", ".wrangler", "dist", "test", "coverage", "bench-results", "test-artifacts", ".tmp"]);
 
 export interface Bundle {
   /** Directory holding index.js (the Worker) and public/ (the dashboard's static files). */
@@ -119,14 +102,7 @@ export async function bundle(workDir: string): Promise<Bundle> {
   const root = projectRoot();
   const tree = join(workDir, "tree");
   const out = join(workDir, "bundle");
-  cpSync(root, tree, {
-    recursive: true,
-    filter: (source) => {
-      const top = relative(root, source).split(sep)[0] ?? "";
-      return top === "" || !(NOT_IN_SNAPSHOT.has(top) || top.startsWith(".dev.vars") || top.startsWith(".env"));
-    },
-  });
-  symlinkSync(join(root, "node_modules"), join(tree, "node_modules"), "dir");
+  snapshotTree(tree, root);
   const env: NodeJS.ProcessEnv = { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", WRANGLER_LOG_PATH: join(workDir, "wrangler-logs") };
   for (const name of ["CLOUDFLARE_ENV", "CLOUDFLARE_INCLUDE_PROCESS_ENV", "CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV", "FORCE_COLOR"]) delete env[name];
   const result = await run(process.execPath, [wranglerJs(), "deploy", "--dry-run", "--env", "", "--outdir", out], tree, env, 120_000);
@@ -237,7 +213,7 @@ export class Orchestrator {
     while (Date.now() < deadline) {
       if (child.exitCode !== null || child.signalCode !== null) {
         this.child = null;
-        throw new Error(`workerd exited while starting (${child.exitCode ?? child.signalCode}):\n${tail(this.logFile)}`);
+        throw new Error(`workerd exited while starting (${child.exitCode ?? child.signalCode}):\n${tail(this.logFile, LOG_TAIL_BYTES)}`);
       }
       try {
         const response = await fetch(`${this.baseUrl}/health`, { signal: AbortSignal.timeout(2_000) });
@@ -250,7 +226,7 @@ export class Orchestrator {
       await sleep(100);
     }
     await this.kill();
-    throw new Error(`workerd not healthy within ${timeoutMs} ms (${last}):\n${tail(this.logFile)}`);
+    throw new Error(`workerd not healthy within ${timeoutMs} ms (${last}):\n${tail(this.logFile, LOG_TAIL_BYTES)}`);
   }
 
   /** SIGKILL: no shutdown, no flush, exactly what a crash does. Resolves once the process is gone. */
@@ -286,7 +262,7 @@ export class Orchestrator {
   }
 
   logTail(bytes?: number): string {
-    return tail(this.logFile, bytes);
+    return tail(this.logFile, bytes ?? LOG_TAIL_BYTES);
   }
 
   private config(): string {

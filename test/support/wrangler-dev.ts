@@ -27,16 +27,20 @@ export function freePort(): Promise<number> {
 /** Top-level entries that are never part of the Worker (or must not be: secrets files). */
 const NOT_IN_SNAPSHOT = new Set(["node_modules", ".git", ".wrangler", "dist", "test", "coverage", "bench-results", ".tmp", "test-artifacts"]);
 
-/** Copies the tree as it is now; returns the wrangler.toml to run. */
-export function snapshotTree(into: string): string {
-  cpSync(ROOT, into, {
+/**
+ * Copies the tree as it is now; returns the wrangler.toml to run. `root` is
+ * for callers bundled elsewhere (the reliability scripts), where this file's
+ * own location says nothing about the project's.
+ */
+export function snapshotTree(into: string, root = ROOT): string {
+  cpSync(root, into, {
     recursive: true,
     filter: (source) => {
-      const top = relative(ROOT, source).split(sep)[0] ?? "";
+      const top = relative(root, source).split(sep)[0] ?? "";
       return top === "" || !(NOT_IN_SNAPSHOT.has(top) || top.startsWith(".dev.vars") || top.startsWith(".env"));
     },
   });
-  symlinkSync(join(ROOT, "node_modules"), join(into, "node_modules"), "dir");
+  symlinkSync(join(root, "node_modules"), join(into, "node_modules"), "dir");
   return join(into, "wrangler.toml");
 }
 
