@@ -1,7 +1,7 @@
 /**
  * The test projects:
  * - unit: pure logic in Node (strategies, GCRA, sketches, guards, hot-path bounds); fast, with property tests.
- * - workers: Durable Objects, alarms, RPC and WebSockets inside the real Workers runtime (vitest-pool-workers).
+ * - workers: Durable Objects, alarms, RPC and WebSockets inside the real Workers runtime (@cloudflare/vitest-plugin).
  * - e2e: a real orchestrator (wrangler dev) with real HTTP upstreams on loopback, plus the bench smoke run.
  * - browser: the dashboard in Debian's Chromium, driven by playwright-core.
  * - reliability: fuzzing every endpoint, restarts without loss, concurrency, on plain workerd.

@@ -44,7 +44,7 @@ import net from "node:net";
 import os from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { capnpString, COMPATIBILITY_DATE, orchestratorWorkerdConfig } from "./workerd-config.mjs";
+import { capnpString, compatibilityDate, orchestratorWorkerdConfig } from "./workerd-config.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const HOST = "127.0.0.1";
@@ -54,6 +54,7 @@ const WRK_SCRIPT = join(ROOT, "bench", "wrk-report.lua");
 const PASSTHROUGH = join(ROOT, "bench", "passthrough.js");
 const MINIMAL_PROXY = join(ROOT, "bench", "minimal-proxy.js");
 const RESULTS_DIR = join(ROOT, "bench-results");
+const COMPATIBILITY_DATE = compatibilityDate(ROOT);
 const STRATEGIES = ["round-robin", "least-connections", "weighted", "health-aware"];
 /** The schema's maximum for every RATE_LIMIT_* class (src/config.ts), per 60 s. */
 const RATE_LIMIT = "10000000";
@@ -660,7 +661,7 @@ function orchestratorConfig({ name, port, storage: storageKind, accessLog, bundl
   mkdirSync(storageDir, { recursive: true });
   if (storageKind === "tmpfs") extraDirs.push(storageDir);
   const vars = { ...orchestratorVars(adminKey, registrationToken), ACCESS_LOG: accessLog };
-  return { text: orchestratorWorkerdConfig({ host: HOST, port, storageDir, vars, uniqueKeyPrefix: "orchestrator-bench" }) };
+  return { text: orchestratorWorkerdConfig({ host: HOST, port, storageDir, vars, uniqueKeyPrefix: "orchestrator-bench", compatibilityDate: COMPATIBILITY_DATE }) };
 }
 
 async function bundleOrchestrator(outDir) {

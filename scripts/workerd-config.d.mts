@@ -1,5 +1,5 @@
 /** Types for scripts/workerd-config.mjs (used from the TypeScript reliability suite). */
-export declare const COMPATIBILITY_DATE: string;
+export declare function compatibilityDate(root: string): string;
 export declare function capnpString(value: string): string;
 export declare function orchestratorWorkerdConfig(options: {
   readonly host: string;
@@ -8,4 +8,5 @@ export declare function orchestratorWorkerdConfig(options: {
   readonly assetsDir?: string;
   readonly vars: Readonly<Record<string, string>>;
   readonly uniqueKeyPrefix: string;
+  readonly compatibilityDate: string;
 }): string;

@@ -6,11 +6,20 @@
  * SQLite-backed Durable Objects need localDisk storage: workerd's inMemory
  * storage has no SQL API.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 
-/** The compatibility date wrangler.toml uses, so the bundle runs as it does under wrangler. */
-export const COMPATIBILITY_DATE = "2026-04-20";
-
-const DURABLE_OBJECT_CLASSES = ["RegistryDO", "RateLimiterDO", "MetricsDO"];
+/**
+ * The compatibility date wrangler.toml sets (the one place it is written), so the bundle runs
+ * on plain workerd as it does under wrangler. `root` is the project folder (a bundled copy of
+ * this file cannot find it from its own URL).
+ */
+export function compatibilityDate(root) {
+  const toml = readFileSync(join(root, "wrangler.toml"), "utf8");
+  const match = /^compatibility_date\s*=\s*"(\d{4}-\d{2}-\d{2})"/m.exec(toml);
+  if (!match) throw new Error("wrangler.toml has no top-level compatibility_date");
+  return match[1];
+}
 
 /** A capnp string literal. JSON's escapes are valid capnp escapes. */
 export function capnpString(value) {
@@ -27,9 +36,10 @@ export function capnpString(value) {
  * @param {string} [options.assetsDir]  the dashboard's static files (an ASSETS binding), if any
  * @param {Record<string, string>} options.vars  text bindings (settings and secrets)
  * @param {string} options.uniqueKeyPrefix  namespaces the Durable Objects' storage keys
+ * @param {string} options.compatibilityDate  compatibilityDate(root)
  * @returns {string}
  */
-export function orchestratorWorkerdConfig({ host, port, storageDir, assetsDir, vars, uniqueKeyPrefix }) {
+export function orchestratorWorkerdConfig({ host, port, storageDir, assetsDir, vars, uniqueKeyPrefix, compatibilityDate }) {
   const assetsService = assetsDir === undefined ? "" : `\n    (name = "assets", disk = (path = ${capnpString(assetsDir)}, writable = false)),`;
   const assetsBinding = assetsDir === undefined ? "" : `\n    (name = "ASSETS", service = "assets"),`;
   const textBindings = Object.entries(vars).map(([name, value]) => `    (name = ${capnpString(name)}, text = ${capnpString(value)}),`);
@@ -46,7 +56,7 @@ const config :Workerd.Config = (
 
 const worker :Workerd.Worker = (
   modules = [ (name = "index.js", esModule = embed "index.js") ],
-  compatibilityDate = "${COMPATIBILITY_DATE}",
+  compatibilityDate = "${compatibilityDate}",
   bindings = [
     (name = "REGISTRY", durableObjectNamespace = "RegistryDO"),
     (name = "RATE_LIMITER", durableObjectNamespace = "RateLimiterDO"),

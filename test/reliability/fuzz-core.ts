@@ -78,6 +78,39 @@ const HEADER_VALUE = `\t${Array.from({ length: 95 }, (_, i) => String.fromCharCo
 /** Headers that define the message's framing or the connection: random values would break HTTP itself, not test the orchestrator. */
 const FRAMING_HEADERS = new Set(["host", "content-length", "transfer-encoding", "connection", "expect", "upgrade", "te", "trailer", "keep-alive", "proxy-connection", "http2-settings"]);
 
+/**
+ * What workerd's HTTP parser refuses in a request target with its own 400 "invalid URI", closing
+ * the connection, before the Worker runs (since 1.20261117; measured byte by byte; earlier versions
+ * percent-encoded them and passed them on): a byte above 0x7f anywhere, `<` `>` or a backtick in the
+ * path, `"` `<` or `>` in the query. The edge in front of a deployed Worker encodes or refuses them too.
+ */
+const REFUSED_ANYWHERE = /[\u0080-\uffff]/;
+const REFUSED_IN_PATH = /[<>`]/;
+const REFUSED_IN_QUERY = /["<>]/;
+
+function targetParts(target: string): { path: string; query: string; fragment: string } {
+  const hash = target.indexOf("#");
+  const beforeFragment = hash < 0 ? target : target.slice(0, hash);
+  const question = beforeFragment.indexOf("?");
+  return {
+    path: question < 0 ? beforeFragment : beforeFragment.slice(0, question),
+    query: question < 0 ? "" : beforeFragment.slice(question),
+    fragment: hash < 0 ? "" : target.slice(hash),
+  };
+}
+
+export function runtimeRefusesTarget(target: string): boolean {
+  const { path, query } = targetParts(target);
+  return REFUSED_ANYWHERE.test(target) || REFUSED_IN_PATH.test(path) || REFUSED_IN_QUERY.test(query);
+}
+
+/** The target with what workerd refuses percent-encoded byte for byte (latin1, as node:http sends it): what the Worker would see. */
+export function encodeForRuntime(target: string): string {
+  const encode = (part: string, refused: RegExp) => part.replace(new RegExp(`${refused.source}|${REFUSED_ANYWHERE.source}`, "g"), (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`);
+  const { path, query, fragment } = targetParts(target);
+  return `${encode(path, REFUSED_IN_PATH)}${encode(query, REFUSED_IN_QUERY)}${encode(fragment, /(?!)/)}`;
+}
+
 const chars = (alphabet: string) => fc.constantFrom(...alphabet.split(""));
 
 const pctByte = fc.tuple(fc.integer({ min: 0, max: 255 }), fc.boolean()).map(([b, upper]) => {
@@ -215,7 +248,9 @@ function pathArb(ctx: FuzzContext): fc.Arbitrary<string> {
   const proxied = fc
     .tuple(fc.array(plain, { maxLength: 3 }), fc.option(queryArb(), { nil: undefined }))
     .map(([rest, query]) => `/fuzz-base${rest.map((r) => `/${r}`).join("")}${query ?? ""}`);
-  return fc.oneof({ weight: 16, arbitrary: routed }, { weight: 3, arbitrary: proxied }, { weight: 3, arbitrary: random }, { weight: 1, arbitrary: long });
+  const target = fc.oneof({ weight: 16, arbitrary: routed }, { weight: 3, arbitrary: proxied }, { weight: 3, arbitrary: random }, { weight: 1, arbitrary: long });
+  // Mostly encoded as the runtime would want, so the Worker sees these bytes (as %XX); one in ten raw, for workerd's refusal.
+  return fc.tuple(target, fc.nat(9)).map(([t, draw]) => (draw === 0 ? t : encodeForRuntime(t)));
 }
 
 function methodArb(): fc.Arbitrary<string> {
@@ -496,6 +531,7 @@ function leaksException(text: string, request: FuzzCase): string | null {
  */
 export const KNOWN_BUGS: ReadonlyArray<{ readonly id: string; readonly matches: (c: FuzzCase, r: RawResponse) => boolean }> = [];
 
+
 export function judge(c: FuzzCase, result: RawResponse | Error): Outcome {
   if (result instanceof HangError) return { ok: false, kind: "hang", reason: result.message };
   if (result instanceof Error) {
@@ -506,6 +542,8 @@ export function judge(c: FuzzCase, result: RawResponse | Error): Outcome {
     // workerd refuses a method it does not know while parsing (501, Connection: close), before any
     // body is read: a body still being written then meets a closed socket.
     if ((code === "ECONNRESET" || code === "EPIPE") && c.bodySpec !== null && !RUNTIME_KNOWN_METHODS.has(c.method.toUpperCase())) return { ok: true, kind: "runtime-501-reset" };
+    // The same early refusal of a request target that is not a URI (below): a body still being written meets a closed socket.
+    if ((code === "ECONNRESET" || code === "EPIPE") && c.bodySpec !== null && runtimeRefusesTarget(c.path)) return { ok: true, kind: "runtime-400-invalid-uri-reset" };
     return { ok: false, kind: "transport-error", reason: `${code || result.name}: ${result.message}` };
   }
   const fromWorker = result.headers["x-request-id"] !== undefined;
@@ -514,6 +552,8 @@ export function judge(c: FuzzCase, result: RawResponse | Error): Outcome {
     if (result.status === 501 && !RUNTIME_KNOWN_METHODS.has(c.method.toUpperCase())) return { ok: true, kind: "runtime-501-unknown-method" };
     // workerd's own limit on the request head (about 128 KiB); the orchestrator's (MAX_HEADER_BYTES) is far lower.
     if (result.status === 431 && requestHeadBytes(c) > 96 * 1024) return { ok: true, kind: "runtime-431-head-too-large" };
+    const invalidUriAnswer = result.body.toString("latin1") === "invalid URI" || (c.method.toUpperCase() === "HEAD" && result.body.length === 0);
+    if (result.status === 400 && runtimeRefusesTarget(c.path) && invalidUriAnswer) return { ok: true, kind: "runtime-400-invalid-uri" };
     return { ok: false, kind: "not-from-worker", reason: `HTTP ${result.status} without x-request-id (the Worker threw, or workerd refused the request): ${result.body.toString("latin1").slice(0, 200)}` };
   }
   if (result.upgraded) return { ok: true, kind: "101-upgrade" };

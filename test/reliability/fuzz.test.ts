@@ -43,6 +43,7 @@ describe("bad input on every endpoint", () => {
     for (const status of ["200", "400", "401", "404", "405", "431"]) expect(report.statuses, `some ${status}s`).toHaveProperty(status);
     expect(report.outcomes).toHaveProperty("200-upstream");
     expect(report.outcomes).toHaveProperty("runtime-501-unknown-method");
+    expect(report.outcomes).toHaveProperty("runtime-400-invalid-uri");
     expect(report.bodies.chunked).toBeGreaterThan(0);
     // Survived it all: still up, nothing left counted in flight.
     expect(target.orchestrator.pid).not.toBeNull();

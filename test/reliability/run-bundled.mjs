@@ -1,6 +1,6 @@
 /**
  * Runs one of the TypeScript entry points under test/reliability/ with plain
- * node (Node 20 cannot load .ts): esbuild (the copy wrangler ships with)
+ * node (node cannot load these .ts files: their imports name no extension): esbuild (the copy wrangler ships with)
  * bundles it (npm imports included) into a temp directory, and
  * its exported main() is called. Used by scripts/fuzz.mjs and scripts/soak.mjs.
  *
@@ -30,7 +30,7 @@ export async function runBundled(entry, name) {
       bundle: true,
       platform: "node",
       format: "esm",
-      target: "node20",
+      target: "node22",
       outfile,
       // npm imports (fast-check) are bundled too: an external import would resolve from the temp dir.
       logLevel: "error",

@@ -21,7 +21,7 @@ import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, op
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { orchestratorWorkerdConfig } from "../../scripts/workerd-config.mjs";
+import { compatibilityDate, orchestratorWorkerdConfig } from "../../scripts/workerd-config.mjs";
 import { freePort, snapshotTree, tail } from "../support/wrangler-dev";
 
 /** The project root. Scripts that run a bundled copy of this file set RELIABILITY_ROOT, since import.meta.url moves with the bundle. */
@@ -273,6 +273,7 @@ export class Orchestrator {
       assetsDir: join(this.options.bundle.dir, "public"),
       vars: this.vars,
       uniqueKeyPrefix: "orchestrator-reliability",
+      compatibilityDate: compatibilityDate(projectRoot()),
     });
   }
 }
