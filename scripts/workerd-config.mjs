@@ -21,6 +21,8 @@ export function compatibilityDate(root) {
   return match[1];
 }
 
+const DURABLE_OBJECT_CLASSES = ["RegistryDO", "RateLimiterDO", "MetricsDO"];
+
 /** A capnp string literal. JSON's escapes are valid capnp escapes. */
 export function capnpString(value) {
   return JSON.stringify(String(value));
