@@ -7,7 +7,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { gcra, type GcraState, type RateLimitPolicy } from "../src/core/gcra";
-import { refund, reserve } from "../src/core/gcra-batch";
+import { refund, settleReservation } from "../src/core/gcra-batch";
 import { applyMigrations } from "./registry-schema";
 
 export interface RateDecision {
@@ -16,6 +16,9 @@ export interface RateDecision {
   readonly resetMs: number;
   readonly retryAfterMs: number;
 }
+
+/** More debt than an isolate can run up (its credit) is a caller bug; this caps what one call can charge. */
+const MAX_DEBT = 1_000;
 
 const RATE_LIMITER_MIGRATIONS = [["CREATE TABLE buckets (policy TEXT PRIMARY KEY, tat REAL NOT NULL)"]];
 
@@ -40,11 +43,15 @@ export class RateLimiterDO extends DurableObject<Env> {
     return { allowed: decision.allowed, remaining: decision.remaining, resetMs: decision.resetMs, retryAfterMs: decision.retryAfterMs };
   }
 
-  /** Up to `wanted` tokens at once, for an edge isolate serving a busy client (see src/edge/token-pool.ts). */
-  reserve(policy: RateLimitPolicy, wanted: number): RateDecision & { readonly granted: number } {
-    const { granted, decision } = reserve(this.buckets.get(policy.name) ?? null, policy, Date.now(), wanted);
-    if (granted > 0) this.store(policy.name, decision.state);
-    return { granted, allowed: granted > 0, remaining: decision.remaining, resetMs: decision.resetMs, retryAfterMs: decision.retryAfterMs };
+  /**
+   * Up to `wanted` tokens at once, for an edge isolate's token pool (src/edge/token-pool.ts),
+   * after charging `debt`: requests the isolate already admitted on credit before it heard from here.
+   */
+  reserve(policy: RateLimitPolicy, wanted: number, debt = 0): RateDecision & { readonly granted: number } {
+    const owed = Number.isSafeInteger(debt) && debt > 0 ? Math.min(debt, MAX_DEBT) : 0;
+    const settled = settleReservation(this.buckets.get(policy.name) ?? null, policy, Date.now(), Math.max(0, Math.floor(wanted) || 0), owed);
+    if (settled.changed && settled.state !== null) this.store(policy.name, settled.state);
+    return { granted: settled.granted, allowed: settled.allowed, remaining: settled.remaining, resetMs: settled.resetMs, retryAfterMs: settled.retryAfterMs };
   }
 
   /** Tokens an isolate reserved and did not use. */

@@ -1,25 +1,32 @@
 /**
- * Rate limiting at load without a Durable Object call per request.
+ * Rate limiting without a Durable Object call on the request's path.
  *
- * A client that sends a policy fewer than `lowLoadRps` requests a second from
- * this isolate is checked exactly, one RateLimiterDO call per request. A
- * busier one is served from a small local pool: the isolate reserves a batch
- * of tokens (about a quarter second of its current rate) from the limiter,
- * spends them locally, and refunds what it did not use when the pool expires.
+ * The client's RateLimiterDO stays the authority; the isolate decides locally
+ * from what it last heard from it, and tells it what it admitted afterwards:
  *
- * The limit is never exceeded: every request admitted spends a token the
- * limiter granted. The price is bounded under-admission: tokens sitting in
- * one isolate's pool (about `poolTtlMs` of the client's rate, at most
- * `maxBatch` plus the half batch a top-up finds still on hand, for at most
- * `poolTtlMs` after the last reservation) are not available to the same
- * client through other isolates until refunded.
+ * - **Credit.** A request the pool has no token for is admitted on credit when
+ *   the isolate's estimate of the client's bucket (the limiter's last
+ *   `remaining`, refilled at the policy's rate since) has room and fewer than
+ *   `credit` requests are already on credit. The debt is charged to the limiter
+ *   in the background (`reserve(…, debt)`, kept alive by ctx.waitUntil), and the
+ *   answer updates the estimate. This is how a client's first requests in an
+ *   isolate, and every request of a client that sends few, are decided: no wait.
+ * - **Tokens.** A busy client (more than `lowLoadRps` a second here) is served
+ *   from a small batch of tokens reserved in the background, about `poolTtlMs`
+ *   of its current rate, topped up at half, refunded when the pool expires.
+ * - **Refusal.** Once the limiter says the client is out (no grant, or no room
+ *   left after a charge), the isolate refuses it locally until the limiter's
+ *   retry-after. A request that can be decided none of these ways (credit used
+ *   up, a reservation still in flight) asks the limiter and waits: the rare case.
  *
- * A busy pool is topped up before it runs dry: when it falls to half of
- * what its last reservation left it with, the request that notices starts the next reservation in the
- * background (kept alive by its `ctx.waitUntil`) and is itself served from
- * the tokens still on hand. So at a steady rate requests neither wait for the
- * limiter nor fall back to exact checks, and a request served from the pool
- * costs no promise at all (`take` answers synchronously).
+ * Bound on over-admission: credit is given only while the estimate says the
+ * bucket has room, so beyond what one-at-a-time checking would admit, an
+ * isolate admits at most `credit` requests per client and policy, and only
+ * while another isolate spent the room it believed in during one round trip.
+ * Every credit request is charged (GCRA caps the charge at an empty bucket, so
+ * the client is not made to pay for more than a full bucket). Tokens are
+ * admitted only as granted, so they never exceed the limit; their cost is bounded
+ * under-admission (tokens parked in one isolate for up to `poolTtlMs`).
  *
  * No Durable Object, clock or timer here: the caller injects them.
  */
@@ -36,18 +43,21 @@ export interface LimiterDecision {
 export interface TokenPoolDeps {
   readonly now: () => number;
   readonly check: (key: string, policy: RateLimitPolicy) => Promise<LimiterDecision>;
-  readonly reserve: (key: string, policy: RateLimitPolicy, wanted: number) => Promise<LimiterDecision & { readonly granted: number }>;
+  /** RateLimiterDO.reserve: charges `debt` (requests already admitted on credit), then grants up to `wanted` tokens (0: just the charge). */
+  readonly reserve: (key: string, policy: RateLimitPolicy, wanted: number, debt: number) => Promise<LimiterDecision & { readonly granted: number }>;
   readonly refund: (key: string, policy: RateLimitPolicy, tokens: number) => void;
   readonly lowLoadRps?: number;
   readonly poolTtlMs?: number;
   readonly maxBatch?: number;
   readonly maxKeys?: number;
+  /** Requests per client and policy an isolate may admit on credit before the limiter has heard of them. */
+  readonly credit?: number;
 }
 
 /** Keeps a background reservation alive after the request that started it has its answer (ctx.waitUntil). */
 export type KeepAlive = (work: Promise<unknown>) => void;
 
-export type PoolDecision = LimiterDecision & { readonly source: "limiter" | "pool" };
+export type PoolDecision = LimiterDecision & { readonly source: "limiter" | "pool" | "credit" };
 
 interface Pool {
   tokens: number;
@@ -68,6 +78,16 @@ interface Pool {
   reserveAgainAt: number;
   /** Reservations failed in a row. */
   reserveFailures: number;
+  /** Requests admitted on credit that no reservation has carried to the limiter yet. */
+  debt: number;
+  /** Of those, the ones the reservation in flight carries. */
+  debtInFlight: number;
+  /** Tokens the reservation in flight asks for, and exact checks not yet answered: they may leave the bucket before their answers come back. */
+  wantedInFlight: number;
+  checksInFlight: number;
+  /** The limiter's `remaining` in its last answer (tokens this pool holds already taken out), and when it came; null before any. */
+  heardRemaining: number;
+  heardAt: number | null;
 }
 
 /** A reservation taking longer than this is presumed lost (its request was cancelled). */
@@ -79,6 +99,8 @@ const RESERVE_STALL_MS = 1_000;
  * 1 s while they keep failing, so an outage is not asked again per request.
  */
 const RESERVE_BACKOFF_MS = 50;
+/** Requests per client and policy an isolate admits on credit at most (RATE_LIMIT_EDGE_CREDIT's default). */
+export const DEFAULT_CREDIT = 2;
 const RESERVE_BACKOFF_MAX_MS = 1_000;
 
 export class TokenPool {
@@ -87,6 +109,7 @@ export class TokenPool {
   private readonly poolTtlMs: number;
   private readonly maxBatch: number;
   private readonly maxKeys: number;
+  private readonly credit: number;
 
   constructor(private readonly deps: TokenPoolDeps) {
     this.lowLoadRps = deps.lowLoadRps ?? 10;
@@ -95,12 +118,15 @@ export class TokenPool {
     this.poolTtlMs = deps.poolTtlMs ?? 500;
     this.maxBatch = deps.maxBatch ?? 100;
     this.maxKeys = deps.maxKeys ?? 10_000;
+    this.credit = deps.credit ?? DEFAULT_CREDIT;
   }
 
   /**
    * Admits or refuses one request of `key` (a client address) under `policy`:
-   * synchronously when the pool can answer, as a promise when the limiter must.
-   * `keepAlive` lets a background top-up outlive the request that started it.
+   * synchronously when the isolate can decide, as a promise when the limiter must.
+   * `keepAlive` lets background work (a credit charge, a top-up) outlive the
+   * request that started it; without it nothing is started in the background,
+   * so nothing is admitted on credit either.
    */
   take(key: string, policy: RateLimitPolicy, keepAlive?: KeepAlive): PoolDecision | Promise<PoolDecision> {
     const now = this.deps.now();
@@ -108,20 +134,96 @@ export class TokenPool {
     pool.recent.note(now);
     this.expire(key, pool, now);
     if (pool.tokens > 0) {
-      if (keepAlive && pool.tokens <= pool.level / 2 && pool.reservingSince === null && now >= pool.reserveAgainAt) this.topUp(key, pool, now, keepAlive);
+      if (keepAlive && pool.tokens <= pool.level / 2) this.startReservation(key, pool, now, keepAlive);
       return this.spend(pool);
     }
     if (now < pool.refusedUntil) return this.refuse(pool, now);
-    if (pool.recent.count <= this.lowLoadRps) return this.checkExactly(key, policy);
+    if (keepAlive && this.creditAvailable(pool, now)) {
+      pool.debt++;
+      this.startReservation(key, pool, now, keepAlive);
+      return { allowed: true, remaining: Math.max(0, this.estimatedRemaining(pool, now) - pool.debt - pool.debtInFlight), resetMs: pool.resetMs, retryAfterMs: 0, source: "credit" };
+    }
+    if (!this.isBusy(pool)) return this.checkExactly(key, policy, pool);
     // One request reserves a batch; requests arriving meanwhile are checked exactly rather
     // than waiting on it (in Workers, I/O started by one request dies with that request).
-    if (pool.reservingSince !== null && now - pool.reservingSince < RESERVE_STALL_MS) return this.checkExactly(key, policy);
-    if (now < pool.reserveAgainAt) return this.checkExactly(key, policy);
+    if (this.reservationInFlight(pool, now)) return this.checkExactly(key, policy, pool);
+    if (now < pool.reserveAgainAt) return this.checkExactly(key, policy, pool);
     return this.reserveAndTake(key, pool, now);
   }
 
-  private async checkExactly(key: string, policy: RateLimitPolicy): Promise<PoolDecision> {
-    return { ...(await this.deps.check(key, policy)), source: "limiter" };
+  /**
+   * Asks the limiter about this one request. Debt not yet on its way goes with
+   * it (a reservation of one token that charges the debt first), so the
+   * limiter counts the requests admitted on credit before this one.
+   */
+  private async checkExactly(key: string, policy: RateLimitPolicy, pool?: Pool): Promise<PoolDecision> {
+    if (!pool) return { ...(await this.deps.check(key, policy)), source: "limiter" };
+    const debt = pool.debt;
+    pool.debt = 0;
+    pool.debtInFlight += debt;
+    pool.checksInFlight++;
+    try {
+      let decision: LimiterDecision;
+      if (debt === 0) {
+        decision = await this.deps.check(key, policy);
+      } else {
+        const reserved = await this.deps.reserve(key, policy, 1, debt);
+        decision = { allowed: reserved.granted >= 1, remaining: reserved.remaining, resetMs: reserved.resetMs, retryAfterMs: reserved.retryAfterMs };
+      }
+      this.hear(pool, decision.remaining);
+      return { ...decision, source: "limiter" };
+    } catch (error) {
+      pool.debt += debt;
+      throw error;
+    } finally {
+      pool.debtInFlight -= debt;
+      pool.checksInFlight--;
+    }
+  }
+
+  /**
+   * Takes in the limiter's word on the client's room. Answers may arrive out of
+   * order (a reservation sent before checks that came back first), so a new word
+   * never raises the estimate: only time refills it.
+   */
+  private hear(pool: Pool, remaining: number): void {
+    const now = this.deps.now();
+    const known = pool.heardAt === null ? remaining : this.refilledHeard(pool, now);
+    pool.heardRemaining = Math.min(known, remaining);
+    pool.heardAt = now;
+  }
+
+  private refilledHeard(pool: Pool, now: number): number {
+    if (pool.heardAt === null) return pool.policy.burst;
+    const refilled = Math.max(0, Math.floor(((now - pool.heardAt) * pool.policy.limit) / pool.policy.periodMs));
+    return Math.min(pool.policy.burst, pool.heardRemaining + refilled);
+  }
+
+  private isBusy(pool: Pool): boolean {
+    return pool.recent.count > this.lowLoadRps;
+  }
+
+  private reservationInFlight(pool: Pool, now: number): boolean {
+    return pool.reservingSince !== null && now - pool.reservingSince < RESERVE_STALL_MS;
+  }
+
+  /**
+   * Credit while the limiter's last word, refilled since, leaves room for one
+   * more on top of what is already on credit, up to `credit` at a time.
+   */
+  private creditAvailable(pool: Pool, now: number): boolean {
+    const onCredit = pool.debt + pool.debtInFlight;
+    return onCredit < Math.min(this.credit, pool.policy.burst) && this.estimatedRemaining(pool, now) > onCredit;
+  }
+
+  /**
+   * The client's bucket as this isolate last heard of it, refilled at the
+   * policy's rate since (a full one if never heard), less what a reservation
+   * or exact checks in flight may take: for one isolate alone, never more than
+   * the limiter has.
+   */
+  private estimatedRemaining(pool: Pool, now: number): number {
+    return this.refilledHeard(pool, now) - pool.wantedInFlight - pool.checksInFlight;
   }
 
   private async reserveAndTake(key: string, pool: Pool, now: number): Promise<PoolDecision> {
@@ -131,7 +233,7 @@ export class TokenPool {
     } catch {
       // The reservation failed, but the limiter may still answer plain checks: ask it rather than fail open.
       this.backOff(pool, now);
-      return this.checkExactly(key, pool.policy);
+      return this.checkExactly(key, pool.policy, pool);
     } finally {
       // Only this reservation's own flag: a newer one may have started after this one stalled.
       if (pool.reservingSince === now) pool.reservingSince = null;
@@ -140,15 +242,27 @@ export class TokenPool {
     return this.refuse(pool, this.deps.now());
   }
 
-  /** The next batch, reserved while this one is still being spent; a failure just leaves the pool to run dry. */
-  private topUp(key: string, pool: Pool, now: number, keepAlive: KeepAlive): void {
+  /**
+   * A reservation in the background: the debt so far, plus tokens when the
+   * client is busy. At most one at a time; debt run up meanwhile goes with the
+   * next one, started (and kept alive the same way) as this one ends. A
+   * failure backs off and keeps the debt for the next one.
+   */
+  private startReservation(key: string, pool: Pool, now: number, keepAlive: KeepAlive): void {
+    if (this.reservationInFlight(pool, now) || now < pool.reserveAgainAt) return;
+    if (pool.debt === 0 && !this.isBusy(pool)) return;
     pool.reservingSince = now;
     keepAlive(
-      this.reserveBatch(key, pool, now)
-        .catch(() => this.backOff(pool, now))
-        .finally(() => {
+      this.reserveBatch(key, pool, now).then(
+        () => {
           if (pool.reservingSince === now) pool.reservingSince = null;
-        }),
+          if (pool.debt > 0 && this.pools.get(`${key}|${pool.policy.name}`) === pool) this.startReservation(key, pool, this.deps.now(), keepAlive);
+        },
+        () => {
+          if (pool.reservingSince === now) pool.reservingSince = null;
+          this.backOff(pool, now);
+        },
+      ),
     );
   }
 
@@ -166,6 +280,12 @@ export class TokenPool {
     return this.pools.get(`${key}|${policyName}`)?.tokens ?? 0;
   }
 
+  /** Requests admitted on credit and not yet charged to the limiter (tests, debugging). */
+  owed(key: string, policyName: string): number {
+    const pool = this.pools.get(`${key}|${policyName}`);
+    return pool ? pool.debt + pool.debtInFlight : 0;
+  }
+
   /** Gives back every unused token (e.g. before a test checks the limiter). */
   drain(): void {
     for (const [poolKey, pool] of this.pools) {
@@ -180,27 +300,48 @@ export class TokenPool {
   }
 
   /**
-   * Brings the pool up to about `poolTtlMs` of the client's current rate
-   * (at most maxBatch): a top-up asks only for what the tokens on hand do not
-   * cover, so the pool never holds much more than one TTL's worth, and at a
-   * steady rate it reaches its next top-up before it expires.
+   * Charges the debt and, for a busy client, brings the pool up to about
+   * `poolTtlMs` of its current rate (at most maxBatch): a top-up asks only for
+   * what the tokens on hand do not cover, so the pool never holds much more
+   * than one TTL's worth, and at a steady rate it reaches its next top-up
+   * before it expires. A quiet client's reservation asks for no tokens.
    */
   private async reserveBatch(key: string, pool: Pool, now: number): Promise<void> {
     const rate = pool.recent.count; // requests in the last second
     const target = Math.max(2, Math.min(this.maxBatch, Math.ceil((rate * this.poolTtlMs) / 1000)));
-    const wanted = Math.max(1, target - pool.tokens);
-    const granted = await this.deps.reserve(key, pool.policy, wanted);
+    const wanted = this.isBusy(pool) ? Math.max(1, target - pool.tokens) : 0;
+    const debt = pool.debt;
+    pool.debt = 0;
+    pool.debtInFlight += debt;
+    pool.wantedInFlight += wanted;
+    let granted: LimiterDecision & { readonly granted: number };
+    try {
+      granted = await this.deps.reserve(key, pool.policy, wanted, debt);
+    } catch (error) {
+      // Not charged: carried by the next reservation.
+      pool.debt += debt;
+      throw error;
+    } finally {
+      pool.debtInFlight -= debt;
+      pool.wantedInFlight -= wanted;
+    }
     if (this.pools.get(`${key}|${pool.policy.name}`) !== pool) {
       // The pool was evicted while the limiter answered: nobody can spend these tokens, so they go back.
       if (granted.granted > 0) this.deps.refund(key, pool.policy, granted.granted);
       return;
     }
     pool.reserveFailures = 0;
+    this.hear(pool, granted.remaining);
+    pool.limiterRemaining = granted.remaining;
+    pool.resetMs = granted.resetMs;
+    if (wanted === 0) {
+      // Just the charge: no tokens; out of room means refused here until the limiter's retry-after.
+      pool.refusedUntil = granted.remaining > 0 ? 0 : now + Math.max(1, granted.retryAfterMs);
+      return;
+    }
     // Added, not replaced: a top-up arrives while the previous batch is still being spent.
     pool.tokens += granted.granted;
     pool.level = pool.tokens;
-    pool.limiterRemaining = granted.remaining;
-    pool.resetMs = granted.resetMs;
     // Never earlier than a newer reservation already set (a late answer must not expire fresh tokens).
     pool.expiresAt = Math.max(pool.expiresAt, now + this.poolTtlMs);
     pool.refusedUntil = granted.granted > 0 ? 0 : now + Math.max(1, granted.retryAfterMs);
@@ -221,13 +362,34 @@ export class TokenPool {
     let pool = this.pools.get(poolKey);
     if (!pool) {
       if (this.pools.size >= this.maxKeys) this.evictOldest(now);
-      pool = { tokens: 0, expiresAt: 0, limiterRemaining: 0, resetMs: 0, policy, refusedUntil: 0, recent: new RecentTimes(this.recentCap()), reservingSince: null, level: 0, reserveAgainAt: 0, reserveFailures: 0 };
+      pool = {
+        tokens: 0,
+        expiresAt: 0,
+        limiterRemaining: 0,
+        resetMs: 0,
+        policy,
+        refusedUntil: 0,
+        recent: new RecentTimes(this.recentCap()),
+        reservingSince: null,
+        level: 0,
+        reserveAgainAt: 0,
+        reserveFailures: 0,
+        debt: 0,
+        debtInFlight: 0,
+        wantedInFlight: 0,
+        checksInFlight: 0,
+        heardRemaining: 0,
+        heardAt: null,
+      };
       this.pools.set(poolKey, pool);
     }
     return pool;
   }
 
-  /** Bounded: the oldest client's pool goes first, its unused tokens refunded. */
+  /**
+   * Bounded: the oldest client's pool goes first, its unused tokens refunded.
+   * Debt it still held is forgotten (at most `credit` requests, never charged).
+   */
   private evictOldest(now: number): void {
     const oldest = this.pools.keys().next().value;
     if (oldest === undefined) return;

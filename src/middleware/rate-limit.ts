@@ -1,12 +1,15 @@
 /**
  * Per-client-IP rate limiting. The client is whoever CF-Connecting-IP says
  * (set by Cloudflare's edge, not by the client); X-Forwarded-For, X-Real-IP
- * and Forwarded are never consulted. Each request costs one RateLimiterDO call,
- * except for a client already known to be over its limit: the isolate keeps a
- * short cooldown so a flood is answered here and never becomes a Durable
+ * and Forwarded are never consulted. Each client's RateLimiterDO is the
+ * authority; the isolate decides locally from its token pool
+ * (src/edge/token-pool.ts: credit, tokens, local refusal) and tells the
+ * limiter in the background, so a request waits for the limiter only when
+ * the isolate has nothing to decide from. A client known to be over its limit
+ * is answered from a short cooldown, so a flood never becomes a Durable
  * Object flood.
  */
-import { type Config, RATE_LIMIT_CLASSES, type RateLimitClass } from "../config";
+import { type Config, configFor, RATE_LIMIT_CLASSES, type RateLimitClass } from "../config";
 import { PerOwnerCache } from "../core/per-owner-cache";
 import { CooldownCache } from "../core/cooldown";
 import { type KeepAlive, type PoolDecision, TokenPool } from "../edge/token-pool";
@@ -24,7 +27,7 @@ export interface RateLimitOutcome {
   readonly policy: RateLimitPolicy;
   readonly decision: RateDecision;
   /** How the decision was reached, for the access log. */
-  readonly source: "limiter" | "edge-pool" | "cooldown" | "unavailable";
+  readonly source: "limiter" | "edge-pool" | "edge-credit" | "cooldown" | "unavailable";
 }
 
 // One per isolate: bounded, so a spray of addresses cannot grow it without limit.
@@ -86,10 +89,11 @@ let pool: TokenPool | null = null;
 function tokenPool(env: Env): TokenPool {
   pool ??= new TokenPool({
     now: () => Date.now(),
+    credit: configFor(env).rateLimits.edgeCredit,
     check: (ip, policy) => checkExactly(env, ip, policy, 1),
-    reserve: (ip, policy, wanted) => {
+    reserve: (ip, policy, wanted, debt) => {
       countDoCall("rateLimiter");
-      return limiterFor(env, ip).reserve(policy, wanted);
+      return limiterFor(env, ip).reserve(policy, wanted, debt);
     },
     refund: (ip, policy, tokens) => {
       countDoCall("rateLimiter");
@@ -102,7 +106,7 @@ function tokenPool(env: Env): TokenPool {
 }
 
 async function checkExactly(env: Env, ip: string, policy: RateLimitPolicy, cost: number): Promise<PoolDecision> {
-  countDoCall("rateLimiter");
+  countDoCall("rateLimiter", 1, true);
   return { ...(await limiterFor(env, ip).check(policy, cost)), source: "limiter" as const };
 }
 
@@ -134,7 +138,7 @@ function settle(key: string, policy: RateLimitPolicy, now: number, taken: PoolDe
   if (!taken.allowed) cooldowns.block(key, now + taken.retryAfterMs);
   // Copied field by field: the decision travels without the pool's `source` tag (and a rest spread is slow on the hot path).
   const decision: RateDecision = { allowed: taken.allowed, remaining: taken.remaining, resetMs: taken.resetMs, retryAfterMs: taken.retryAfterMs };
-  return { policy, decision, source: taken.source === "pool" ? "edge-pool" : "limiter" };
+  return { policy, decision, source: taken.source === "pool" ? "edge-pool" : taken.source === "credit" ? "edge-credit" : "limiter" };
 }
 
 /**

@@ -6,7 +6,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { gcra, type GcraState, type RateLimitPolicy } from "../../src/core/gcra";
-import { refund, reserve } from "../../src/core/gcra-batch";
+import { refund, settleReservation } from "../../src/core/gcra-batch";
 import { type PoolDecision, TokenPool } from "../../src/edge/token-pool";
 
 const policy: RateLimitPolicy = { name: "general", limit: 100, periodMs: 60_000, burst: 100 };
@@ -26,6 +26,8 @@ function setup(options: SetupOptions = {}) {
     reserves: 0,
     /** Tokens handed out by reservations, in total and by the latest one. */
     granted: 0,
+    /** Requests admitted on credit and charged by reservations. */
+    charged: 0,
     lastGranted: 0,
     refunded: 0,
     /** Reservations called but not yet answered, and the most there ever were at once. */
@@ -51,16 +53,18 @@ function setup(options: SetupOptions = {}) {
       }
       return d;
     },
-    reserve: (_key, p, wanted) => {
+    reserve: (_key, p, wanted, debt) => {
       limiter.reserves++;
       const failure = limiter.failures.shift();
       if (failure === "throw") throw new Error("limiter unreachable");
       if (failure === "reject") return Promise.reject(new Error("limiter unreachable"));
-      const r = reserve(limiter.state, p, clock.now, wanted);
-      if (r.granted > 0) limiter.state = r.decision.state;
+      // The limiter's own logic (RateLimiterDO.reserve): charge the debt, then grant.
+      const r = settleReservation(limiter.state, p, clock.now, wanted, debt);
+      limiter.state = r.state;
+      limiter.charged += debt;
       limiter.granted += r.granted;
       limiter.lastGranted = r.granted;
-      const answer = { ...r.decision, allowed: r.granted > 0, granted: r.granted };
+      const answer = { allowed: r.allowed, remaining: r.remaining, resetMs: r.resetMs, retryAfterMs: r.retryAfterMs, granted: r.granted };
       limiter.inFlight++;
       limiter.maxInFlight = Math.max(limiter.maxInFlight, limiter.inFlight);
       if (!options.gated) {
@@ -267,13 +271,20 @@ describe("TokenPool top-ups (keepAlive supplied)", () => {
         const waiting: Promise<PoolDecision>[] = [];
         let fromPool = 0;
         let fromLimiter = 0;
+        let fromCredit = 0;
         const count = (d: PoolDecision) => {
           if (d.allowed && d.source === "pool") fromPool++;
           if (d.allowed && d.source === "limiter") fromLimiter++;
+          if (d.allowed && d.source === "credit") fromCredit++;
         };
+        // Answers everything pending, including the reservation a finished one starts for debt run up meanwhile.
         const answerAll = async () => {
-          limiter.release();
-          for (const d of await Promise.all(waiting.splice(0))) count(d);
+          do {
+            limiter.release();
+            for (const d of await Promise.all(waiting.splice(0))) count(d);
+            // Let answered reservations settle (and chain the next one, which the loop then answers).
+            await new Promise((resolve) => setImmediate(resolve));
+          } while (limiter.inFlight > 0);
           await Promise.all(kept.splice(0));
         };
         let lastAnswer = clock.now;
@@ -292,12 +303,14 @@ describe("TokenPool top-ups (keepAlive supplied)", () => {
         }
         await answerAll();
         const elapsed = clock.now - start;
-        expect(fromPool + fromLimiter).toBeLessThanOrEqual(tight.burst + Math.floor((elapsed * tight.limit) / tight.periodMs));
-        expect(fromLimiter).toBe(limiter.checksAllowed);
-        // Every token the limiter granted was spent on an admitted request, is still held, or went back.
+        expect(fromPool + fromLimiter + fromCredit).toBeLessThanOrEqual(tight.burst + Math.floor((elapsed * tight.limit) / tight.periodMs));
+        // Every request admitted on credit was charged to the limiter.
+        expect(pool.owed("1.2.3.4", tight.name)).toBe(0);
+        expect(limiter.charged).toBe(fromCredit);
+        // Every other admitted request was allowed by the limiter (a check, or a one-token reservation
+        // carrying debt), and every token it granted was spent, is still held, or went back.
         const held = pool.held("1.2.3.4", tight.name);
-        expect(fromPool + held + limiter.refunded).toBe(limiter.granted);
-        expect(limiter.maxInFlight).toBeLessThanOrEqual(1);
+        expect(fromPool + fromLimiter + held + limiter.refunded).toBe(limiter.granted + limiter.checksAllowed);
         // Once the pool expires, what it held goes back to the limiter.
         const refundedBefore = limiter.refunded;
         clock.now += 1_000;
@@ -332,18 +345,25 @@ describe("TokenPool top-ups (keepAlive supplied)", () => {
     expect(kept).toHaveLength(1);
     expect(limiter.reserves).toBe(reserves);
     expect(limiter.maxInFlight).toBe(1);
-    // Dry, with the top-up pending (not stalled): the next request is checked exactly instead of reserving again.
+    // Dry, with the top-up pending (not stalled): the next request is admitted on credit (the limiter
+    // had room), without a wait and without a second reservation; its debt goes with the next one.
     const checks = limiter.checks;
+    const charged = limiter.charged;
     const dry = pool.take("1.2.3.4", roomy, keepAlive);
-    expect(dry).toBeInstanceOf(Promise);
-    expect((await dry).source).toBe("limiter");
-    expect(limiter.checks).toBe(checks + 1);
+    expect(dry).not.toBeInstanceOf(Promise);
+    expect((dry as PoolDecision).source).toBe("credit");
+    expect(limiter.checks).toBe(checks);
     expect(limiter.reserves).toBe(reserves);
-    // The top-up lands: its tokens are added (the pool was empty here, so it holds exactly the grant).
+    expect(pool.owed("1.2.3.4", roomy.name)).toBe(1);
+    // The top-up lands: its tokens are added (the pool was empty here, so it holds exactly the grant),
+    // and the debt goes with the next reservation, started as this one ends.
+    const toppedUp = limiter.lastGranted;
     limiter.release();
     await Promise.all(kept.splice(0));
-    expect(pool.held("1.2.3.4", roomy.name)).toBe(limiter.lastGranted);
-    expect(limiter.lastGranted).toBeGreaterThan(0);
+    expect(pool.held("1.2.3.4", roomy.name)).toBe(toppedUp);
+    expect(toppedUp).toBeGreaterThan(0);
+    expect(limiter.reserves).toBe(reserves + 1);
+    expect(limiter.charged - charged).toBe(1);
   });
 
   it("adds a top-up's tokens to those still on hand rather than replacing them", async () => {
@@ -406,5 +426,92 @@ describe("TokenPool top-ups (keepAlive supplied)", () => {
     expect(stats.allowed).toBe(stats.takes);
     expect(stats.promises).toBe(0);
     expect(pool.held("1.2.3.4", roomy.name)).toBeGreaterThan(0);
+  });
+});
+
+describe("TokenPool credit (a client's first requests, and clients that send few)", () => {
+  it("answers a quiet client at once on credit and charges every request to the limiter in the background", async () => {
+    const { clock, limiter, pool } = setup();
+    const kept: Promise<unknown>[] = [];
+    const keepAlive = (work: Promise<unknown>) => void kept.push(work);
+    let admitted = 0;
+    for (let i = 0; i < 60; i++) {
+      const decision = pool.take("5.6.7.8", policy, keepAlive);
+      expect(decision).not.toBeInstanceOf(Promise);
+      expect((decision as PoolDecision).source).toBe("credit");
+      if ((decision as PoolDecision).allowed) admitted++;
+      await Promise.all(kept.splice(0));
+      clock.now += 500; // 2 requests a second, within 100 a minute
+    }
+    expect(admitted).toBe(60);
+    expect(limiter.checks).toBe(0);
+    expect(limiter.charged).toBe(60);
+    expect(limiter.reserves).toBeLessThanOrEqual(60);
+  });
+
+  it("refuses a client over its limit within one round trip, then locally, and never admits more than the limit from one isolate", async () => {
+    const { clock, limiter, pool } = setup();
+    const small: RateLimitPolicy = { name: "admin", limit: 10, periodMs: 60_000, burst: 10 };
+    const kept: Promise<unknown>[] = [];
+    const keepAlive = (work: Promise<unknown>) => void kept.push(work);
+    const decisions: PoolDecision[] = [];
+    for (let i = 0; i < 30; i++) {
+      decisions.push(await pool.take("6.6.6.6", small, keepAlive));
+      await Promise.all(kept.splice(0));
+      clock.now += 10;
+    }
+    expect(decisions.filter((d) => d.allowed)).toHaveLength(10);
+    expect(decisions.slice(10).every((d) => !d.allowed)).toBe(true);
+    // The refusals after the first one are the isolate's own (no limiter call per refused request).
+    const limiterCalls = limiter.checks + limiter.reserves;
+    expect(limiterCalls).toBeLessThanOrEqual(12);
+  });
+
+  it("bounds over-admission across isolates by `credit` per isolate, and charges every credit request", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 2, max: 8 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 3 }), async (isolates, burst, credit) => {
+        const clock = { now: 1_000_000 };
+        const tight: RateLimitPolicy = { name: "general", limit: burst, periodMs: 60_000, burst };
+        let state: GcraState | null = null;
+        let charged = 0;
+        const pools = Array.from(
+          { length: isolates },
+          () =>
+            new TokenPool({
+              now: () => clock.now,
+              credit,
+              check: async (_k, p) => {
+                const d = gcra(state, p, clock.now, 1);
+                if (d.allowed) state = d.state;
+                return d;
+              },
+              reserve: async (_k, p, wanted, debt) => {
+                const r = settleReservation(state, p, clock.now, wanted, debt);
+                state = r.state;
+                charged += debt;
+                return { allowed: r.allowed, remaining: r.remaining, resetMs: r.resetMs, retryAfterMs: r.retryAfterMs, granted: r.granted };
+              },
+              refund: () => undefined,
+            }),
+        );
+        const kept: Promise<unknown>[] = [];
+        const keepAlive = (work: Promise<unknown>) => void kept.push(work);
+        // Every isolate sees the client's first requests at the same moment, before any limiter answer.
+        const first = pools.flatMap((p) => Array.from({ length: credit + 1 }, () => p.take("7.7.7.7", tight, keepAlive)));
+        const settled = await Promise.all(first);
+        await Promise.all(kept.splice(0));
+        // Then many more, one round trip at a time.
+        const later: PoolDecision[] = [];
+        for (let round = 0; round < 5; round++) {
+          for (const p of pools) later.push(await p.take("7.7.7.7", tight, keepAlive));
+          await Promise.all(kept.splice(0));
+        }
+        const admitted = [...settled, ...later].filter((d) => d.allowed).length;
+        const onCredit = [...settled, ...later].filter((d) => d.allowed && d.source === "credit").length;
+        expect(admitted).toBeLessThanOrEqual(burst + Math.min(credit, burst) * isolates);
+        expect(charged).toBe(onCredit);
+      }),
+      { numRuns: 100 },
+    );
   });
 });
