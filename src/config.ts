@@ -139,6 +139,7 @@ export const EnvSchema = v.object({
   RATE_LIMIT_GENERAL: integerSetting(100, 1, 10_000_000),
   RATE_LIMIT_REGISTRY: integerSetting(600, 1, 10_000_000),
   RATE_LIMIT_SERVICES: serviceLimitsSetting,
+  RATE_LIMIT_EDGE_CREDIT: integerSetting(2, 0, 100),
   MAX_REQUEST_BODY_BYTES: integerSetting(100 * 1024 * 1024, 1024, 500 * 1024 * 1024),
   MAX_HEADER_COUNT: integerSetting(100, 10, 1_000),
   MAX_HEADER_BYTES: integerSetting(32 * 1024, 1024, 256 * 1024),
@@ -236,6 +237,8 @@ export interface RateLimitSettings {
   readonly perClass: Readonly<Record<RateLimitClass, number>>;
   /** Overrides of the general limit for proxied traffic to one service. */
   readonly perService: Readonly<Record<string, number>>;
+  /** Requests per client and policy an isolate admits before its limiter has heard of them (src/edge/token-pool.ts). */
+  readonly edgeCredit: number;
 }
 
 export class ConfigError extends Error {
@@ -282,6 +285,7 @@ export function parseConfig(env: object): Config {
         registry: e.RATE_LIMIT_REGISTRY,
       },
       perService: e.RATE_LIMIT_SERVICES,
+      edgeCredit: e.RATE_LIMIT_EDGE_CREDIT,
     },
     maxRequestBodyBytes: e.MAX_REQUEST_BODY_BYTES,
     maxHeaderCount: e.MAX_HEADER_COUNT,

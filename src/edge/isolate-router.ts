@@ -18,7 +18,8 @@ export function edgeRouter(env: Env): EdgeRouter {
     isolateId: crypto.randomUUID(),
     now: () => Date.now(),
     fetchTable: (service, report) => {
-      countDoCall("registry");
+      // A request is waiting for it (EdgeRouter.refreshAndPick).
+      countDoCall("registry", 1, true);
       return registryStub(env).routingTable(service, report);
     },
     sendReport: async (report) => {

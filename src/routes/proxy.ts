@@ -197,7 +197,7 @@ class RegistryAssignment extends LeasedAssignment {
 }
 
 async function acquireExactly(service: string, options: { exclude?: readonly string[]; retry?: boolean }, context: ProxyContext): Promise<AssignResult> {
-  countDoCall("registry");
+  countDoCall("registry", 1, true);
   const lease = await registryStub(context.env).acquire(service, options);
   if (!lease.ok) return lease;
   return { ok: true, assignment: new RegistryAssignment(service, lease.leaseId, lease, context) };
