@@ -68,7 +68,8 @@ import type {
   LifecycleResult,
   LifecycleState,
   EdgeReport,
-  RoutingTableResult,
+  FleetTable,
+  ServiceRoute,
   InstanceAdminState,
   AutoscaleResult,
   AutoscaleView,
@@ -186,8 +187,11 @@ interface AuditRow extends Record<string, SqlStorageValue> {
 }
 
 const MAX_AUDIT_ENTRIES = 1000;
-/** An edge isolate's in-flight report counts for this long without a refresh (it refreshes every snapshot TTL while busy). */
-const EDGE_REPORT_TTL_MS = 10_000;
+/**
+ * An isolate that has not reported for this long (it died, or went quiet) no longer counts in
+ * flight: three report intervals, and at least this (see edgeReportTtlMs).
+ */
+const MIN_EDGE_REPORT_TTL_MS = 15_000;
 const MAX_OUTCOMES_PER_REPORT = 1000;
 const MAX_INSTANCES_PER_SERVICE = 500;
 const MAX_SERVICES = 200;
@@ -202,6 +206,8 @@ export class RegistryDO extends DurableObject<Env> {
   private nextSeq = 1;
   /** Each edge isolate's last report: its in-flight counts per instance, and when it reported. */
   private readonly edgeReports = new Map<string, { seenAt: number; inflight: Readonly<Record<string, number>> }>();
+  /** The last FleetTable's version. */
+  private tableVersion = 0;
   private scheduledAlarmAt: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -460,45 +466,53 @@ export class RegistryDO extends DurableObject<Env> {
     this.recordPassiveOutcome(instance, failed, now);
   }
 
-  // ------------------------------------------------------------------ RPC: edge routing at load
+  // ------------------------------------------------------------------ RPC: edge routing
 
   /**
-   * The hot path at load: an edge isolate routes from this table for up to a
-   * snapshot TTL, picking locally. Each refresh carries the isolate's report
-   * (its in-flight counts and finished outcomes), so one call per service per
-   * TTL replaces an acquire and a release per request.
+   * The hot path's only registry call: an edge isolate sends its report (its
+   * in-flight counts and finished outcomes) and gets every service's routing
+   * in one table, which it routes from until its soft TTL passes
+   * (src/edge/edge-router.ts). One call per isolate per soft TTL at most,
+   * whatever the request rate or the number of services.
    */
-  routingTable(serviceName: string, report: EdgeReport): RoutingTableResult {
+  edgeSync(report: EdgeReport): FleetTable {
     const now = Date.now();
     this.applyEdgeReport(report, now);
-    const service = this.services.get(serviceName);
-    if (!service) {
-      return failure(404, ProblemType.unknownService, "Unknown service", `No service is named ${serviceName}.`, { service: serviceName });
-    }
-    if (service.adminState === "stopped") {
-      return failure(503, ProblemType.serviceStopped, "Service stopped", `An operator stopped ${serviceName}.`, { service: serviceName, retryAfterSeconds: 30 });
-    }
-    const own = report.inflight;
-    return {
-      ok: true,
-      service: serviceName,
-      generatedAt: now,
-      strategy: this.strategyOf(service),
-      timeoutMs: service.timeoutMs ?? this.config.upstreamTimeoutMs,
-      panicThresholdPercent: this.config.health.panicThresholdPercent,
-      retryBudget: this.config.health.retryBudget,
-      instances: this.instancesOf(serviceName)
-        .filter((i) => i.adminState === "active")
-        .map((i) => {
-          const candidate = this.candidate(i, now);
-          return { id: i.id, target: i.target, weight: candidate.weight, health: candidate.health, score: candidate.score, othersInflight: Math.max(0, totalInflight(i) - (own[i.id] ?? 0)) };
-        }),
-    };
+    return this.fleetTable(now);
   }
 
-  /** A report without a table: an isolate flushing its last outcomes when load stops. */
-  edgeReport(report: EdgeReport): void {
-    this.applyEdgeReport(report, Date.now());
+  private edgeReportTtlMs(): number {
+    return Math.max(MIN_EDGE_REPORT_TTL_MS, 3 * this.config.edge.reportIntervalMs);
+  }
+
+  private fleetTable(now: number): FleetTable {
+    // Versions grow across restarts too: the clock in ms, then a counter within the same ms.
+    this.tableVersion = Math.max(this.tableVersion + 1, now * 1000);
+    const services: ServiceRoute[] = [];
+    for (const service of [...this.services.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      const stopped = service.adminState === "stopped";
+      services.push({
+        service: service.name,
+        stopped,
+        strategy: this.strategyOf(service),
+        timeoutMs: service.timeoutMs ?? this.config.upstreamTimeoutMs,
+        instances: stopped
+          ? []
+          : this.instancesOf(service.name)
+              .filter((i) => i.adminState === "active")
+              .map((i) => {
+                const candidate = this.candidate(i, now);
+                return { id: i.id, target: i.target, weight: candidate.weight, health: candidate.health, score: candidate.score, inflight: totalInflight(i) };
+              }),
+      });
+    }
+    return {
+      version: this.tableVersion,
+      generatedAt: now,
+      panicThresholdPercent: this.config.health.panicThresholdPercent,
+      retryBudget: this.config.health.retryBudget,
+      services,
+    };
   }
 
   private applyEdgeReport(report: EdgeReport, now: number): void {
@@ -527,13 +541,13 @@ export class RegistryDO extends DurableObject<Env> {
       const instance = this.instances.get(id);
       if (instance) this.ejectRefusing(instance, now);
     }
-    if (this.edgeReports.size > 0) this.armAt(now + EDGE_REPORT_TTL_MS);
+    if (this.edgeReports.size > 0) this.armAt(now + this.edgeReportTtlMs());
   }
 
   /** An isolate that stopped reporting (it died, or went idle with nothing in flight) no longer counts. */
   private expireEdgeReports(now: number): void {
     for (const [isolateId, entry] of this.edgeReports) {
-      if (now - entry.seenAt < EDGE_REPORT_TTL_MS) continue;
+      if (now - entry.seenAt < this.edgeReportTtlMs()) continue;
       this.applyEdgeReport({ isolateId, inflight: {}, outcomes: {} }, now);
     }
   }
@@ -843,7 +857,7 @@ export class RegistryDO extends DurableObject<Env> {
     const lease = this.sql.exec<{ at: number | null }>("SELECT MIN(expires_at) AS at FROM leases").one().at;
     if (lease !== null && (next === null || lease < next)) next = lease;
     for (const entry of this.edgeReports.values()) {
-      const expiry = entry.seenAt + EDGE_REPORT_TTL_MS;
+      const expiry = entry.seenAt + this.edgeReportTtlMs();
       if (next === null || expiry < next) next = expiry;
     }
     return next;

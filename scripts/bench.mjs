@@ -15,6 +15,8 @@
  *      round-robin once more with the Durable Objects' SQLite files on the
  *      other storage (tmpfs vs disk), to show how much of the cost is disk I/O,
  *      and once more logging every request, to show what the access log costs.
+ *   e. then scripts/bench-isolates.mjs: several isolates at low load each, with a
+ *      delay on every Durable Object call (the hot path as production runs it).
  *      The other runs log errors only (ACCESS_LOG=errors), as nginx here runs
  *      with access_log off.
  *
@@ -848,6 +850,11 @@ try {
     process.exitCode = 1;
   }
   clearTimeout(deadline);
+  // Then the many-isolate, low-load row (scripts/bench-isolates.mjs): the hot path as production runs it.
+  if (!options.smoke && process.exitCode !== 1) {
+    const isolates = spawnSync(process.execPath, [join(ROOT, "scripts", "bench-isolates.mjs")], { stdio: "inherit" });
+    if (isolates.status !== 0) process.exitCode = 1;
+  }
 } catch (error) {
   fail(error);
 }

@@ -166,6 +166,9 @@ export const EnvSchema = v.object({
   ALERT_REPEAT_INTERVAL_MS: integerSetting(4 * 3_600_000, 1_000, 7 * 86_400_000),
   ALERT_MIN_REQUEST_VOLUME: integerSetting(20, 1, 1_000_000),
   METRICS_FLUSH_INTERVAL_MS: integerSetting(1_000, 50, 60_000),
+  EDGE_TABLE_SOFT_TTL_MS: integerSetting(1_000, 50, 60_000),
+  EDGE_TABLE_HARD_TTL_MS: integerSetting(30_000, 1_000, 3_600_000),
+  EDGE_REPORT_INTERVAL_MS: integerSetting(5_000, 50, 300_000),
   SCALE_WEBHOOK_URL: v.optional(v.pipe(v.string(), v.trim(), v.check((s) => s === "" || URL.canParse(s), "must be an absolute URL"))),
 });
 
@@ -199,6 +202,8 @@ export interface Config {
   readonly alerts: AlertSettings;
   /** How long the edge buffers request outcomes before sending them to MetricsDO in one batch. */
   readonly metricsFlushIntervalMs: number;
+  /** How each isolate keeps its routing table and reports to RegistryDO (src/edge/edge-router.ts). */
+  readonly edge: EdgeSettings;
   /** Receives {service, current, desired, shortBy} when the autoscaler acts, for external provisioning. */
   readonly scaleWebhookUrl: string | undefined;
 }
@@ -226,6 +231,15 @@ export interface HealthSettings {
   readonly slowStartWindowMs: number;
   readonly retryBudget: { readonly budgetPercent: number; readonly minRetryConcurrency: number };
   readonly panicThresholdPercent: number;
+}
+
+export interface EdgeSettings {
+  /** A table older than this is refreshed in the background while requests keep using it. */
+  readonly softTtlMs: number;
+  /** A table older than this is not used: the request waits for a fresh one (never below softTtlMs). */
+  readonly hardTtlMs: number;
+  /** How often an isolate with traffic reports its in-flight counts and outcomes when nothing is urgent. */
+  readonly reportIntervalMs: number;
 }
 
 export const RATE_LIMIT_CLASSES = ["health", "metrics", "admin", "general", "registry"] as const;
@@ -318,6 +332,11 @@ export function parseConfig(env: object): Config {
       minRequestVolume: e.ALERT_MIN_REQUEST_VOLUME,
     },
     metricsFlushIntervalMs: e.METRICS_FLUSH_INTERVAL_MS,
+    edge: {
+      softTtlMs: e.EDGE_TABLE_SOFT_TTL_MS,
+      hardTtlMs: Math.max(e.EDGE_TABLE_HARD_TTL_MS, e.EDGE_TABLE_SOFT_TTL_MS),
+      reportIntervalMs: e.EDGE_REPORT_INTERVAL_MS,
+    },
     scaleWebhookUrl: e.SCALE_WEBHOOK_URL || undefined,
   };
 }

@@ -213,7 +213,7 @@ export interface AuditInput {
 export type EdgeOutcome = readonly [status: number | null, durationMs: number, failure: "timeout" | "connect" | null];
 
 /**
- * What an edge isolate reports when it refreshes its routing table: its own
+ * What an edge isolate reports when it syncs with the registry: its own
  * in-flight counts (absolute, so a lost report cannot make them drift) and
  * the outcomes of requests it finished since its last report.
  */
@@ -237,22 +237,35 @@ export interface RoutingInstance {
   readonly weight: number;
   readonly health: HealthStatus;
   readonly score: number;
-  /** In flight from everyone else: leases plus other isolates' reports. */
-  readonly othersInflight: number;
+  /** In flight to it as the registry knows it: exact leases plus every isolate's last report. */
+  readonly inflight: number;
 }
 
-export interface RoutingTable {
-  readonly ok: true;
+/** One service as the edge routes it. A stopped service has no instances: its requests get 503 service-stopped. */
+export interface ServiceRoute {
   readonly service: string;
-  readonly generatedAt: number;
+  readonly stopped: boolean;
   readonly strategy: Strategy;
   readonly timeoutMs: number;
-  readonly panicThresholdPercent: number;
-  readonly retryBudget: { readonly budgetPercent: number; readonly minRetryConcurrency: number };
+  /** Instances in rotation (admin state active). */
   readonly instances: readonly RoutingInstance[];
 }
 
-export type RoutingTableResult = RoutingTable | Failure;
+/**
+ * Every service's routing at one moment: what an edge isolate routes from
+ * (src/edge/edge-router.ts), shared between the isolates of a location
+ * through the Cache API. `version` grows with every table the registry makes,
+ * so an isolate never swaps a table for an older one.
+ */
+export interface FleetTable {
+  readonly version: number;
+  /** The registry's clock when it made the table. */
+  readonly generatedAt: number;
+  readonly panicThresholdPercent: number;
+  readonly retryBudget: { readonly budgetPercent: number; readonly minRetryConcurrency: number };
+  /** Sorted by name; a name not here is not a service. */
+  readonly services: readonly ServiceRoute[];
+}
 
 export interface AutoscaleView {
   readonly service: string;

@@ -1,48 +1,67 @@
 /**
- * The edge's side of the hot path: per isolate, per service.
+ * The edge's side of the hot path: one per isolate, for every service.
  *
- * At low load every request takes the exact path: one `acquire` on
- * RegistryDO, one `release` after it (counts exact, as the registry sees every
- * request). Once a service gets more than `lowLoadRps` requests a second in
- * this isolate, the isolate switches to routing from a snapshot: it fetches
- * the service's routing table at most once per `snapshotTtlMs`, picks
- * instances itself with the same strategies, and counts its own requests in
- * flight. Each refresh reports those counts (absolute, so nothing drifts if a
- * report is lost) and the outcomes of finished requests, which feed health
- * scoring and outlier detection in the registry.
+ * Every proxied request is routed from the isolate's copy of the fleet's
+ * routing table (RegistryDO.edgeSync: every service in one table), whatever
+ * the load, and counted in flight here. RegistryDO stays the source of truth
+ * and the control plane; it is not asked per request:
  *
- * Consistency at load (what the README promises and the tests check):
- * - a routing table is never older than `snapshotTtlMs` when a pick uses it,
- *   except while another request's refresh is in flight, when it may be up to
- *   REFRESH_STALL_MS older;
- * - least-connections sees this isolate's in-flight counts exactly and every
- *   other isolate's as of their last report (at most one TTL old);
- * - every request started is released exactly once, locally, and the next
- *   report (or the flush after load stops) brings the registry's counts back
- *   to exact.
+ * - a table older than `softTtlMs` is refreshed in the background (one sync at
+ *   a time, kept alive by the request's ctx.waitUntil) while requests keep
+ *   using it; first from the location's shared copy (the Cache API) when that
+ *   is newer and fresh and no report is due, else from the registry;
+ * - a request waits for the registry only when the isolate has no table yet,
+ *   when its table is older than `hardTtlMs`, right after an operator changed
+ *   routing through this isolate (`invalidate`), or for a service name the
+ *   table does not know (at most once per soft TTL: it may have just been
+ *   registered); if that sync fails, a table it still has is used rather
+ *   than failing the request;
+ * - each sync carries the isolate's report: its in-flight counts (absolute,
+ *   so a lost report drifts nothing) and the outcomes of finished requests,
+ *   which feed health scoring and outlier ejection in the registry. Reports
+ *   go every `reportIntervalMs` while there is traffic, and within a soft TTL
+ *   when something is urgent: a failure, a local ejection, requests piling up
+ *   on an instance, a request ending on an instance that left rotation (a
+ *   drain is waiting for it), or the last request in flight ending. An
+ *   isolate calls RegistryDO at most once per soft TTL.
+ *
+ * Consistency (what the README promises and the tests check): a pick uses a
+ * table at most `softTtlMs` old plus one sync's duration (and never past
+ * `hardTtlMs` while the registry answers); least-connections sees this
+ * isolate's counts exactly and the others' as of their last report; every
+ * request started is released exactly once, locally.
  *
  * No Durable Object, clock or timer here: the caller injects them.
  */
 import { type BalancerState, type Candidate, initialBalancerState, pickInstance } from "../core/balancer";
 import { retryAllowed } from "../core/health";
-import { type Failure, ProblemType } from "../problem";
-import type { EdgeOutcome, EdgeReport, ReleaseOutcome, RoutingTable, RoutingTableResult, Target } from "../registry-contract";
-import { RecentTimes } from "./recent-times";
+import { type Failure, failure, ProblemType } from "../problem";
+import type { EdgeOutcome, EdgeReport, FleetTable, ReleaseOutcome, RoutingInstance, ServiceRoute, Target } from "../registry-contract";
+
+/** Where a location's isolates share the latest table (the Cache API); reads and writes may fail. */
+export interface SharedTableStore {
+  read(): Promise<FleetTable | null>;
+  write(table: FleetTable): Promise<void>;
+}
+
+/** Keeps background work alive after the request that started it has its answer (ctx.waitUntil). */
+export type KeepAlive = (work: Promise<unknown>) => void;
 
 export interface EdgeRouterDeps {
   readonly isolateId: string;
   readonly now: () => number;
-  /** RegistryDO.routingTable: a fresh table for `service`, carrying this isolate's report. */
-  readonly fetchTable: (service: string, report: EdgeReport) => Promise<RoutingTableResult>;
-  /** RegistryDO.edgeReport: the report alone (the flush after load stops). */
-  readonly sendReport: (report: EdgeReport) => Promise<void>;
-  readonly snapshotTtlMs?: number;
-  readonly lowLoadRps?: number;
+  /** RegistryDO.edgeSync: applies the report, returns the fleet's table. `awaited`: a request is waiting for it. */
+  readonly sync: (report: EdgeReport, awaited: boolean) => Promise<FleetTable>;
+  readonly shared?: SharedTableStore;
+  readonly softTtlMs?: number;
+  readonly hardTtlMs?: number;
+  readonly reportIntervalMs?: number;
+  /** A timer, for requests polling for another request's sync (setTimeout by default). */
+  readonly wait?: (ms: number) => Promise<void>;
 }
 
-/** A pick made at the edge; released with `release`, never through the registry. */
+/** A pick made at the edge; released with `release`. */
 export interface LocalLease {
-  readonly mode: "local";
   readonly service: string;
   readonly instanceId: string;
   readonly target: Target;
@@ -51,82 +70,243 @@ export interface LocalLease {
   readonly retry: boolean;
 }
 
-export type EdgePick = { readonly mode: "exact" } | LocalLease | Failure;
+export type EdgePick = LocalLease | Failure;
 
-export const DEFAULT_SNAPSHOT_TTL_MS = 250;
-export const DEFAULT_LOW_LOAD_RPS = 20;
+export interface PickOptions {
+  /** Instances already tried for this request: never picked again. */
+  readonly exclude?: readonly string[];
+  /** A retry: counts against the service's retry budget. */
+  readonly retry?: boolean;
+}
+
+export const DEFAULT_SOFT_TTL_MS = 1_000;
+export const DEFAULT_HARD_TTL_MS = 30_000;
+export const DEFAULT_REPORT_INTERVAL_MS = 5_000;
+/** A sync taking longer than this is presumed lost (its request was cancelled) and another may start. */
+export const SYNC_STALL_MS = 2_000;
+/** How long a request waits for the registry when the isolate still has a table to fall back on. */
+export const AWAITED_SYNC_TIMEOUT_MS = 1_000;
+/** How long it waits when the isolate has no table at all. */
+export const FIRST_SYNC_TIMEOUT_MS = 5_000;
+/** How often a request for an unknown name looks whether another request's sync has answered. */
+const UNKNOWN_SYNC_POLL_MS = 5;
+/** After a failed background sync, none before this (requests keep the table they have). */
+const SYNC_BACKOFF_MS = 1_000;
+/** The soonest a report goes after the release that made it due. */
+export const MIN_FLUSH_DELAY_MS = 250;
 const MAX_PENDING_OUTCOMES = 1_000;
-/** A refresh taking longer than this is presumed lost (its request was cancelled) and another starts. */
-export const REFRESH_STALL_MS = 1_000;
-const MAX_TRACKED_SERVICES = 1_000;
+/** Growth of one instance's in-flight count here since the last report that makes the next report urgent (and at least half the count). */
+const QUEUE_GROWTH_WORTH_REPORTING = 3;
 /** How long an isolate skips an instance it could not connect to (then real traffic tries it again). */
 export const LOCAL_EJECTION_MS = 1_000;
 const MAX_QUARANTINED = 1_000;
-const EXACT: EdgePick = { mode: "exact" };
 
-interface ServiceState {
-  table: RoutingTable | null;
-  /** When `table` was fetched (the edge's clock). */
-  fetchedAt: number;
-  /** When a refresh started, while one is in flight. */
-  refreshStartedAt: number | null;
-  balancer: BalancerState;
-  /** This isolate's requests for the service in the last second, to tell low load from high (exact up to 4× the threshold). */
-  recent: RecentTimes;
-  activeRetries: number;
+/** A table as this isolate routes from it. */
+interface RoutedTable {
+  readonly table: FleetTable;
+  /** When it was made, on this isolate's clock (for a shared copy: its age as the registry's clock tells it). */
+  readonly madeAt: number;
+  readonly routes: ReadonlyMap<string, ServiceRoute>;
+  /** Instances in rotation, by id. */
+  readonly active: ReadonlyMap<string, RoutingInstance>;
 }
 
+class SyncTimeout extends Error {}
+
 export class EdgeRouter {
-  private readonly services = new Map<string, ServiceState>();
+  private current: RoutedTable | null = null;
+  private readonly balancers = new Map<string, BalancerState>();
+  private readonly activeRetries = new Map<string, number>();
+  /** This isolate's requests in flight per instance id (all services). */
+  private readonly inflight = new Map<string, number>();
+  /** The in-flight counts of the last report the registry took: already inside its tables' counts. */
+  private reportedInflight: Readonly<Record<string, number>> = {};
+  private outcomes = new Map<string, EdgeOutcome[]>();
   /**
    * Instances this isolate just failed to connect to, and until when it skips
    * them. The registry ejects them too, but only once this isolate's report
-   * reaches it and the next table comes back (up to two TTLs); meanwhile
-   * every request sent there would fail and need a retry, and a burst of
-   * those can use up the retry budget. Connection refused is certain enough
-   * to act on at once, as Envoy's local-origin outlier detection does.
+   * reaches it and the next table comes back; meanwhile every request sent
+   * there would fail and need a retry, and a burst of those can use up the
+   * retry budget. Connection refused is certain enough to act on at once, as
+   * Envoy's local-origin outlier detection does.
    */
   private readonly quarantined = new Map<string, number>();
   /** Instances quarantined since the last report (EdgeReport.refused). */
   private refused = new Set<string>();
-  /** This isolate's requests in flight per instance id (all services). */
-  private readonly inflight = new Map<string, number>();
-  private outcomes = new Map<string, EdgeOutcome[]>();
-  private readonly ttl: number;
-  private readonly lowLoadRps: number;
-  /** Whether the registry has not yet heard this isolate's latest counts. */
+  /** Whether the registry has not yet heard this isolate's latest counts, and whether that cannot wait. */
   private unreported = false;
+  private urgent = false;
+  private lastReportAt = Number.NEGATIVE_INFINITY;
+  private lastRegistryCallAt = Number.NEGATIVE_INFINITY;
+  private syncStartedAt: number | null = null;
+  private syncAgainAt = 0;
+  /** An operator changed routing through this isolate: the next pick waits for the registry's table. */
+  private mustSync = false;
+  private lastUnknownSyncAt = Number.NEGATIVE_INFINITY;
+  private unknownSyncStartedAt: number | null = null;
+  private readonly wait: (ms: number) => Promise<void>;
+  private readonly softTtl: number;
+  private readonly hardTtl: number;
+  private readonly reportInterval: number;
 
   constructor(private readonly deps: EdgeRouterDeps) {
-    this.ttl = deps.snapshotTtlMs ?? DEFAULT_SNAPSHOT_TTL_MS;
-    this.lowLoadRps = deps.lowLoadRps ?? DEFAULT_LOW_LOAD_RPS;
+    this.softTtl = deps.softTtlMs ?? DEFAULT_SOFT_TTL_MS;
+    this.hardTtl = Math.max(this.softTtl, deps.hardTtlMs ?? DEFAULT_HARD_TTL_MS);
+    this.reportInterval = deps.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS;
+    this.wait = deps.wait ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
   /**
-   * Picks for one request. `{mode: "exact"}` tells the caller to use the
-   * registry's acquire/release, because this isolate is not busy enough for a
-   * snapshot to be worth it.
+   * Picks for one request: synchronously from the table in steady state (no
+   * promise, no microtask), as a promise only when the request has to wait
+   * for the registry. `keepAlive` lets a background refresh outlive the request.
    */
-  pick(service: string, options: { exclude?: readonly string[]; retry?: boolean } = {}): EdgePick | Promise<EdgePick> {
-    const state = this.stateOf(service);
+  pick(service: string, options: PickOptions = {}, keepAlive?: KeepAlive): EdgePick | Promise<EdgePick> {
     const now = this.deps.now();
-    if (!options.retry && !this.isBusy(state, now)) return EXACT;
-    // The common case at load answers synchronously: no promise, no microtask.
-    const table = this.currentTable(state, now);
-    if (table !== null) return this.pickFrom(service, state, table, options);
-    return this.refreshAndPick(service, state, options);
+    const current = this.current;
+    const mustWait = current === null || this.mustSync || now - current.madeAt >= this.hardTtl;
+    // Right after the registry failed to answer, a request that has a table does not wait for it again.
+    if (mustWait && (current === null || now >= this.syncAgainAt)) return this.syncThenPick(service, options, current);
+    // A name the table does not know may have just been registered elsewhere: one request asks the
+    // registry, at most once per soft TTL, and requests for unknown names arriving meanwhile wait for
+    // its answer (polling, not sharing its promise); after that, unknown names get 404 from the table.
+    if (!current.routes.has(service)) {
+      if (this.unknownSyncStartedAt !== null && now - this.unknownSyncStartedAt < AWAITED_SYNC_TIMEOUT_MS) return this.pickAfterUnknownSync(service, options);
+      if (now - this.lastUnknownSyncAt >= this.softTtl && now >= this.syncAgainAt) return this.syncForUnknown(service, options, current, now);
+    }
+    if (keepAlive) this.refreshInBackground(now, current, keepAlive);
+    return this.pickFrom(current, service, options);
   }
 
-  private async refreshAndPick(service: string, state: ServiceState, options: { exclude?: readonly string[]; retry?: boolean }): Promise<EdgePick> {
-    const table = await this.refreshTable(service, state);
-    if (!table.ok) return table;
-    return this.pickFrom(service, state, table, options);
+  private async syncThenPick(service: string, options: PickOptions, fallback: RoutedTable | null): Promise<EdgePick> {
+    try {
+      const timeout = fallback === null ? FIRST_SYNC_TIMEOUT_MS : AWAITED_SYNC_TIMEOUT_MS;
+      const synced = await this.syncWithRegistry(true, fallback === null && !this.mustSync, timeout);
+      return this.pickFrom(synced, service, options);
+    } catch (error) {
+      // The registry did not answer in time: the table this isolate has beats refusing the request.
+      this.syncAgainAt = this.deps.now() + SYNC_BACKOFF_MS;
+      const usable = this.current ?? fallback;
+      if (usable !== null) return this.pickFrom(usable, service, options);
+      console.error(JSON.stringify({ level: "error", message: "no routing table", error: String(error) }));
+      return failure(503, ProblemType.noAvailableInstance, "Routing unavailable", `${service} cannot be routed: the registry did not answer.`, { service, retryAfterSeconds: 1 });
+    }
   }
 
-  private pickFrom(service: string, state: ServiceState, table: RoutingTable, options: { exclude?: readonly string[]; retry?: boolean }): EdgePick {
+  private async syncForUnknown(service: string, options: PickOptions, current: RoutedTable, now: number): Promise<EdgePick> {
+    this.lastUnknownSyncAt = now;
+    this.unknownSyncStartedAt = now;
+    try {
+      return await this.syncThenPick(service, options, current);
+    } finally {
+      if (this.unknownSyncStartedAt === now) this.unknownSyncStartedAt = null;
+    }
+  }
+
+  private async pickAfterUnknownSync(service: string, options: PickOptions): Promise<EdgePick> {
+    const startedAt = this.deps.now();
+    while (this.unknownSyncStartedAt !== null && this.deps.now() - startedAt < AWAITED_SYNC_TIMEOUT_MS) await this.wait(UNKNOWN_SYNC_POLL_MS);
+    return this.pickFrom(this.current as RoutedTable, service, options);
+  }
+
+  private refreshInBackground(now: number, current: RoutedTable, keepAlive: KeepAlive): void {
+    if (this.syncInFlight(now) || now < this.syncAgainAt) return;
+    const stale = now - current.madeAt >= this.softTtl;
+    const reportDue = this.reportDue(now);
+    if (!stale && !(reportDue && now - this.lastRegistryCallAt >= this.softTtl)) return;
+    keepAlive(
+      (async () => {
+        try {
+          // A newer table another isolate of this location already fetched costs no registry call.
+          if (!reportDue && this.deps.shared && (await this.adoptShared())) return;
+          await this.syncWithRegistry(false, false);
+        } catch (error) {
+          this.syncAgainAt = this.deps.now() + SYNC_BACKOFF_MS;
+          console.error(JSON.stringify({ level: "error", message: "routing table refresh failed", error: String(error) }));
+        }
+      })(),
+    );
+  }
+
+  private reportDue(now: number): boolean {
+    return this.unreported && (this.urgent || now - this.lastReportAt >= this.reportInterval);
+  }
+
+  private syncInFlight(now: number): boolean {
+    return this.syncStartedAt !== null && now - this.syncStartedAt < SYNC_STALL_MS;
+  }
+
+  /** Takes the shared copy if it is newer than ours and still fresh. True when it did. */
+  private async adoptShared(): Promise<boolean> {
+    this.syncStartedAt = this.deps.now();
+    const startedAt = this.syncStartedAt;
+    try {
+      const shared = await (this.deps.shared as SharedTableStore).read().catch(() => null);
+      const now = this.deps.now();
+      if (shared === null || (this.current !== null && shared.version <= this.current.table.version)) return false;
+      const madeAt = Math.min(now, shared.generatedAt);
+      if (now - madeAt >= this.softTtl) return false;
+      this.adopt(shared, madeAt);
+      return true;
+    } finally {
+      if (this.syncStartedAt === startedAt) this.syncStartedAt = null;
+    }
+  }
+
+  /**
+   * One call to the registry with this isolate's report; its table becomes the
+   * current one and is offered to the location's other isolates. `sharedFirst`:
+   * a cold isolate tries the shared copy before the registry.
+   */
+  private async syncWithRegistry(awaited: boolean, sharedFirst: boolean, timeoutMs?: number): Promise<RoutedTable> {
+    if (sharedFirst && this.deps.shared && (await this.adoptShared()) && this.current !== null) return this.current;
+    const startedAt = this.deps.now();
+    this.syncStartedAt = startedAt;
+    this.lastRegistryCallAt = startedAt;
+    const forced = this.mustSync;
+    const report = this.takeReport();
+    try {
+      const table = await withTimeout(this.deps.sync(report, awaited), timeoutMs);
+      this.reportedInflight = report.inflight;
+      this.lastReportAt = startedAt;
+      if (forced) this.mustSync = false;
+      const routed = this.adopt(table, this.deps.now());
+      if (this.deps.shared) {
+        const shared = this.deps.shared;
+        // Best effort: a location without a working cache just asks the registry more often.
+        await shared.write(table).catch(() => undefined);
+      }
+      return routed;
+    } catch (error) {
+      // The report did not arrive (or its answer was lost): it goes with the next sync.
+      this.restoreReport(report);
+      throw error;
+    } finally {
+      if (this.syncStartedAt === startedAt) this.syncStartedAt = null;
+    }
+  }
+
+  private adopt(table: FleetTable, madeAt: number): RoutedTable {
+    if (this.current !== null && table.version < this.current.table.version) return this.current;
+    const routes = new Map<string, ServiceRoute>();
+    const active = new Map<string, RoutingInstance>();
+    for (const route of table.services) {
+      routes.set(route.service, route);
+      for (const instance of route.instances) active.set(instance.id, instance);
+    }
+    this.current = { table, madeAt, routes, active };
+    return this.current;
+  }
+
+  private pickFrom(current: RoutedTable, service: string, options: PickOptions): EdgePick {
+    const route = current.routes.get(service);
+    if (route === undefined) return failure(404, ProblemType.unknownService, "Unknown service", `No service is named ${service}.`, { service });
+    if (route.stopped) return failure(503, ProblemType.serviceStopped, "Service stopped", `An operator stopped ${service}.`, { service, retryAfterSeconds: 30 });
+    const retries = this.activeRetries.get(service) ?? 0;
     if (options.retry) {
-      const activeRequests = table.instances.reduce((sum, i) => sum + (this.inflight.get(i.id) ?? 0), 0);
-      if (!retryAllowed({ activeRequests, activeRetries: state.activeRetries }, table.retryBudget)) {
+      let activeRequests = 0;
+      for (const i of route.instances) activeRequests += this.inflight.get(i.id) ?? 0;
+      if (!retryAllowed({ activeRequests, activeRetries: retries }, current.table.retryBudget)) {
         return noInstance(service, "Retry budget exhausted", 1);
       }
     }
@@ -134,31 +314,43 @@ export class EdgeRouter {
     const candidates: Candidate[] = [];
     let skipped: Candidate[] | null = null;
     const now = this.deps.now();
-    for (const i of table.instances) {
+    for (const i of route.instances) {
       if (exclude !== undefined && exclude.includes(i.id)) continue;
-      const candidate: Candidate = { id: i.id, weight: i.weight, health: i.health, score: i.score, inflight: i.othersInflight + (this.inflight.get(i.id) ?? 0) };
+      const own = this.inflight.get(i.id) ?? 0;
+      // The table counts this isolate's last report too: what others have is the rest.
+      const others = Math.max(0, i.inflight - (this.reportedInflight[i.id] ?? 0));
+      const candidate: Candidate = { id: i.id, weight: i.weight, health: i.health, score: i.score, inflight: others + own };
       if (this.quarantined.size > 0 && this.isQuarantined(i.id, now)) (skipped ??= []).push(candidate);
       else candidates.push(candidate);
     }
     // When every candidate is quarantined, try them anyway: a likely failure beats certain refusal.
-    const picked = pickInstance(table.strategy, candidates.length > 0 ? candidates : (skipped ?? candidates), state.balancer, table.panicThresholdPercent);
+    const picked = pickInstance(route.strategy, candidates.length > 0 ? candidates : (skipped ?? candidates), this.balancers.get(service) ?? initialBalancerState, current.table.panicThresholdPercent);
     if (!picked) return noInstance(service, "No available instance", 5);
-    state.balancer = picked.state;
-    const instance = table.instances.find((i) => i.id === picked.id) as RoutingTable["instances"][number];
-    this.inflight.set(instance.id, (this.inflight.get(instance.id) ?? 0) + 1);
-    if (options.retry) state.activeRetries++;
+    this.balancers.set(service, picked.state);
+    const instance = current.active.get(picked.id) as RoutingInstance;
+    const inflight = (this.inflight.get(instance.id) ?? 0) + 1;
+    this.inflight.set(instance.id, inflight);
+    // Requests piling up on an instance (queue depth, which autoscaling and other isolates'
+    // least-connections read) are worth telling the registry within a soft TTL.
+    if (!this.urgent && inflight - (this.reportedInflight[instance.id] ?? 0) >= Math.max(QUEUE_GROWTH_WORTH_REPORTING, inflight / 2)) this.urgent = true;
+    if (options.retry) this.activeRetries.set(service, retries + 1);
     this.unreported = true;
-    return { mode: "local", service, instanceId: instance.id, target: instance.target, timeoutMs: table.timeoutMs, panic: picked.panic, retry: options.retry ?? false };
+    return { service, instanceId: instance.id, target: instance.target, timeoutMs: route.timeoutMs, panic: picked.panic, retry: options.retry ?? false };
   }
 
-  /** Ends a local pick. Returns true when a report is now owed to the registry. */
-  release(lease: LocalLease, outcome: ReleaseOutcome): boolean {
+  /**
+   * Ends a pick. Returns how long from now this isolate should report if no
+   * sync carries the report sooner (the caller schedules a flush), or null
+   * when nothing is owed.
+   */
+  release(lease: LocalLease, outcome: ReleaseOutcome): number | null {
     const count = this.inflight.get(lease.instanceId) ?? 0;
     if (count <= 1) this.inflight.delete(lease.instanceId);
     else this.inflight.set(lease.instanceId, count - 1);
     if (lease.retry) {
-      const state = this.stateOf(lease.service);
-      state.activeRetries = Math.max(0, state.activeRetries - 1);
+      const retries = this.activeRetries.get(lease.service) ?? 0;
+      if (retries <= 1) this.activeRetries.delete(lease.service);
+      else this.activeRetries.set(lease.service, retries - 1);
     }
     if (outcome.failure === "connect") this.quarantine(lease.instanceId);
     if (outcome.failure !== "aborted") {
@@ -166,8 +358,48 @@ export class EdgeRouter {
       if (list.length < MAX_PENDING_OUTCOMES) list.push([outcome.status, outcome.durationMs, outcome.failure]);
       this.outcomes.set(lease.instanceId, list);
     }
+    const failed = outcome.failure === "connect" || outcome.failure === "timeout" || (outcome.status !== null && outcome.status >= 500);
+    // The registry should learn soon of a failure, of a request ending on an instance out of
+    // rotation (a drain may be waiting for it), or of the end of what it believes is in flight here.
+    const drained = this.inflight.size === 0 && Object.keys(this.reportedInflight).length > 0;
+    if (failed || !this.current?.active.has(lease.instanceId) || drained) this.urgent = true;
     this.unreported = true;
-    return true;
+    return this.flushDelay(this.deps.now());
+  }
+
+  /** How long from now an urgent report is due (for a flush after a pick), or null when none is urgent. */
+  urgentReportDelay(): number | null {
+    return this.urgent ? this.flushDelay(this.deps.now()) : null;
+  }
+
+  /** When the owed report is due: an urgent one a soft TTL after the last registry call, others a report interval after the last report. */
+  private reportDueAt(): number | null {
+    if (!this.unreported) return null;
+    return this.urgent ? this.lastRegistryCallAt + this.softTtl : this.lastReportAt + this.reportInterval;
+  }
+
+  private flushDelay(now: number): number | null {
+    const dueAt = this.reportDueAt();
+    return dueAt === null ? null : Math.max(MIN_FLUSH_DELAY_MS, dueAt - now);
+  }
+
+  /**
+   * Sends the owed report if it is due and no sync is carrying it already.
+   * Returns how long from now the next flush is due, or null when nothing is owed.
+   */
+  async flush(): Promise<number | null> {
+    const now = this.deps.now();
+    const dueAt = this.reportDueAt();
+    if (dueAt === null) return null;
+    if (now < dueAt || this.syncInFlight(now)) return this.flushDelay(now);
+    await this.syncWithRegistry(false, false);
+    return this.flushDelay(this.deps.now());
+  }
+
+  /** Sends what is owed now, whatever its schedule (a drain in this isolate polls the registry's counts). */
+  async reportNow(): Promise<void> {
+    if (!this.unreported) return;
+    await this.syncWithRegistry(false, false);
   }
 
   private quarantine(instanceId: string): void {
@@ -187,22 +419,9 @@ export class EdgeRouter {
     return false;
   }
 
-  /** Sends what the registry has not heard yet (called a moment after releases, so a quiet isolate still converges). */
-  async flush(): Promise<void> {
-    if (!this.unreported) return;
-    const report = this.takeReport();
-    try {
-      await this.deps.sendReport(report);
-    } catch (error) {
-      this.restoreOutcomes(report);
-      throw error;
-    }
-  }
-
-  /** Forget a service's table (e.g. after an operator changed it from this isolate). */
-  invalidate(service: string): void {
-    const state = this.services.get(service);
-    if (state) state.table = null;
+  /** An operator changed routing through this isolate: the next request waits for the registry's table, so the change applies here at once. */
+  invalidate(): void {
+    this.mustSync = true;
   }
 
   /** This isolate's in-flight counts, for tests and debugging. */
@@ -211,72 +430,20 @@ export class EdgeRouter {
   }
 
   /** How old the table a pick would use right now is, or null when there is none. */
-  tableAge(service: string): number | null {
-    const state = this.services.get(service);
-    return state?.table ? this.deps.now() - state.fetchedAt : null;
+  tableAge(): number | null {
+    return this.current === null ? null : this.deps.now() - this.current.madeAt;
   }
 
-  private stateOf(service: string): ServiceState {
-    let state = this.services.get(service);
-    if (!state) {
-      // Bounded: any client can name any service in a path. The oldest tracked service goes first.
-      if (this.services.size >= MAX_TRACKED_SERVICES) {
-        const oldest = this.services.keys().next().value;
-        if (oldest !== undefined) this.services.delete(oldest);
-      }
-      state = { table: null, fetchedAt: 0, refreshStartedAt: null, balancer: initialBalancerState, recent: new RecentTimes(this.lowLoadRps * 4), activeRetries: 0 };
-      this.services.set(service, state);
-    }
-    return state;
-  }
-
-  private isBusy(state: ServiceState, now: number): boolean {
-    // Bounded: only the count matters, and beyond the threshold the answer is the same.
-    state.recent.note(now);
-    return state.recent.count > this.lowLoadRps;
-  }
-
-  /**
-   * The table a pick may use right now without a refresh, or null when one is
-   * needed. One request refreshes; while it does, the others keep using the
-   * table they have (stale by at most REFRESH_STALL_MS more). Requests never
-   * await each other's refresh: in Workers an I/O started by one request is
-   * cancelled when that request ends, so a promise shared across requests can
-   * leave the others waiting forever.
-   */
-  private currentTable(state: ServiceState, now: number): RoutingTable | null {
-    if (state.table === null) return null;
-    if (now - state.fetchedAt < this.ttl) return state.table;
-    const refreshInFlight = state.refreshStartedAt !== null && now - state.refreshStartedAt < REFRESH_STALL_MS;
-    if (refreshInFlight && now - state.fetchedAt < this.ttl + REFRESH_STALL_MS) return state.table;
-    return null;
-  }
-
-  private async refreshTable(service: string, state: ServiceState): Promise<RoutingTable | Failure> {
-    state.refreshStartedAt = this.deps.now();
-    const report = this.takeReport();
-    try {
-      const result = await this.deps.fetchTable(service, report);
-      if (result.ok) {
-        state.table = result;
-        state.fetchedAt = this.deps.now();
-      } else {
-        state.table = null;
-      }
-      return result;
-    } catch (error) {
-      // The report did not arrive: put its outcomes back so they are sent with the next one.
-      this.restoreOutcomes(report);
-      throw error;
-    } finally {
-      state.refreshStartedAt = null;
-    }
+  /** The version of the table in use, or null. */
+  tableVersion(): number | null {
+    return this.current?.table.version ?? null;
   }
 
   private takeReport(): EdgeReport {
     const outcomes = Object.fromEntries(this.outcomes);
     this.outcomes = new Map();
     this.unreported = false;
+    this.urgent = false;
     const report: EdgeReport = { isolateId: this.deps.isolateId, inflight: Object.fromEntries(this.inflight), outcomes };
     if (this.refused.size === 0) return report;
     const refused = [...this.refused];
@@ -284,25 +451,25 @@ export class EdgeRouter {
     return { ...report, refused };
   }
 
-  private restoreOutcomes(report: EdgeReport): void {
+  private restoreReport(report: EdgeReport): void {
     for (const [id, list] of Object.entries(report.outcomes)) {
       this.outcomes.set(id, [...list, ...(this.outcomes.get(id) ?? [])].slice(0, MAX_PENDING_OUTCOMES));
     }
     for (const id of report.refused ?? []) this.refused.add(id);
     this.unreported = true;
+    this.urgent = true;
   }
 }
 
+function withTimeout<T>(work: Promise<T>, timeoutMs: number | undefined): Promise<T> {
+  if (timeoutMs === undefined) return work;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SyncTimeout(`the registry did not answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
+}
+
 function noInstance(service: string, title: string, retryAfterSeconds: number): Failure {
-  return {
-    ok: false,
-    problem: {
-      type: ProblemType.noAvailableInstance,
-      title,
-      status: 503,
-      detail: `${service} has no instance available for this request.`,
-      service,
-      retryAfterSeconds,
-    },
-  };
+  return failure(503, ProblemType.noAvailableInstance, title, `${service} has no instance available for this request.`, { service, retryAfterSeconds });
 }

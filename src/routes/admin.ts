@@ -4,6 +4,7 @@ import { checkUpstreamUrl } from "../core/url-guard";
 import { problemResponse, validationProblem } from "../problem";
 import type { Target } from "../registry-contract";
 import { registryStub } from "../registry-client";
+import { edgeRouter } from "../edge/isolate-router";
 import { ServiceNameSchema, ServiceSettingsBodySchema } from "../schemas";
 import { parseWith, readJsonBody } from "../validation";
 import { json, type Handler } from "./context";
@@ -26,6 +27,7 @@ export const putServiceSettings: Handler = async (request, env, _ctx, meta) => {
   }
   const result = await registryStub(env).configureService(name.value, { ...settings, ...(hook === undefined ? {} : { lifecycleHook: hook }) });
   if (!result.ok) return problemResponse(result.problem);
+  edgeRouter(env).invalidate();
   return json(result.service, result.created ? 201 : 200);
 };
 

@@ -30,9 +30,6 @@ export const lifecycleAction: Handler = async (request, env, _ctx, meta) => {
   const service = decodeURIComponent(request.params.name ?? "");
   const instance = request.params.id === undefined ? null : decodeURIComponent(request.params.id);
   const registry = registryStub(env);
-  // This isolate may be routing the service from a snapshot; the change applies here at once
-  // (other isolates pick it up at their next refresh, within the snapshot TTL).
-  edgeRouter(env).invalidate(service);
 
   const audit = {
     action: `${instance === null ? "service" : "instance"}.${action}`,
@@ -40,11 +37,15 @@ export const lifecycleAction: Handler = async (request, env, _ctx, meta) => {
     actor: await tokenFingerprint(request),
     requestId: meta.requestId,
   };
+  // Each change applies in this isolate from its next request on (the router waits for the
+  // registry's table then); other isolates pick it up within their soft TTL.
   if (action === "start") {
     const started = await registry.setAdminState(service, instance, "active", audit);
+    edgeRouter(env).invalidate();
     return started.ok ? json(view(started, action)) : problemResponse(started.problem);
   }
   const stopped = await registry.setAdminState(service, instance, "stopped", audit);
+  edgeRouter(env).invalidate();
   if (!stopped.ok) return problemResponse(stopped.problem);
   const drained = await drain(env, service, instance, meta.config.drainTimeoutMs);
   if (!drained.state.ok) return problemResponse(drained.state.problem);
@@ -54,6 +55,7 @@ export const lifecycleAction: Handler = async (request, env, _ctx, meta) => {
   const hook = (await registry.service(service))?.lifecycleHook ?? null;
   const hookResult = hook === null ? null : await callHook(env, meta.config, hook, service, instance, meta.requestId);
   const started = await registry.setAdminState(service, instance, "active");
+  edgeRouter(env).invalidate();
   if (!started.ok) return problemResponse(started.problem);
   return json(view(started, action, { drained: drained.complete, changed: true, hook: hookResult }));
 };
@@ -62,11 +64,17 @@ function view(state: LifecycleState, action: LifecycleAction, extra: Record<stri
   return { action, service: state.service, instance: state.instance, adminState: state.adminState, inflight: state.inflight, changed: state.changed, ...extra };
 }
 
-/** Polls until nothing is in flight to what was stopped, or the drain timeout passes. */
+/**
+ * Polls until nothing is in flight to what was stopped, or the drain timeout passes. The
+ * registry counts every isolate's last report; this isolate's own requests are reported
+ * before each poll, and other isolates report a request ending on a stopped instance
+ * within their soft TTL (src/edge/edge-router.ts).
+ */
 async function drain(env: Env, service: string, instance: string | null, timeoutMs: number) {
   const registry = registryStub(env);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    await edgeRouter(env).reportNow().catch((error: unknown) => console.error(JSON.stringify({ level: "error", message: "edge report before a drain poll failed", error: String(error) })));
     const state = await registry.lifecycle(service, instance);
     // Deregistered while draining: nothing is left to wait for, and nothing to answer but that.
     if (!state.ok) return { state, complete: true };

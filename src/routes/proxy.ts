@@ -1,14 +1,14 @@
 /**
  * `/{workerName}/*`: proxies a request to one instance of the service.
  *
- * The instance comes from the isolate's edge router: at low load an exact
- * acquire on RegistryDO, at load a pick from the isolate's routing table,
- * answered synchronously (src/edge). The pick and the rate-limit decision are
- * awaited together, and only when either needs a Durable Object. The release
- * comes once the response body has been delivered (at once for small bodies
- * of known length), cancelled by the client, or failed, so in-flight counts
- * cover the exchange and always come back down. Bodies stream in both
- * directions; nothing is buffered.
+ * The instance comes from the isolate's edge router (src/edge): a pick from
+ * the isolate's routing table, answered synchronously in steady state at any
+ * load, and the rate-limit decision likewise comes from the isolate's token
+ * pool; the request awaits a Durable Object only when the isolate has nothing
+ * to decide from. The release comes once the response body has been
+ * delivered (at once for small bodies of known length), cancelled by the
+ * client, or failed, so in-flight counts cover the exchange and always come
+ * back down. Bodies stream in both directions; nothing is buffered.
  *
  * An idempotent request without a body that fails to connect, times out, or
  * gets 502/503/504 is retried once on another instance, within the service's
@@ -17,15 +17,14 @@
  */
 import { isRetryable } from "../core/health";
 import { dropHopByHop, upstreamRequestHeaders } from "../core/headers";
-import { countDoCall, doCallCounts } from "../do-calls";
+import { doCallCounts } from "../do-calls";
 import { bearerTokenFrom, isOrchestratorToken } from "../middleware/auth";
 import { finishProxiedResponse } from "../middleware/response";
 import { BodyTooLarge, limitBodyStream } from "../middleware/hygiene";
 import { type RateLimitOutcome, tooManyRequests } from "../middleware/rate-limit";
 import { type Failure, problem, problemResponse, ProblemType } from "../problem";
-import { registryStub } from "../registry-client";
 import type { ReleaseOutcome, Target } from "../registry-contract";
-import type { EdgePick, LocalLease } from "../edge/edge-router";
+import type { EdgePick, LocalLease, PickOptions } from "../edge/edge-router";
 import { edgeRouter, scheduleEdgeFlush } from "../edge/isolate-router";
 import { callUpstream, type UpstreamResult } from "../upstream";
 import { recordOutcome } from "../metrics-recorder";
@@ -42,10 +41,7 @@ const MAX_RETRIES = 1;
 const SMALL_BODY_BYTES = 64 * 1024;
 const RETRYABLE_STATUSES = new Set([502, 503, 504]);
 
-/**
- * One instance chosen for one attempt, by either path: the registry's exact
- * acquire, or the isolate's snapshot (src/edge). `release` ends it exactly once.
- */
+/** One instance chosen for one attempt. `release` ends it exactly once. */
 interface Assignment {
   readonly instanceId: string;
   readonly target: Target;
@@ -109,38 +105,44 @@ export async function proxyToService(request: Request, service: string, rest: st
   }
 }
 
-const NO_OPTIONS: { exclude?: readonly string[]; retry?: boolean } = {};
+const NO_OPTIONS: PickOptions = {};
 
 const isBodyTooLarge = (error: unknown): boolean => error instanceof BodyTooLarge;
 
-/** Exact path at low load (one acquire, one release on RegistryDO); the isolate's snapshot at load. */
-function assignInstance(service: string, options: { exclude?: readonly string[]; retry?: boolean }, context: ProxyContext): AssignResult | Promise<AssignResult> {
-  const picked = edgeRouter(context.env).pick(service, options);
-  if (picked instanceof Promise) return picked.then((settled) => fromPick(service, settled, options, context));
-  return fromPick(service, picked, options, context);
+/** A pick from the isolate's routing table (src/edge), synchronous unless the isolate must wait for the registry. */
+function assignInstance(service: string, options: PickOptions, context: ProxyContext): AssignResult | Promise<AssignResult> {
+  const picked = edgeRouter(context.env).pick(service, options, (work) => context.ctx.waitUntil(work));
+  if (picked instanceof Promise) return picked.then((settled) => fromPick(service, settled, context));
+  return fromPick(service, picked, context);
 }
 
-function fromPick(service: string, picked: EdgePick, options: { exclude?: readonly string[]; retry?: boolean }, context: ProxyContext): AssignResult | Promise<AssignResult> {
-  if (!("mode" in picked)) return picked;
-  if (picked.mode === "local") return { ok: true, assignment: new LocalAssignment(service, picked, context) };
-  return acquireExactly(service, options, context);
+function fromPick(service: string, picked: EdgePick, context: ProxyContext): AssignResult {
+  if ("ok" in picked) return picked;
+  scheduleEdgeFlush(context.env, context.ctx, edgeRouter(context.env).urgentReportDelay());
+  return { ok: true, assignment: new LocalAssignment(service, picked, context) };
 }
 
 /**
  * One attempt's instance, released exactly once: the outcome goes to metrics,
- * then back to whichever side made the pick (`returnLease`).
+ * then back to the isolate's counts, which the registry hears of in its next report.
  */
-abstract class LeasedAssignment implements Assignment {
+class LocalAssignment implements Assignment {
   private released = false;
+  readonly instanceId: string;
+  readonly target: Target;
+  readonly timeoutMs: number;
+  readonly panic: boolean;
 
   constructor(
-    protected readonly service: string,
-    readonly instanceId: string,
-    readonly target: Target,
-    readonly timeoutMs: number,
-    readonly panic: boolean,
-    protected readonly context: ProxyContext,
-  ) {}
+    private readonly service: string,
+    private readonly lease: LocalLease,
+    private readonly context: ProxyContext,
+  ) {
+    this.instanceId = lease.instanceId;
+    this.target = lease.target;
+    this.timeoutMs = lease.timeoutMs;
+    this.panic = lease.panic;
+  }
 
   release(outcome: Omit<ReleaseOutcome, "durationMs">, startedAt: number, bytes = 0): void {
     if (this.released) return;
@@ -148,59 +150,8 @@ abstract class LeasedAssignment implements Assignment {
     const { env, ctx, meta } = this.context;
     const settled: ReleaseOutcome = { status: outcome.status, failure: outcome.failure, durationMs: Date.now() - startedAt };
     recordOutcome(env, ctx, meta.config.metricsFlushIntervalMs, { service: this.service, instance: this.instanceId, outcome: settled, bytes });
-    this.returnLease(settled);
+    scheduleEdgeFlush(env, ctx, edgeRouter(env).release(this.lease, settled));
   }
-
-  protected abstract returnLease(settled: ReleaseOutcome): void;
-}
-
-/** A pick from the isolate's routing table, released back to the isolate's counts. */
-class LocalAssignment extends LeasedAssignment {
-  constructor(
-    service: string,
-    private readonly lease: LocalLease,
-    context: ProxyContext,
-  ) {
-    super(service, lease.instanceId, lease.target, lease.timeoutMs, lease.panic, context);
-  }
-
-  protected returnLease(settled: ReleaseOutcome): void {
-    const { env, ctx } = this.context;
-    edgeRouter(env).release(this.lease, settled);
-    scheduleEdgeFlush(env, ctx);
-  }
-}
-
-/** A lease from RegistryDO's exact acquire, released back to it (in ctx.waitUntil). */
-class RegistryAssignment extends LeasedAssignment {
-  constructor(
-    service: string,
-    private readonly leaseId: number,
-    lease: { instanceId: string; target: Target; timeoutMs: number; panic: boolean },
-    context: ProxyContext,
-  ) {
-    super(service, lease.instanceId, lease.target, lease.timeoutMs, lease.panic, context);
-  }
-
-  protected returnLease(settled: ReleaseOutcome): void {
-    const { env, ctx } = this.context;
-    countDoCall("registry");
-    ctx.waitUntil(
-      registryStub(env)
-        .release(this.leaseId, settled)
-        .catch((error: unknown) => {
-          // The lease expires on its own (LEASE_TTL_SECONDS), so a lost release only delays the count.
-          console.error(JSON.stringify({ level: "error", message: "release failed", leaseId: this.leaseId, error: String(error) }));
-        }),
-    );
-  }
-}
-
-async function acquireExactly(service: string, options: { exclude?: readonly string[]; retry?: boolean }, context: ProxyContext): Promise<AssignResult> {
-  countDoCall("registry", 1, true);
-  const lease = await registryStub(context.env).acquire(service, options);
-  if (!lease.ok) return lease;
-  return { ok: true, assignment: new RegistryAssignment(service, lease.leaseId, lease, context) };
 }
 
 function retryableFailure(result: UpstreamResult): { kind: "connect" | "timeout" | "status"; status?: number } | null {

@@ -8,6 +8,7 @@ import { upstreamUrlPolicy } from "../config";
 import { requireRegistration } from "../middleware/auth";
 import { problem, problemResponse, ProblemType, validationProblem } from "../problem";
 import { registryStub } from "../registry-client";
+import { edgeRouter } from "../edge/isolate-router";
 import type { Target } from "../registry-contract";
 import { HeartbeatBodySchema, InstanceIdSchema, RegisterBodySchema } from "../schemas";
 import { parseWith, readJsonBody } from "../validation";
@@ -38,6 +39,8 @@ export const registerInstance: Handler = async (request, env, _ctx, meta) => {
     ...(input.standby ? { standby: true } : {}),
   });
   if (!result.ok) return problemResponse(result.problem);
+  // Routed through this isolate from its next request on; other isolates within their soft TTL.
+  edgeRouter(env).invalidate();
   return json({ id: result.id, service: result.service, ttlSeconds: result.ttlSeconds }, 201, {
     location: `/registry/instances/${result.id}`,
   });
@@ -68,6 +71,7 @@ export const deregisterInstance: Handler = async (request, env, _ctx, meta) => {
   if (id === null) return unknownInstance();
   const result = await registryStub(env).deregister(id);
   if (!result.ok) return problemResponse(result.problem);
+  edgeRouter(env).invalidate();
   return json({ id: result.id, deregistered: true });
 };
 

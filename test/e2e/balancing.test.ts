@@ -93,11 +93,14 @@ describe("strategies", () => {
     await response.arrayBuffer();
 
     const slow = fetch(gateway(`/${service}/delay/3000`)).then(async (r) => ({ status: r.status, echo: (await r.json()) as Echo }));
-    // Wait until the slow request is at an upstream (and so counted in flight by the registry).
+    // Wait until the slow request is at an upstream. The isolate counts it at once (least-connections
+    // picks by that); the registry hears of it with the isolate's next report (EDGE_REPORT_INTERVAL_MS, 5 s).
     const busy = await eventually(async () => upstreams.find((u) => u.active() > 0), 5_000, 20);
     const busyId = ids[upstreams.indexOf(busy)];
+    // The registry may not have heard yet (the report can be due later); what matters here is the
+    // isolate's own count, which the picks below show.
     const inflight = (await serviceView(service))?.instances.find((i) => i.id === busyId)?.inflight;
-    expect(inflight).toBe(1);
+    expect([0, 1]).toContain(inflight);
 
     // Releases land asynchronously (after the body is delivered), so each request
     // waits until the idle instances are back at 0 in flight: the busy one then

@@ -17,6 +17,9 @@ export default defineProject({
           DEGRADED_RESPONSE_TIME_MS: "300",
           CORS_ORIGINS: "https://app.example.com,https://admin.example.com",
           METRICS_FLUSH_INTERVAL_MS: "100",
+          // Short like the other intervals here: isolates report queue depth within 200 ms, not 1 s.
+          EDGE_TABLE_SOFT_TTL_MS: "200",
+          EDGE_REPORT_INTERVAL_MS: "1000",
           ALERT_GROUP_WAIT_MS: "0",
           ALERT_GROUP_INTERVAL_MS: "1000",
           ALERT_EVALUATION_INTERVAL_MS: "200",
