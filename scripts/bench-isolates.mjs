@@ -13,7 +13,8 @@
  * requests/s per service per isolate over six services of two loopback
  * instances each, from many client addresses (CF-Connecting-IP), default
  * rate limits, for SECONDS after a warm-up; then again at twice the rate.
- * The same load through as many copies of a bare pass-through Worker is the baseline. Reported:
+ * The same load through as many copies of the bare pass-through and of the minimal proxy
+ * (bench/*.js) are the baselines. Reported:
  * p50/p99 against the pass-through's, awaited Durable Object calls per proxied
  * request and RegistryDO calls/s (both counted by the code, GET /debug/do-calls
  * on every isolate), and failed requests.
@@ -23,13 +24,13 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { capnpString, compatibilityDate } from "./workerd-config.mjs";
+import { compatibilityDate, isolatesWorkerdConfig } from "./workerd-config.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const HOST = "127.0.0.1";
@@ -116,6 +117,16 @@ async function startUpstream() {
   return server;
 }
 
+/** CPU seconds a process has used so far (user + system, from /proc), or null where there is no /proc. */
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
 function percentile(sorted, p) {
   if (sorted.length === 0) return null;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -135,7 +146,8 @@ async function openLoop(targets, rate, seconds) {
     const wait = due - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     for (const target of targets) {
-      const client = `198.51.${(sent % CLIENTS) >> 8}.${sent % 256}`;
+      const n = sent % CLIENTS;
+      const client = `198.51.${n >> 8}.${n & 255}`;
       sent++;
       const t0 = performance.now();
       pending.push(
@@ -187,24 +199,29 @@ async function main() {
   const upstream = await startUpstream();
   const upstreamPort = upstream.address().port;
 
-  // The pass-through baseline, same shape: ISOLATES copies on as many ports, the same load.
-  const passDir = join(tmp, "pass");
-  mkdirSync(passDir, { recursive: true });
-  copyFileSync(join(ROOT, "bench", "passthrough.js"), join(passDir, "worker.js"));
-  const passPorts = [];
-  for (let i = 0; i < ISOLATES; i++) passPorts.push(await freePort());
-  const passChild = await startWorkerd(
-    "pass",
-    `using Workerd = import "/workerd/workerd.capnp";
+  // The baselines, same shape: ISOLATES copies of a reference Worker on as many ports, the same load.
+  const startReference = async (name, file) => {
+    const refDir = join(tmp, name);
+    mkdirSync(refDir, { recursive: true });
+    copyFileSync(join(ROOT, "bench", file), join(refDir, "worker.js"));
+    const refPorts = [];
+    for (let i = 0; i < ISOLATES; i++) refPorts.push(await freePort());
+    const child = await startWorkerd(
+      name,
+      `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [
-${passPorts.map((_, i) => `    (name = "pass${i}", worker = (modules = [(name = "worker", esModule = embed "worker.js")], compatibilityDate = "${compat}", bindings = [(name = "UPSTREAM_PORT", text = "${upstreamPort}")], globalOutbound = "internet")),`).join("\n")}
+${refPorts.map((_, i) => `    (name = "${name}${i}", worker = (modules = [(name = "worker", esModule = embed "worker.js")], compatibilityDate = "${compat}", bindings = [(name = "UPSTREAM_PORT", text = "${upstreamPort}")], globalOutbound = "internet")),`).join("\n")}
     (name = "internet", network = (allow = ["public", "private", "local"])),
   ],
-  sockets = [ ${passPorts.map((port, i) => `(name = "p${i}", address = "${HOST}:${port}", http = (), service = "pass${i}")`).join(", ")} ],
+  sockets = [ ${refPorts.map((port, i) => `(name = "p${i}", address = "${HOST}:${port}", http = (), service = "${name}${i}")`).join(", ")} ],
 );`,
-    `http://${HOST}:${passPorts[0]}/warm`,
-  );
+      `http://${HOST}:${refPorts[0]}/warm`,
+    );
+    return { child, targets: refPorts.flatMap((port) => SERVICES.map((s) => `http://${HOST}:${port}/${s}/work`)) };
+  };
+  const passThrough = await startReference("pass", "passthrough.js");
+  const minimalProxy = await startReference("minimal", "minimal-proxy.js");
 
   // The orchestrator: ISOLATES Workers from one bundle, sharing iso0's Durable Objects.
   const dir = join(tmp, "orchestrator");
@@ -221,24 +238,7 @@ ${passPorts.map((_, i) => `    (name = "pass${i}", worker = (modules = [(name = 
   const vars = { ENVIRONMENT: "development", DEV_MODE: "true", ACCESS_LOG: "errors", ORCHESTRATOR_API_KEY: adminKey, REGISTRATION_TOKEN: registrationToken, BENCH_DO_DELAY_MS: String(DELAY), RATE_LIMIT_ADMIN: "100000" };
   const ports = [];
   for (let i = 0; i < ISOLATES; i++) ports.push(await freePort());
-  const classes = ["RegistryDO", "RateLimiterDO", "MetricsDO"];
-  const bindingNames = { RegistryDO: "REGISTRY", RateLimiterDO: "RATE_LIMITER", MetricsDO: "METRICS" };
-  const worker = (i) => `(modules = [ (name = "wrapper.js", esModule = embed "wrapper.js"), (name = "index.js", esModule = embed "index.js") ],
-      compatibilityDate = "${compat}",
-      bindings = [ ${classes.map((c) => `(name = "${bindingNames[c]}", durableObjectNamespace = (className = "${c}", serviceName = "iso0"))`).join(", ")},
-                   ${Object.entries(vars).map(([k, v]) => `(name = ${capnpString(k)}, text = ${capnpString(v)})`).join(", ")} ],
-      globalOutbound = "internet"${i === 0 ? `,
-      durableObjectNamespaces = [ ${classes.map((c) => `(className = "${c}", uniqueKey = "bench-isolates-${c}", enableSql = true)`).join(", ")} ],
-      durableObjectStorage = (localDisk = "do-storage")` : ""})`;
-  const config = `using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [
-${ports.map((_, i) => `    (name = "iso${i}", worker = ${worker(i)}),`).join("\n")}
-    (name = "internet", network = (allow = ["public", "private", "local"])),
-    (name = "do-storage", disk = (path = ${capnpString(storageDir)}, writable = true)),
-  ],
-  sockets = [ ${ports.map((port, i) => `(name = "s${i}", address = "${HOST}:${port}", http = (), service = "iso${i}")`).join(", ")} ],
-);`;
+  const config = isolatesWorkerdConfig({ host: HOST, ports, storageDir, vars, uniqueKeyPrefix: "bench-isolates", compatibilityDate: compat, mainModule: "wrapper.js" });
   const orchestrator = await startWorkerd("orchestrator", config, `http://${HOST}:${ports[0]}/health`);
   for (const port of ports) await (await fetch(`http://${HOST}:${port}/health`)).arrayBuffer();
 
@@ -255,29 +255,37 @@ ${ports.map((_, i) => `    (name = "iso${i}", worker = ${worker(i)}),`).join("\n
   }
 
   const orchestratorTargets = ports.flatMap((port) => SERVICES.map((s) => `http://${HOST}:${port}/${s}/work`));
-  const passTargets = passPorts.flatMap((port) => SERVICES.map((s) => `http://${HOST}:${port}/${s}/work`));
 
   const rows = [];
   for (const [label, rate] of [["1x", RATE], ["2x", 2 * RATE]]) {
-    say(`pass-through at ${rate} req/s per path per isolate: ${WARMUP} s warm-up, ${SECONDS} s measured`);
-    await openLoop(passTargets, rate, WARMUP);
-    const pass = await openLoop(passTargets, rate, SECONDS);
+    const reference = async (label2, ref) => {
+      say(`${label2} at ${rate} req/s per path per isolate: ${WARMUP} s warm-up, ${SECONDS} s measured`);
+      await openLoop(ref.targets, rate, WARMUP);
+      const before = cpuSeconds(ref.child.pid);
+      const result = await openLoop(ref.targets, rate, SECONDS);
+      result.cpuMsPerRequest = before === null ? null : ((cpuSeconds(ref.child.pid) - before) * 1000) / result.sent;
+      return result;
+    };
+    const pass = await reference("pass-through", passThrough);
+    const minimal = await reference("minimal proxy", minimalProxy);
     say(`orchestrator at ${rate} req/s per service per isolate (${rate * SERVICES.length * ISOLATES} req/s in all)`);
     await openLoop(orchestratorTargets, rate, WARMUP);
     const before = await doCalls(ports, adminKey);
+    const cpuBefore = cpuSeconds(orchestrator.pid);
     const load = await openLoop(orchestratorTargets, rate, SECONDS);
+    load.cpuMsPerRequest = cpuBefore === null ? null : ((cpuSeconds(orchestrator.pid) - cpuBefore) * 1000) / load.sent;
     const after = await doCalls(ports, adminKey);
     const calls = diff(after, before);
-    rows.push({ label, ratePerServicePerIsolate: rate, requestsPerSecond: rate * SERVICES.length * ISOLATES, pass, orchestrator: load, calls, registryCallsPerSecond: calls.registry / load.seconds, awaitedPerProxied: calls.proxiedRequests > 0 ? calls.awaited / calls.proxiedRequests : null });
+    rows.push({ label, ratePerServicePerIsolate: rate, requestsPerSecond: rate * SERVICES.length * ISOLATES, pass, minimal, orchestrator: load, calls, registryCallsPerSecond: calls.registry / load.seconds, awaitedPerProxied: calls.proxiedRequests > 0 ? calls.awaited / calls.proxiedRequests : null });
   }
 
   console.log("");
   console.log(`${ISOLATES} isolates, ${SERVICES.length} services x 2 instances, ${CLIENTS} client addresses, ${DELAY} ms added to each Durable Object call, ${SECONDS} s per row (one run on ${os.cpus().length} cores)`);
-  console.log("rate        req/s  pass p50  pass p99  orch p50  orch p99  p50 - pass  awaited DO calls/req  RegistryDO calls/s  RateLimiterDO calls/s  failed");
+  console.log("rate        req/s  pass p50  pass p99  min. p50  orch p50  orch p99  p50 - pass  p50 - min.  CPU ms/req pass  CPU ms/req orch  awaited DO calls/req  RegistryDO calls/s  RateLimiterDO calls/s  failed");
   for (const r of rows) {
     const f = (x) => (x === null ? "-" : x.toFixed(2));
     console.log(
-      `${r.label.padEnd(6)} ${String(r.requestsPerSecond).padStart(9)}  ${f(r.pass.p50).padStart(8)}  ${f(r.pass.p99).padStart(8)}  ${f(r.orchestrator.p50).padStart(8)}  ${f(r.orchestrator.p99).padStart(8)}  ${f(r.orchestrator.p50 - r.pass.p50).padStart(10)}  ${(r.awaitedPerProxied ?? 0).toFixed(4).padStart(20)}  ${r.registryCallsPerSecond.toFixed(1).padStart(18)}  ${(r.calls.rateLimiter / r.orchestrator.seconds).toFixed(1).padStart(21)}  ${String(r.orchestrator.failed + r.pass.failed).padStart(6)}${r.orchestrator.failed > 0 ? ` ${JSON.stringify(r.orchestrator.failures)}` : ""}`,
+      `${r.label.padEnd(6)} ${String(r.requestsPerSecond).padStart(9)}  ${f(r.pass.p50).padStart(8)}  ${f(r.pass.p99).padStart(8)}  ${f(r.minimal.p50).padStart(8)}  ${f(r.orchestrator.p50).padStart(8)}  ${f(r.orchestrator.p99).padStart(8)}  ${f(r.orchestrator.p50 - r.pass.p50).padStart(10)}  ${f(r.orchestrator.p50 - r.minimal.p50).padStart(10)}  ${f(r.pass.cpuMsPerRequest).padStart(15)}  ${f(r.orchestrator.cpuMsPerRequest).padStart(15)}  ${(r.awaitedPerProxied ?? 0).toFixed(4).padStart(20)}  ${r.registryCallsPerSecond.toFixed(1).padStart(18)}  ${(r.calls.rateLimiter / r.orchestrator.seconds).toFixed(1).padStart(21)}  ${String(r.orchestrator.failed + r.pass.failed + r.minimal.failed).padStart(6)}${r.orchestrator.failed > 0 ? ` ${JSON.stringify(r.orchestrator.failures)}` : ""}`,
     );
   }
   const [one, two] = rows;
@@ -288,7 +296,8 @@ ${ports.map((_, i) => `    (name = "iso${i}", worker = ${worker(i)}),`).join("\n
   say("wrote bench-results/isolates.json");
   clearTimeout(deadline);
   orchestrator.kill("SIGTERM");
-  passChild.kill("SIGTERM");
+  passThrough.child.kill("SIGTERM");
+  minimalProxy.child.kill("SIGTERM");
   upstream.close();
 }
 

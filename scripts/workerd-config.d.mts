@@ -10,3 +10,12 @@ export declare function orchestratorWorkerdConfig(options: {
   readonly uniqueKeyPrefix: string;
   readonly compatibilityDate: string;
 }): string;
+export declare function isolatesWorkerdConfig(options: {
+  readonly host: string;
+  readonly ports: readonly number[];
+  readonly storageDir: string;
+  readonly vars: Readonly<Record<string, string>>;
+  readonly uniqueKeyPrefix: string;
+  readonly compatibilityDate: string;
+  readonly mainModule?: string;
+}): string;

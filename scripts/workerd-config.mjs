@@ -73,3 +73,52 @@ ${DURABLE_OBJECT_CLASSES.map((c) => `    (className = "${c}", uniqueKey = "${uni
 );
 `;
 }
+
+/**
+ * Several copies of the bundled orchestrator in one plain `workerd serve`: each its own
+ * Worker (so its own isolate and module state) on its own port, the first defining the
+ * three Durable Object namespaces and the others binding to them. How production spreads
+ * traffic over isolates, for scripts/bench-isolates.mjs and test/reliability/isolates.test.ts.
+ * The modules (`index.js`, and `mainModule` if it is another one) sit beside the config.
+ *
+ * @param {object} options
+ * @param {string} options.host
+ * @param {number[]} options.ports         one per isolate
+ * @param {string} options.storageDir
+ * @param {Record<string, string>} options.vars
+ * @param {string} options.uniqueKeyPrefix
+ * @param {string} options.compatibilityDate
+ * @param {string} [options.mainModule]    a module wrapping index.js (default: index.js itself)
+ * @returns {string}
+ */
+export function isolatesWorkerdConfig({ host, ports, storageDir, vars, uniqueKeyPrefix, compatibilityDate, mainModule = "index.js" }) {
+  const bindingNames = { RegistryDO: "REGISTRY", RateLimiterDO: "RATE_LIMITER", MetricsDO: "METRICS" };
+  const modules = [...new Set([mainModule, "index.js"])].map((name) => `(name = ${capnpString(name)}, esModule = embed ${capnpString(name)})`);
+  const bindings = [
+    ...DURABLE_OBJECT_CLASSES.map((c) => `(name = "${bindingNames[c]}", durableObjectNamespace = (className = "${c}", serviceName = "iso0"))`),
+    ...Object.entries(vars).map(([name, value]) => `(name = ${capnpString(name)}, text = ${capnpString(value)})`),
+  ];
+  const worker = (i) => `(
+      modules = [ ${modules.join(", ")} ],
+      compatibilityDate = "${compatibilityDate}",
+      bindings = [ ${bindings.join(", ")} ],
+      globalOutbound = "internet"${
+        i === 0
+          ? `,
+      durableObjectNamespaces = [ ${DURABLE_OBJECT_CLASSES.map((c) => `(className = "${c}", uniqueKey = "${uniqueKeyPrefix}-${c}", enableSql = true)`).join(", ")} ],
+      durableObjectStorage = (localDisk = "do-storage")`
+          : ""
+      }
+    )`;
+  return `using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+${ports.map((_, i) => `    (name = "iso${i}", worker = ${worker(i)}),`).join("\n")}
+    (name = "internet", network = (allow = ["public", "private", "local"], tlsOptions = (trustBrowserCas = true))),
+    (name = "do-storage", disk = (path = ${capnpString(storageDir)}, writable = true)),
+  ],
+  sockets = [ ${ports.map((port, i) => `(name = "s${i}", address = "${host}:${port}", http = (), service = "iso${i}")`).join(", ")} ],
+);
+`;
+}

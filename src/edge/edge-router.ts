@@ -20,10 +20,11 @@
  *   so a lost report drifts nothing) and the outcomes of finished requests,
  *   which feed health scoring and outlier ejection in the registry. Reports
  *   go every `reportIntervalMs` while there is traffic, and within a soft TTL
- *   when something is urgent: a failure, a local ejection, requests piling up
- *   on an instance, a request ending on an instance that left rotation (a
- *   drain is waiting for it), or the last request in flight ending. An
- *   isolate calls RegistryDO at most once per soft TTL.
+ *   when something is urgent: a failure, a local ejection, a request on an
+ *   instance the registry believes idle, requests piling up on an instance, a
+ *   request ending on an instance that left rotation (a drain is waiting for
+ *   it), or the last request in flight ending. An isolate calls RegistryDO at
+ *   most once per soft TTL.
  *
  * Consistency (what the README promises and the tests check): a pick uses a
  * table at most `softTtlMs` old plus one sync's duration (and never past
@@ -330,9 +331,11 @@ export class EdgeRouter {
     const instance = current.active.get(picked.id) as RoutingInstance;
     const inflight = (this.inflight.get(instance.id) ?? 0) + 1;
     this.inflight.set(instance.id, inflight);
-    // Requests piling up on an instance (queue depth, which autoscaling and other isolates'
-    // least-connections read) are worth telling the registry within a soft TTL.
-    if (!this.urgent && inflight - (this.reportedInflight[instance.id] ?? 0) >= Math.max(QUEUE_GROWTH_WORTH_REPORTING, inflight / 2)) this.urgent = true;
+    // The registry should hear within a soft TTL of a request on an instance it believes idle (a
+    // drain must wait for it) and of requests piling up (queue depth, which autoscaling and other
+    // isolates' least-connections read).
+    const reported = this.reportedInflight[instance.id] ?? 0;
+    if (!this.urgent && (reported === 0 || inflight - reported >= Math.max(QUEUE_GROWTH_WORTH_REPORTING, inflight / 2))) this.urgent = true;
     if (options.retry) this.activeRetries.set(service, retries + 1);
     this.unreported = true;
     return { service, instanceId: instance.id, target: instance.target, timeoutMs: route.timeoutMs, panic: picked.panic, retry: options.retry ?? false };

@@ -319,35 +319,45 @@ describe("EdgeRouter", () => {
     expect(router.pick("svc")).not.toBeInstanceOf(Promise);
   });
 
-  it("reports at the report interval when nothing is urgent, within a soft TTL after a failure or a release on an instance out of rotation", async () => {
+  it("reports at the report interval when nothing is urgent, within a soft TTL of the last call when it is", async () => {
     const clock = { now: 0 };
     const registry = new ModelRegistry(["a", "b"]);
     const router = routerFor(registry, clock);
-    const first = lease(await router.pick("svc"));
-    // The table the first sync brought knew of nothing in flight here: this release is not urgent.
-    expect(router.release(first, ok)).toBe(REPORT);
-    clock.now += 100;
-    expect(router.release(lease(router.pick("svc") as EdgePick), { status: 503, durationMs: 5, failure: null })).toBe(SOFT - 100);
-    // Flushing before it is due sends nothing; when due, one sync carries everything.
-    expect(await router.flush()).toBe(SOFT - 100);
-    expect(registry.syncs).toBe(1);
-    clock.now = SOFT;
+    // A request on an instance the registry believes idle is urgent news (a drain would wait for it).
+    const held = lease(await router.pick("svc", { exclude: ["b"] }));
+    expect(router.urgentReportDelay()).toBe(SOFT);
+    clock.now += SOFT;
     expect(await router.flush()).toBeNull();
-    expect(registry.syncs).toBe(2);
-    expect(registry.outcomes).toEqual({ a: 1, b: 1 });
-    // Long after the last call, an urgent report goes as soon as a flush can run.
+    expect(registry.total("a")).toBe(1);
+    // The registry knows of one on a: another one there, ending, is routine: due a report interval after the last.
+    clock.now += 100;
+    const second = lease(router.pick("svc", { exclude: ["b"] }) as EdgePick);
+    expect(router.urgentReportDelay()).toBeNull();
+    expect(router.release(second, ok)).toBe(REPORT - 100);
+    const syncs = registry.syncs;
+    expect(await router.flush()).toBe(REPORT - 100);
+    expect(registry.syncs).toBe(syncs);
+    // A failure is urgent: due a soft TTL after the last registry call, and one sync carries everything.
+    clock.now += 100;
+    expect(router.release(lease(router.pick("svc", { exclude: ["b"] }) as EdgePick), { status: 503, durationMs: 5, failure: null })).toBe(SOFT - 200);
+    clock.now = 2 * SOFT;
+    expect(await router.flush()).toBeNull();
+    expect(registry.syncs).toBe(syncs + 1);
+    expect(registry.outcomes).toEqual({ a: 2 });
+    // The last request in flight ending, long after the last call: as soon as a flush can run.
     clock.now += 2 * SOFT;
-    expect(router.release(lease(router.pick("svc") as EdgePick), { status: null, durationMs: 5000, failure: "timeout" })).toBe(MIN_FLUSH_DELAY_MS);
+    expect(router.release(held, ok)).toBe(MIN_FLUSH_DELAY_MS);
     clock.now += MIN_FLUSH_DELAY_MS;
     expect(await router.flush()).toBeNull();
+    expect(registry.total("a")).toBe(0);
     // An instance the table no longer has in rotation: the drain waiting on it hears within a
     // soft TTL of the last registry call (never more than one call per soft TTL).
-    const held = lease(router.pick("svc") as EdgePick);
+    const draining = lease(router.pick("svc") as EdgePick);
     registry.stopped.add("svc");
     router.invalidate();
     await router.pick("svc");
     clock.now += 10;
-    expect(router.release(held, ok)).toBe(SOFT - 10);
+    expect(router.release(draining, ok)).toBe(SOFT - 10);
   });
 
   it("loses no outcome and no refusal when a report fails: they go out with the next one", async () => {
