@@ -29,6 +29,27 @@ describe("SSRF guard outside development", () => {
     "https://metadata.google.internal/",
     "https://printer.local/",
     "https://intranet/",
+    // Transition forms that carry a non-public IPv4 address, or reach IPv4 through a translator.
+    "https://[::127.0.0.1]/", // IPv4-compatible (deprecated)
+    "https://[::a9fe:a9fe]/", // IPv4-compatible 169.254.169.254
+    "https://[2002:7f00:1::]/", // 6to4 of 127.0.0.1
+    "https://[2002:a9fe:a9fe::1]/", // 6to4 of 169.254.169.254
+    "https://[2002:c0a8:101::]/", // 6to4 of 192.168.1.1
+    "https://[64:ff9b::7f00:1]/", // NAT64 of 127.0.0.1
+    "https://[64:ff9b::5db8:d822]/", // NAT64, even of a public address
+    "https://[64:ff9b:1::a00:1]/", // local-use NAT64
+    "https://[2001::1]/", // Teredo
+    "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", // Teredo
+    "https://[2001:db8::1]/", // documentation
+    "https://[fec0::1]/", // site-local
+    "https://[ff02::1]/", // multicast
+    "https://[100::1]/", // discard-only
+    // Every documentation range of IPv4, not only TEST-NET-1.
+    "https://192.0.2.10/", // TEST-NET-1
+    "https://198.51.100.10/", // TEST-NET-2
+    "https://203.0.113.10/", // TEST-NET-3
+    "https://192.0.0.8/", // IETF protocol assignments
+    "https://192.88.99.1/", // 6to4 relay anycast
   ])("refuses %s", (url) => {
     expect(checkUpstreamUrl(url, production).ok).toBe(false);
   });
@@ -40,7 +61,7 @@ describe("SSRF guard outside development", () => {
     },
   );
 
-  it.each(["https://api.example.com/", "https://api.example.com:8443/base", "https://93.184.216.34/", "https://[2606:4700::1111]/"])("accepts %s", (url) => {
+  it.each(["https://api.example.com/", "https://api.example.com:8443/base", "https://93.184.216.34/", "https://[2606:4700::1111]/", "https://[2002:5db8:d822::1]/", "https://192.0.1.10/", "https://198.51.101.1/", "https://[2001:4860:4860::8888]/"])("accepts %s", (url) => {
     expect(checkUpstreamUrl(url, production).ok).toBe(true);
   });
 
