@@ -79,10 +79,53 @@ export async function requireRegistration(request: Request, config: Config): Pro
   return null;
 }
 
-/** Whether a request's Authorization header carries one of our own tokens (which must never go upstream). */
 /** Whether a bearer token is one of the orchestrator's own (the admin key or the registration token). */
 export function isOrchestratorToken(token: string, config: Config): Promise<boolean> {
   return matchesAny(token, [config.apiKey, config.registrationToken]);
+}
+
+/** Longest Authorization value examined for credentials (the header scan caps whole heads far lower). */
+const MAX_AUTHORIZATION_EXAMINED = 8192;
+/** At most this many values are compared per header: a key is one of the first words of any real scheme. */
+const MAX_CANDIDATES = 16;
+
+/**
+ * The values an Authorization header could be carrying a secret as, whatever
+ * its scheme, case or spacing: every whitespace-separated word, every
+ * parameter value, and for Basic the decoded user and password. `Bearer <key>`, `bearer  <key>`, `Token <key>`,
+ * the bare key and `Basic base64(x:key)` all yield the key.
+ */
+export function credentialCandidates(header: string): string[] {
+  const value = header.slice(0, MAX_AUTHORIZATION_EXAMINED).trim();
+  const words = value.split(/\s+/).filter((w) => w !== "");
+  // Parameters too (Digest response=…, token="…"), split finer; the whole words stay, for keys that contain = or ,.
+  const parts = value.split(/[\s,;="']+/).filter((w) => w !== "");
+  const candidates = new Set([...words, ...parts]);
+  if (words.length === 2 && words[0]?.toLowerCase() === "basic") {
+    try {
+      const decoded = atob(words[1] as string);
+      const colon = decoded.indexOf(":");
+      if (colon >= 0) {
+        candidates.add(decoded.slice(0, colon));
+        candidates.add(decoded.slice(colon + 1));
+      } else candidates.add(decoded);
+    } catch {
+      // Not base64: the words themselves are still checked.
+    }
+  }
+  return [...candidates].slice(0, MAX_CANDIDATES);
+}
+
+/**
+ * Whether an Authorization value carries one of the orchestrator's own
+ * credentials in any form: such a header never goes upstream, where any
+ * instance owner could collect it. Compared in constant time, like every
+ * other use of the keys.
+ */
+export async function carriesOrchestratorCredential(header: string | null, config: Config): Promise<boolean> {
+  if (header === null || (config.apiKey === undefined && config.registrationToken === undefined)) return false;
+  const matches = await Promise.all(credentialCandidates(header).map((candidate) => isOrchestratorToken(candidate, config)));
+  return matches.some(Boolean);
 }
 
 /** The request's dashboard session when it is genuine, current and not signed out; otherwise null. */

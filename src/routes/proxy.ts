@@ -18,7 +18,7 @@
 import { isRetryable } from "../core/health";
 import { dropHopByHop, upstreamRequestHeaders } from "../core/headers";
 import { doCallCounts } from "../do-calls";
-import { bearerTokenFrom, isOrchestratorToken } from "../middleware/auth";
+import { carriesOrchestratorCredential } from "../middleware/auth";
 import { finishProxiedResponse } from "../middleware/response";
 import { BodyTooLarge, limitBodyStream } from "../middleware/hygiene";
 import { type RateLimitOutcome, tooManyRequests } from "../middleware/rate-limit";
@@ -58,10 +58,10 @@ export async function proxyToService(request: Request, service: string, rest: st
   doCallCounts.proxiedRequests++;
   // The rate-limit decision (started at the edge), the pick and the token check run side by side.
   // At load the first two are usually answered by the isolate itself, synchronously: then nothing is awaited here.
-  const token = bearerTokenFrom(meta.authorization);
   let assigned = assignInstance(service, NO_OPTIONS, context);
   let limit = meta.rateLimit;
-  let dropAuthorization: boolean | Promise<boolean> = token !== null && isOrchestratorToken(token, config);
+  // An Authorization header carrying one of our credentials, in any scheme or encoding, never goes upstream.
+  let dropAuthorization: boolean | Promise<boolean> = meta.authorization !== null && carriesOrchestratorCredential(meta.authorization, config);
   if (assigned instanceof Promise || limit instanceof Promise || dropAuthorization instanceof Promise) {
     [assigned, limit, dropAuthorization] = await Promise.all([assigned, limit, dropAuthorization]);
   }

@@ -141,6 +141,16 @@ describe("Authorization", () => {
     expect(echo.headers).not.toHaveProperty("authorization");
   });
 
+  it("an orchestrator credential in any scheme, case, spacing or encoding is not forwarded (security finding 5)", async () => {
+    for (const key of [adminKey(), registrationToken()]) {
+      const forms = [`bearer ${key}`, `Bearer  ${key}`, `BEARER ${key}`, `Token ${key}`, key, ` ${key} `, `Basic ${btoa(`x:${key}`)}`, `basic ${btoa(`${key}:`)}`, `Basic ${btoa(key)}`, `Digest username="x", response=${key}`];
+      for (const authorization of forms) {
+        const { echo } = await echoFor("/auth", { authorization });
+        expect(echo.headers, authorization.replace(key, "<key>")).not.toHaveProperty("authorization");
+      }
+    }
+  });
+
   it("a client's own bearer token is forwarded unchanged", async () => {
     const { echo } = await echoFor("/auth", { authorization: "Bearer user-token" });
     expect(echo.headers.authorization).toBe("Bearer user-token");
