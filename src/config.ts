@@ -8,6 +8,7 @@
 import * as v from "valibot";
 import { STRATEGIES, type Strategy } from "./core/balancer/types";
 import { SEED_SERVICES } from "./core/services";
+import { noDotSegments } from "./core/paths";
 import type { UrlGuardOptions } from "./core/url-guard";
 
 export const ENVIRONMENTS = ["development", "staging", "production"] as const;
@@ -90,12 +91,20 @@ const hostListSetting = v.optional(
   "",
 );
 
-/** Per-service overrides of the general rate limit, e.g. {"banking": 50} (requests per period). */
+/**
+ * Per-service overrides of the general rate limit, e.g. {"banking": 50} (requests per period).
+ * Checked by hand rather than with v.record, which silently drops keys such as "constructor"
+ * (a valid service name); kept in a null-prototype object, so a lookup never finds
+ * Object.prototype's members (security review finding 2).
+ */
 const serviceLimitsSetting = v.optional(
   v.pipe(
     v.string(),
     v.parseJson(undefined, "must be a JSON object"),
-    v.record(v.pipe(v.string(), v.regex(/^[a-z][a-z0-9-]{0,62}$/, "keys must be service names")), v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000))),
+    v.custom<Record<string, unknown>>((value) => typeof value === "object" && value !== null && !Array.isArray(value), "must be a JSON object"),
+    v.check((limits) => Object.keys(limits).every((key) => /^[a-z][a-z0-9-]{0,62}$/.test(key)), "keys must be service names"),
+    v.check((limits) => Object.values(limits).every((n) => Number.isInteger(n) && (n as number) >= 1 && (n as number) <= 1_000_000), "values must be whole numbers from 1 to 1000000"),
+    v.transform((limits) => Object.assign(Object.create(null) as Record<string, number>, limits)),
   ),
   "{}",
 );
@@ -147,7 +156,7 @@ export const EnvSchema = v.object({
   HEALTH_CHECK_TIMEOUT_MS: integerSetting(5_000, 50, 60_000),
   HEALTH_CHECK_RETRIES: integerSetting(3, 1, 100),
   HEALTH_CHECK_RISE: integerSetting(2, 1, 100),
-  HEALTH_CHECK_PATH: v.optional(v.pipe(v.string(), v.regex(/^\/[A-Za-z0-9._~\/-]*$/, "must be a path starting with /")), "/health"),
+  HEALTH_CHECK_PATH: v.optional(v.pipe(v.string(), v.regex(/^\/[A-Za-z0-9._~\/-]*$/, "must be a path starting with /"), v.check(noDotSegments, "must not contain . or .. segments")), "/health"),
   ALERT_THRESHOLD: integerSetting(2, 1, 100),
   OUTLIER_CONSECUTIVE_FAILURES: integerSetting(5, 1, 1_000),
   OUTLIER_BASE_EJECTION_MS: integerSetting(30_000, 100, 3_600_000),

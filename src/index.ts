@@ -16,7 +16,7 @@ import { problem, ProblemType } from "./problem";
 import type { RequestMeta } from "./routes/context";
 import { router } from "./router";
 import { proxyToService } from "./routes/proxy";
-import { splitServicePath } from "./core/paths";
+import { isReservedUnderService, splitServicePath } from "./core/paths";
 import { isValidServiceName } from "./core/services";
 
 export { RegistryDO } from "../durable-objects/registry";
@@ -84,7 +84,11 @@ function route(
   // being matched against every one of the orchestrator's own routes first.
   // The proxy awaits the rate-limit decision together with the registry pick.
   meta.service = service;
-  return proxyToService(request, service, splitServicePath(url.pathname).rest, { env, ctx, meta });
+  const { rest } = splitServicePath(url.pathname);
+  if (isReservedUnderService(rest)) {
+    return problem(404, ProblemType.notFound, "Not found", "That path is reserved for the orchestrator's own calls to instances.", { field: "path" });
+  }
+  return proxyToService(request, service, rest, { env, ctx, meta });
 }
 
 async function ownRoute(request: Request, env: Env, ctx: ExecutionContext, meta: RequestMeta): Promise<Response> {

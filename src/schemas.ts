@@ -1,5 +1,6 @@
 /** valibot schemas for every request body the orchestrator accepts. */
 import * as v from "valibot";
+import { noDotSegments } from "./core/paths";
 import { STRATEGIES } from "./core/balancer/types";
 import { RESERVED_SEGMENTS, SERVICE_NAME_PATTERN } from "./core/services";
 
@@ -12,6 +13,7 @@ export const ServiceNameSchema = v.pipe(
 const WeightSchema = v.pipe(v.number("must be a number"), v.integer("must be a whole number"), v.minValue(1, "must be at least 1"), v.maxValue(1000, "must be at most 1000"));
 
 const MetadataSchema = v.pipe(
+  v.custom<Record<string, string>>((value) => !Array.isArray(value), "must be an object of string values"),
   v.record(
     v.pipe(v.string(), v.regex(/^[A-Za-z0-9._-]{1,64}$/, "keys must be 1-64 letters, digits, dots, dashes or underscores")),
     v.pipe(v.string("values must be strings"), v.maxLength(256, "values may be at most 256 characters")),
@@ -55,13 +57,13 @@ export const ServiceSettingsBodySchema = v.pipe(
   v.strictObject({
     strategy: v.optional(v.picklist(STRATEGIES, `must be one of ${STRATEGIES.join(", ")}`)),
     timeoutMs: v.optional(v.pipe(v.number("must be a number"), v.integer("must be a whole number"), v.minValue(100, "must be at least 100"), v.maxValue(600_000, "must be at most 600000"))),
-    weights: v.optional(v.pipe(v.record(v.pipe(v.string(), v.maxLength(128)), WeightSchema, "must be an object of instance id to weight"), v.maxEntries(500))),
+    weights: v.optional(v.pipe(v.custom<Record<string, number>>((value) => !Array.isArray(value), "must be an object of instance id to weight"), v.record(v.pipe(v.string(), v.maxLength(128)), WeightSchema, "must be an object of instance id to weight"), v.maxEntries(500))),
     healthCheck: v.optional(
       v.strictObject({
         intervalMs: v.optional(v.pipe(v.number("must be a number"), v.integer("must be a whole number"), v.minValue(100, "must be at least 100"), v.maxValue(3_600_000, "must be at most 3600000"))),
         timeoutMs: v.optional(v.pipe(v.number("must be a number"), v.integer("must be a whole number"), v.minValue(50, "must be at least 50"), v.maxValue(60_000, "must be at most 60000"))),
         retries: v.optional(v.pipe(v.number("must be a number"), v.integer("must be a whole number"), v.minValue(1, "must be at least 1"), v.maxValue(100, "must be at most 100"))),
-        path: v.optional(v.pipe(v.string("must be a string"), v.regex(/^\/[A-Za-z0-9._~\/-]{0,255}$/, "must be a path starting with /"))),
+        path: v.optional(v.pipe(v.string("must be a string"), v.regex(/^\/[A-Za-z0-9._~\/-]{0,255}$/, "must be a path starting with /"), v.check(noDotSegments, "must not contain . or .. segments"))),
       }),
     ),
     lifecycleHook: v.optional(

@@ -70,11 +70,14 @@ export function upstreamRequestHeaders(client: Headers, facts: ForwardingFacts):
 const MANAGED_BY_RUNTIME = new Set(["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"]);
 
 /**
- * Drops, in place, the response headers the upstream's Connection header
- * names (RFC 9110 §7.6.1): they belong to the upstream's hop. One lookup in
- * the common case, where Connection names nothing but keep-alive or close.
+ * Drops, in place, the hop-by-hop response headers the runtime does not
+ * (Proxy-Authenticate, Proxy-Connection) and those the upstream's Connection
+ * header names (RFC 9110 §7.6.1): they belong to the upstream's hop.
  */
 export function dropHopByHop(headers: Headers): void {
+  // Hop-by-hop by definition, and the runtime passes them through: a proxy's challenge is the upstream's business.
+  headers.delete("proxy-authenticate");
+  headers.delete("proxy-connection");
   const connection = headers.get("connection");
   // What nearly every upstream sends names no other header: nothing to parse.
   if (connection === null || connection === "keep-alive" || connection === "close") return;

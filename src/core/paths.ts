@@ -44,3 +44,31 @@ export function splitServicePath(pathname: string): { service: string; rest: str
   if (end === -1) return { service: pathname.slice(1), rest: "/" };
   return { service: pathname.slice(1, end), rest: pathname.slice(end) };
 }
+
+/** No "." or ".." segment: a configured path (a health check's) stays under the instance's base path. */
+export function noDotSegments(path: string): boolean {
+  return !path.split("/").some((segment) => segment === "." || segment === "..");
+}
+
+/** Paths under /{service}/ that belong to the orchestrator, never to clients: the lifecycle hook's. */
+const RESERVED_UNDER_SERVICE = "__lifecycle";
+
+/**
+ * Whether a proxied request's rest ("/__lifecycle/restart") names a path the
+ * orchestrator reserves on instances: its first segment, decoded and in any
+ * case, is one of them (security review finding 4: anyone could send the
+ * instance the hook's request). Cheap for every other path.
+ */
+export function isReservedUnderService(rest: string): boolean {
+  if (rest.length < 12) return false;
+  const end = rest.indexOf("/", 1);
+  const first = rest.slice(1, end === -1 ? undefined : end);
+  if (!first.includes("_") && !first.includes("%")) return false;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(first);
+  } catch {
+    return false;
+  }
+  return (decoded.split("/")[0] ?? "").toLowerCase() === RESERVED_UNDER_SERVICE;
+}

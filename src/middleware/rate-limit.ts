@@ -73,7 +73,9 @@ const policies = Object.fromEntries(
 ) as Record<RateLimitClass, PerOwnerCache<Config, string | null, RateLimitPolicy>>;
 
 function makePolicy(config: Config, cls: RateLimitClass, service: string | null): RateLimitPolicy {
-  const override = service === null ? undefined : config.rateLimits.perService[service];
+  // Own properties only: a service named "constructor" must not find Object.prototype.constructor (security review finding 2).
+  const perService = config.rateLimits.perService;
+  const override = service !== null && Object.hasOwn(perService, service) ? perService[service] : undefined;
   const limit = override ?? config.rateLimits.perClass[cls];
   return { name: override === undefined ? cls : `${cls}-${service}`, limit, burst: limit, periodMs: config.rateLimits.periodMs };
 }

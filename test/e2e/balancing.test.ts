@@ -172,6 +172,11 @@ describe("PUT /admin/services/{name}", () => {
       [{ timeoutMs: 1.5 }, "timeoutMs"],
       [{ weights: { "no-such-instance": 2 } }, "weights.no-such-instance"],
       [{ colour: "red" }, "colour"],
+      // Security review finding 8: an array is not an object of weights; a health path may not climb out of the base path.
+      [{ weights: [] }, "weights"],
+      [{ weights: [2] }, "weights"],
+      [{ healthCheck: { path: "/../../up" } }, "healthCheck.path"],
+      [{ healthCheck: { path: "/health/./x" } }, "healthCheck.path"],
     ];
     for (const [body, field] of cases) {
       const response = await putServiceSettings(service, body);

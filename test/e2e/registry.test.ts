@@ -163,6 +163,8 @@ describe("refused registrations leave the registry unchanged", () => {
       ["wrong type: url", { service, url: 12345 }, "url"],
       ["wrong type: ttlSeconds", { service, url, ttlSeconds: "60" }, "ttlSeconds"],
       ["unknown field", { service, url, colour: "red" }, "colour"],
+      ["metadata as an array (security review finding 8)", { service, url, metadata: [] }, "metadata"],
+      ["metadata as an array of pairs", { service, url, metadata: [["zone", "a"]] }, "metadata"],
       ["missing service", { url }, "service"],
       ["both url and binding", { service, url, binding: "API" }, "url"],
       ["neither url nor binding", { service }, "url"],

@@ -74,6 +74,16 @@ describe("path, query and method", () => {
     });
   }
 
+  it("the lifecycle hook's path is the orchestrator's: clients get 404 and the instance hears nothing (security review finding 4)", async () => {
+    for (const path of ["/__lifecycle/restart", "/__LIFECYCLE/restart", "/%5F%5Flifecycle/restart", "/__lifecycle"]) {
+      const response = await fetch(gateway(`/${service}${path}`), { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
+      expect(response.status, path).toBe(404);
+      expect(response.headers.get("content-type"), path).toContain("application/problem+json");
+      await response.arrayBuffer();
+    }
+    expect(upstream.received).toHaveLength(0);
+  });
+
   it("HEAD reaches the instance as HEAD and returns no body", async () => {
     const response = await fetch(gateway(`/${service}/head/me?q=1`), { method: "HEAD" });
     expect(response.status).toBe(200);
@@ -181,6 +191,8 @@ describe("the upstream's answer passes back", () => {
     // The upstream named x-upstream-hop in its Connection header: it belongs to that hop only.
     expect(response.headers.get("x-upstream-hop")).toBeNull();
     expect(response.headers.get("keep-alive")).toBeNull();
+    // Hop-by-hop by definition, named or not (security review finding 8).
+    expect(response.headers.get("proxy-authenticate")).toBeNull();
     await response.arrayBuffer();
   });
 });

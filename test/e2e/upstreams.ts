@@ -151,6 +151,8 @@ export async function startUpstream(name = `up-${randomBytes(3).toString("hex")}
           connection: "keep-alive, x-upstream-hop",
           "x-upstream-hop": "secret",
           "keep-alive": "timeout=5",
+          // Hop-by-hop by definition though not named in Connection (security review finding 8).
+          "proxy-authenticate": 'Basic realm="upstream-proxy"',
         });
         return;
       }

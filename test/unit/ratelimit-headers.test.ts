@@ -234,6 +234,28 @@ describe("policyFor", () => {
     expect(policyFor(config, "admin", null)).toMatchObject({ name: "admin", limit: config.rateLimits.perClass.admin });
   });
 
+  it("a service named like an Object.prototype property gets the class limit like any other (security review finding 2)", () => {
+    for (const service of ["constructor", "tostring", "valueof", "hasownproperty", "isprototypeof"]) {
+      const policy = policyFor(config, "general", service);
+      expect(policy, service).toMatchObject({ name: "general", limit: 300, burst: 300 });
+      expect(Number.isFinite(policy.limit), service).toBe(true);
+    }
+    const overridden = parseConfig({ RATE_LIMIT_SERVICES: '{"constructor":7}' });
+    expect(policyFor(overridden, "general", "constructor")).toMatchObject({ name: "general-constructor", limit: 7 });
+  });
+
+  it.each([
+    ["[]", "must be a JSON object"],
+    ["[50]", "must be a JSON object"],
+    ['{"Banking":50}', "keys must be service names"],
+    ['{"__proto__":50}', "keys must be service names"],
+    ['{"banking":0}', "values must be whole numbers"],
+    ['{"banking":"50"}', "values must be whole numbers"],
+    ["{", "must be a JSON object"],
+  ])("RATE_LIMIT_SERVICES=%s is refused with the variable named", (value, message) => {
+    expect(() => parseConfig({ RATE_LIMIT_SERVICES: value })).toThrow(new RegExp(`^RATE_LIMIT_SERVICES: ${message}`));
+  });
+
   it("hands out one object per policy and configuration, so header fields are made once per policy", () => {
     expect(policyFor(config, "general", "banking")).toBe(policyFor(config, "general", "banking"));
     expect(policyFor(config, "health", null)).toBe(policyFor(config, "health", null));

@@ -3,7 +3,7 @@
  * a client's id is kept only when it is a sane token.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { newRequestId, requestIdFor } from "../../src/middleware/request-id";
+import { newRequestId, permute48, requestIdFor } from "../../src/middleware/request-id";
 
 const UUID_V8 = /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -54,13 +54,38 @@ describe("newRequestId in a fresh isolate", () => {
     const ids = Array.from({ length: 1_000 }, () => next());
     for (const id of ids) expect(id).toMatch(UUID_V8);
     expect(new Set(ids).size).toBe(ids.length);
-    expect(ids[0]?.slice(-12)).toBe("000000000000");
+    // The counter went through zero (the last 12 digits are its keyed permutation).
+    expect(ids[0]?.slice(-12)).toBe(permute48(0, new Uint32Array(4).fill(0xffffffff)).toString(16).padStart(12, "0"));
   });
 
   it("asks the random number generator once per isolate, not per id", async () => {
     const next = await freshModule(0x5a);
     for (let i = 0; i < 100; i++) next();
     expect(crypto.getRandomValues).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe("newRequestId hides traffic volume (security review finding 8)", () => {
+  it("consecutive ids do not count up: about half go down", () => {
+    const tails = Array.from({ length: 2_001 }, () => Number.parseInt(newRequestId().slice(-12), 16));
+    let up = 0;
+    for (let i = 1; i < tails.length; i++) if ((tails[i] as number) > (tails[i - 1] as number)) up++;
+    expect(up).toBeGreaterThan(800);
+    expect(up).toBeLessThan(1_200);
+  });
+
+  it("permute48 is a bijection of 48-bit numbers: distinct inputs give distinct outputs, all below 2^48", () => {
+    const keys = new Uint32Array([0x12345678, 0x9abcdef0, 0x0f0f0f0f, 0xdeadbeef]);
+    const seen = new Set<number>();
+    for (const start of [0, 2 ** 24 - 50, 2 ** 47, 2 ** 48 - 5_000]) {
+      for (let n = start; n < start + 5_000 && n < 2 ** 48; n++) {
+        const out = permute48(n, keys);
+        expect(out).toBeGreaterThanOrEqual(0);
+        expect(out).toBeLessThan(2 ** 48);
+        seen.add(out);
+      }
+    }
+    expect(seen.size).toBe(4 * 5_000 - 0);
   });
 });
 
