@@ -55,20 +55,36 @@ async function matchesAny(token: string, keys: readonly (string | undefined)[]):
 /**
  * Returns a response to send instead when the request may not proceed, or
  * null when it may. The admin key as a bearer token, or a dashboard session
- * cookie. A cookie-authenticated request that changes state must also come
- * from our own origin: SameSite=Strict already stops cross-site requests in
- * current browsers, the Origin check covers the rest (CSRF).
+ * cookie. A cookie-authenticated request that changes state, or opens the
+ * live WebSocket, must also come from our own origin: SameSite=Strict already
+ * stops cross-site requests in current browsers, the Origin check covers the
+ * rest (CSRF, cross-site WebSocket hijacking).
  */
 export async function requireAdmin(request: Request, config: Config, env: Env): Promise<Response | null> {
   if (!config.apiKey) return notConfigured("ORCHESTRATOR_API_KEY");
   const token = bearerToken(request);
   if (token !== null) return (await matchesAny(token, [config.apiKey])) ? null : unauthorized("admin");
   if ((await currentSession(request, config, env)) === null) return unauthorized("admin");
-  const safe = request.method === "GET" || request.method === "HEAD";
-  if (!safe && request.headers.get("origin") !== new URL(request.url).origin) {
-    return problem(403, ProblemType.forbidden, "Forbidden", "State-changing requests with a session cookie must come from the dashboard's own origin.", { field: "origin" });
-  }
-  return null;
+  const safe = (request.method === "GET" || request.method === "HEAD") && request.headers.get("upgrade")?.toLowerCase() !== "websocket";
+  return safe ? null : crossOriginProblem(request);
+}
+
+/**
+ * Null when a cookie-authenticated request comes from the dashboard's own
+ * origin; otherwise the 403 to send. Applied to every request that changes
+ * state, to sign-out, and to the live WebSocket's upgrade (a GET a
+ * cross-site page could otherwise open with the cookie: WebSocket hijacking).
+ * A missing or `null` Origin is refused too, unless the browser's Fetch
+ * Metadata says the request is same-origin (a form POST under our
+ * Referrer-Policy: no-referrer is sent with Origin "null").
+ */
+export function crossOriginProblem(request: Request): Response | null {
+  const origin = request.headers.get("origin");
+  if (origin === new URL(request.url).origin) return null;
+  // Our own page's form POST (sign-out) carries Origin "null" under our Referrer-Policy: no-referrer.
+  // Fetch Metadata, which no page can forge, vouches for it being same-origin.
+  if ((origin === null || origin === "null") && request.headers.get("sec-fetch-site") === "same-origin") return null;
+  return problem(403, ProblemType.forbidden, "Forbidden", "Requests with a session cookie that change state or open the live connection must come from the dashboard's own origin.", { field: "origin" });
 }
 
 /** Registration accepts REGISTRATION_TOKEN or the admin key. */

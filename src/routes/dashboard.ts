@@ -9,7 +9,7 @@
  * GET  /admin/dashboard/assets/...   the page's static files (ours and uPlot)
  */
 import * as v from "valibot";
-import { currentSession, requireAdmin, tokensEqual } from "../middleware/auth";
+import { crossOriginProblem, currentSession, requireAdmin, tokensEqual } from "../middleware/auth";
 import { problem, ProblemType } from "../problem";
 import { metricsStub, registryStub } from "../registry-client";
 import { clearedSessionCookie, issueSession, sessionCookie } from "../session";
@@ -75,6 +75,9 @@ export const postLogin: Handler = async (request, _env, _ctx, meta) => {
  */
 export const postLogout: Handler = async (request, env, _ctx, meta) => {
   const session = await currentSession(request, meta.config, env);
+  // Signing someone out is a state change like any other: only from the dashboard's own origin.
+  const crossOrigin = session === null ? null : crossOriginProblem(request);
+  if (crossOrigin !== null) return crossOrigin;
   if (session !== null) {
     await registryStub(env).revokeSession(session.id, session.expiresAt);
     await metricsStub(env).closeSession(session.id);

@@ -9,6 +9,8 @@ import { MetricsDO } from "../../src/index";
 import { metricsStub, registryStub } from "../../src/registry-client";
 
 const KEY = "test-admin-key-0123456789";
+/** What a browser on the dashboard's page sends with the upgrade and with sign-out. */
+const OWN_ORIGIN = "https://orchestrator.test";
 let nextIp = 1;
 const ip = () => `198.18.60.${nextIp++ % 250}`;
 
@@ -83,7 +85,7 @@ describe("dashboard WebSocket", () => {
     const registered = await registryStub(env).register({ service, target: { kind: "url", url: "http://127.0.0.1:9/" }, weight: 1, metadata: {}, ttlSeconds: 3600 });
     expect(registered.ok).toBe(true);
     const cookie = await signIn();
-    const response = await connect({ cookie });
+    const response = await connect({ cookie, origin: OWN_ORIGIN });
     expect(response.status).toBe(101);
     const socket = response.webSocket as WebSocket;
     socket.accept();
@@ -105,7 +107,7 @@ describe("dashboard WebSocket", () => {
 
   it("keeps each socket's session in its attachment, so a new object (after eviction or hibernation) restores it", async () => {
     const cookie = await signIn();
-    const response = await connect({ cookie });
+    const response = await connect({ cookie, origin: OWN_ORIGIN });
     const socket = response.webSocket as WebSocket;
     socket.accept();
     const subscribers = await metricsStub(env).subscribers();
@@ -123,18 +125,53 @@ describe("dashboard WebSocket", () => {
     socket.close(1000, "done");
   });
 
+  it("refuses a cookie-authenticated upgrade from another origin, a null one or none (security review finding 7)", async () => {
+    const cookie = await signIn();
+    for (const origin of ["https://evil.example", "null", undefined]) {
+      const response = await connect(origin === undefined ? { cookie } : { cookie, origin });
+      expect(response.status, String(origin)).toBe(403);
+      expect(response.webSocket, String(origin)).toBeNull();
+      expect(((await response.json()) as { field: string }).field).toBe("origin");
+    }
+    // The admin key needs no Origin: a bearer token is not something a cross-site page can send.
+    const withKey = await connect({ authorization: `Bearer ${KEY}` });
+    expect(withKey.status).toBe(101);
+    (withKey.webSocket as WebSocket).accept();
+    (withKey.webSocket as WebSocket).close(1000, "done");
+  });
+
+  it("sign-out from another origin is refused and the session stays valid (security review finding 7)", async () => {
+    const cookie = await signIn();
+    for (const origin of ["https://evil.example", "null", undefined]) {
+      const logout = await SELF.fetch("https://orchestrator.test/admin/logout", { method: "POST", headers: { cookie, "cf-connecting-ip": ip(), ...(origin === undefined ? {} : { origin }) }, redirect: "manual" });
+      expect(logout.status, String(origin)).toBe(403);
+      await logout.arrayBuffer();
+    }
+    // A browser's Fetch Metadata cannot be forged by a page: a cross-site "null" stays refused.
+    const forged = await SELF.fetch("https://orchestrator.test/admin/logout", { method: "POST", headers: { cookie, origin: "null", "sec-fetch-site": "cross-site", "cf-connecting-ip": ip() }, redirect: "manual" });
+    expect(forged.status).toBe(403);
+    await forged.arrayBuffer();
+    const state = await SELF.fetch("https://orchestrator.test/admin/dashboard/state", { headers: { cookie, "cf-connecting-ip": ip() } });
+    expect(state.status).toBe(200);
+    await state.arrayBuffer();
+    // Our own page's sign-out form: Origin "null" under Referrer-Policy no-referrer, Sec-Fetch-Site same-origin.
+    const ownForm = await SELF.fetch("https://orchestrator.test/admin/logout", { method: "POST", headers: { cookie, origin: "null", "sec-fetch-site": "same-origin", "cf-connecting-ip": ip() }, redirect: "manual" });
+    expect(ownForm.status).toBe(303);
+    await ownForm.arrayBuffer();
+  });
+
   it("signing out revokes the session on the server: the old cookie stops working and its sockets close", async () => {
     const cookie = await signIn();
-    const response = await connect({ cookie });
+    const response = await connect({ cookie, origin: OWN_ORIGIN });
     const socket = response.webSocket as WebSocket;
     socket.accept();
     const closed = new Promise<number>((resolve) => socket.addEventListener("close", (event) => resolve(event.code)));
-    const logout = await SELF.fetch("https://orchestrator.test/admin/logout", { method: "POST", headers: { cookie, "cf-connecting-ip": ip() }, redirect: "manual" });
+    const logout = await SELF.fetch("https://orchestrator.test/admin/logout", { method: "POST", headers: { cookie, origin: OWN_ORIGIN, "cf-connecting-ip": ip() }, redirect: "manual" });
     expect(logout.status).toBe(303);
     expect(logout.headers.get("set-cookie")).toContain("Max-Age=0");
     expect(await closed).toBe(4001);
     const reused = await SELF.fetch("https://orchestrator.test/admin/dashboard/state", { headers: { cookie, "cf-connecting-ip": ip() } });
     expect(reused.status).toBe(401);
-    expect((await connect({ cookie })).status).toBe(401);
+    expect((await connect({ cookie, origin: OWN_ORIGIN })).status).toBe(401);
   });
 });
