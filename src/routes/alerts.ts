@@ -9,6 +9,7 @@ import { metricsStub } from "../registry-client";
 import { parseWith, readJsonBody } from "../validation";
 import { json, type Handler } from "./context";
 import { tokenFingerprint } from "../middleware/auth";
+import { MAX_MATCHER_PATTERN_LENGTH, matcherProblem } from "../core/alerts/labels";
 
 const MAX_SILENCE_MS = 30 * 24 * 3_600_000;
 
@@ -47,10 +48,11 @@ export const postSilence: Handler = async (request, env, _ctx, meta) => {
   const input = parsed.value;
   for (const [index, matcher] of input.matchers.entries()) {
     if (!matcher.isRegex) continue;
-    try {
-      new RegExp(`^(?:${matcher.value})$`);
-    } catch {
-      return validationProblem([{ field: `matchers.${index}.value`, message: "is not a valid regular expression" }]);
+    if (matcher.value.length > MAX_MATCHER_PATTERN_LENGTH) {
+      return validationProblem([{ field: `matchers.${index}.value`, message: `is longer than ${MAX_MATCHER_PATTERN_LENGTH} characters` }]);
+    }
+    if (matcherProblem({ ...matcher, isRegex: true }) !== null) {
+      return validationProblem([{ field: `matchers.${index}.value`, message: "is not a valid regular expression (RE2 syntax, anchored at both ends)" }]);
     }
   }
   const now = Date.now();

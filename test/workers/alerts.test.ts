@@ -254,6 +254,10 @@ describe("alerting", () => {
       [{ matchers: [], durationSeconds: 60, comment: "x" }, "matchers"],
       [{ matchers: [{ name: "service", value: "a" }], comment: "x" }, "endsAt"],
       [{ matchers: [{ name: "service", value: "(" , isRegex: true }], durationSeconds: 60, comment: "x" }, "matchers.0.value"],
+      // RE2 syntax (security review finding 3): no lookaround or backreferences, and a length limit.
+      [{ matchers: [{ name: "service", value: "(?=a)a", isRegex: true }], durationSeconds: 60, comment: "x" }, "matchers.0.value"],
+      [{ matchers: [{ name: "service", value: "(a)\\1", isRegex: true }], durationSeconds: 60, comment: "x" }, "matchers.0.value"],
+      [{ matchers: [{ name: "service", value: "a".repeat(1025), isRegex: true }], durationSeconds: 60, comment: "x" }, "matchers.0.value"],
       [{ matchers: [{ name: "service", value: "a" }], durationSeconds: 60, comment: "x", extra: 1 }, "extra"],
     ];
     for (const [body, field] of cases) {

@@ -3,6 +3,7 @@
  * an empty value is the same as no label; fingerprints and group keys depend
  * only on the set, never on key order.
  */
+import { RE2JS } from "re2js";
 import type { LabelSet } from "./alert";
 
 export const LABEL_NAME_PATTERN = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -68,24 +69,42 @@ export function groupKeyOf(groupLabels: LabelSet): string {
 export interface Matcher {
   readonly name: string;
   readonly value: string;
-  /** Value is a regular expression, anchored at both ends (JavaScript syntax, not RE2). */
+  /** Value is a regular expression in RE2 syntax, anchored at both ends, as in Alertmanager. */
   readonly isRegex?: boolean;
   /** false negates the matcher (!= or !~); default true. */
   readonly isEqual?: boolean;
 }
 
-function compile(pattern: string): RegExp | null {
+/** Longest regular expression a matcher may hold. */
+export const MAX_MATCHER_PATTERN_LENGTH = 1_024;
+const MAX_COMPILED = 1_000;
+const compiled = new Map<string, RE2JS | null>();
+
+/**
+ * RE2 (re2js), not JavaScript's backtracking engine: matching takes time linear
+ * in the input whatever the pattern, so a silence like `(a+)+b` cannot stall
+ * the alert pipeline (security review finding 3). Compiled once per pattern.
+ */
+function compile(pattern: string): RE2JS | null {
+  if (pattern.length > MAX_MATCHER_PATTERN_LENGTH) return null;
+  let re = compiled.get(pattern);
+  if (re !== undefined) return re;
   try {
-    return new RegExp(`^(?:${pattern})$`, "u");
+    re = RE2JS.compile(pattern);
   } catch {
-    return null;
+    re = null;
   }
+  // Bounded: patterns come from operators' silences; a full cache starts over.
+  if (compiled.size >= MAX_COMPILED) compiled.clear();
+  compiled.set(pattern, re);
+  return re;
 }
 
 export function matcherProblem(m: Matcher): string | null {
   if (typeof m.name !== "string" || !LABEL_NAME_PATTERN.test(m.name)) return `invalid label name ${JSON.stringify(m.name)}`;
   if (typeof m.value !== "string") return `matcher ${m.name} needs a string value`;
-  if (m.isRegex === true && compile(m.value) === null) return `matcher ${m.name} has an invalid regular expression`;
+  if (m.isRegex === true && m.value.length > MAX_MATCHER_PATTERN_LENGTH) return `matcher ${m.name} has a regular expression longer than ${MAX_MATCHER_PATTERN_LENGTH} characters`;
+  if (m.isRegex === true && compile(m.value) === null) return `matcher ${m.name} has an invalid regular expression (RE2 syntax)`;
   return null;
 }
 
@@ -100,7 +119,8 @@ export function matches(m: Matcher, labels: LabelSet): boolean {
   if (m.isRegex === true) {
     const re = compile(m.value);
     if (re === null) return false;
-    hit = re.test(actual);
+    // matches(): the whole value, anchored at both ends.
+    hit = re.matches(actual);
   } else {
     hit = actual === m.value;
   }
