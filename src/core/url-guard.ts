@@ -3,7 +3,8 @@
  * before every call, because a registry entry is only as trustworthy as the
  * token that wrote it. Outside development an upstream must be https on a
  * public host: no loopback, private, link-local, CGNAT, multicast or cloud
- * metadata address, no credentials in the URL. Hostnames are judged by name
+ * metadata address, no IP literal at all (Workers subrequests go to URLs by
+ * host name), no credentials in the URL. Hostnames are judged by name
  * only (Workers cannot resolve DNS ahead of fetch); names that conventionally
  * resolve inside a network (localhost, *.internal, *.local) are refused.
  */
@@ -52,7 +53,12 @@ export function checkUpstreamUrl(raw: string, options: UrlGuardOptions): UrlChec
   if (host.startsWith("[") && isNonPublicIpv6(host.slice(1, -1))) {
     return { ok: false, message: "must not point at a loopback, private, link-local or metadata address" };
   }
-  if (ipv4 === null && !host.startsWith("[") && !host.includes(".")) {
+  // Cloudflare documents that Workers subrequests go to URLs by host name, not to IP addresses:
+  // a public IP literal would fail at call time, so say so at registration.
+  if (ipv4 !== null || host.startsWith("[")) {
+    return { ok: false, message: "must use a host name, not an IP address: Workers subrequests go to URLs by host name (UPSTREAM_ALLOWED_HOSTS can vouch for one)" };
+  }
+  if (!host.includes(".")) {
     return { ok: false, message: "must be a fully qualified host name" };
   }
   return { ok: true, url };

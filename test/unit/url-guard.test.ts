@@ -61,8 +61,22 @@ describe("SSRF guard outside development", () => {
     },
   );
 
-  it.each(["https://api.example.com/", "https://api.example.com:8443/base", "https://93.184.216.34/", "https://[2606:4700::1111]/", "https://[2002:5db8:d822::1]/", "https://192.0.1.10/", "https://198.51.101.1/", "https://[2001:4860:4860::8888]/"])("accepts %s", (url) => {
+  it.each(["https://api.example.com/", "https://api.example.com:8443/base", "https://xn--bcher-kva.example/"])("accepts %s", (url) => {
     expect(checkUpstreamUrl(url, production).ok).toBe(true);
+  });
+
+  it.each(["https://93.184.216.34/", "https://[2606:4700::1111]/", "https://[2002:5db8:d822::1]/", "https://192.0.1.10/", "https://198.51.101.1/", "https://[2001:4860:4860::8888]/"])(
+    "refuses the public IP literal %s: Workers subrequests go to URLs by host name",
+    (url) => {
+      const check = checkUpstreamUrl(url, production);
+      expect(check.ok).toBe(false);
+      expect(check.ok ? "" : check.message).toMatch(/must use a host name, not an IP address/);
+    },
+  );
+
+  it("still says why a non-public IP literal is refused", () => {
+    const check = checkUpstreamUrl("https://169.254.169.254/", production);
+    expect(check.ok ? "" : check.message).toMatch(/loopback, private, link-local or metadata/);
   });
 
   it("lets UPSTREAM_ALLOWED_HOSTS widen the address rules, but not the scheme rule", () => {
