@@ -95,11 +95,6 @@ export async function requireRegistration(request: Request, config: Config): Pro
   return null;
 }
 
-/** Whether a bearer token is one of the orchestrator's own (the admin key or the registration token). */
-export function isOrchestratorToken(token: string, config: Config): Promise<boolean> {
-  return matchesAny(token, [config.apiKey, config.registrationToken]);
-}
-
 /** Longest Authorization value examined for credentials (the header scan caps whole heads far lower). */
 const MAX_AUTHORIZATION_EXAMINED = 8192;
 /** At most this many values are compared per header: a key is one of the first words of any real scheme. */
@@ -140,8 +135,25 @@ export function credentialCandidates(header: string): string[] {
  */
 export async function carriesOrchestratorCredential(header: string | null, config: Config): Promise<boolean> {
   if (header === null || (config.apiKey === undefined && config.registrationToken === undefined)) return false;
-  const matches = await Promise.all(credentialCandidates(header).map((candidate) => isOrchestratorToken(candidate, config)));
-  return matches.some(Boolean);
+  // Each candidate digested once, the keys' digests once per configuration: this runs for every
+  // proxied request that carries an Authorization header. Every pair is compared (no early exit).
+  const [keys, candidates] = await Promise.all([keyDigests(config), Promise.all(credentialCandidates(header).map(digest))]);
+  let found = false;
+  for (const candidate of candidates) for (const key of keys) if (crypto.subtle.timingSafeEqual(candidate, key)) found = true;
+  return found;
+}
+
+// The resolved digests, not a promise: a promise shared across requests would be resolved in
+// another request's context, which Workers warn about.
+const keyDigestsByConfig = new WeakMap<Config, ArrayBuffer[]>();
+
+async function keyDigests(config: Config): Promise<ArrayBuffer[]> {
+  const cached = keyDigestsByConfig.get(config);
+  if (cached !== undefined) return cached;
+  const keys = [config.apiKey, config.registrationToken].filter((key): key is string => key !== undefined);
+  const digests = await Promise.all(keys.map(digest));
+  keyDigestsByConfig.set(config, digests);
+  return digests;
 }
 
 /** The request's dashboard session when it is genuine, current and not signed out; otherwise null. */
