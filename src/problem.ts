@@ -12,6 +12,7 @@ export const ProblemType = {
   malformedJson: "urn:orchestrator:problem:malformed-json",
   unsupportedMediaType: "urn:orchestrator:problem:unsupported-media-type",
   payloadTooLarge: "urn:orchestrator:problem:payload-too-large",
+  badBody: "urn:orchestrator:problem:bad-body",
   notFound: "urn:orchestrator:problem:not-found",
   unknownService: "urn:orchestrator:problem:unknown-service",
   unknownInstance: "urn:orchestrator:problem:unknown-instance",

@@ -14,14 +14,16 @@ export type UpstreamResult =
   | { readonly kind: "response"; readonly response: Response }
   | { readonly kind: "timeout" }
   | { readonly kind: "connect"; readonly error: string }
-  | { readonly kind: "refused"; readonly error: unknown };
+  /** The caller's own signal stopped the call (e.g. its request body went over the limit); `reason` is that signal's. */
+  | { readonly kind: "refused"; readonly reason: unknown };
 
 /**
  * Resolves to the upstream's response once its headers arrive, or to why
  * there is none. The deadline covers the wait for headers only: a long
- * streamed body that has started is not cut off. `claimError` lets the
- * caller claim errors of its own (e.g. a request body over the limit).
- * `init` is the caller's to give: redirect and signal are set on it.
+ * streamed body that has started is not cut off. `init` is the caller's to
+ * give: redirect and signal are set on it. A signal the caller put in `init`
+ * still aborts the call, which then resolves as "refused" with that signal's
+ * reason (the proxy's request-body guard uses it).
  *
  * A fetch that misses its deadline is aborted, not just abandoned: Workers
  * allow an invocation only a few simultaneous connections, so an abandoned
@@ -35,8 +37,8 @@ export async function callUpstream(
   pathAndQuery: string,
   init: RequestInit,
   timeoutMs: number,
-  claimError: (error: unknown) => boolean = () => false,
 ): Promise<UpstreamResult> {
+  const callerSignal = init.signal ?? null;
   const deadline = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -45,11 +47,11 @@ export async function callUpstream(
   }, timeoutMs);
   try {
     init.redirect = "manual";
-    init.signal = deadline.signal;
+    init.signal = callerSignal ? AbortSignal.any([callerSignal, deadline.signal]) : deadline.signal;
     const response = await send(env, config, target, pathAndQuery, init);
     return { kind: "response", response };
   } catch (error) {
-    if (claimError(error)) return { kind: "refused", error };
+    if (callerSignal?.aborted) return { kind: "refused", reason: callerSignal.reason };
     if (timedOut) return { kind: "timeout" };
     return { kind: "connect", error: error instanceof Error ? error.message : String(error) };
   } finally {

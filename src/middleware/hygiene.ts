@@ -86,20 +86,43 @@ export function hygieneProblem(scan: HeaderScan, url: URL, config: Config): Resp
 }
 
 /**
- * Caps a streamed body whose length was not declared: past the limit the
- * stream errors, so the upstream sees an aborted request, never a truncated
- * one that looks complete.
+ * Passes a streamed body whose length was not declared through, capped at
+ * `maxBytes`. When the cap is passed, or the client's own framing breaks
+ * (malformed chunking, a dropped connection), `abort` is called with why and
+ * the stream errors. Erroring the stream alone is not enough: workerd's
+ * fetch ends a chunked upload whose source stream errors with a normal last
+ * chunk, so the upstream would read a complete, shorter body (security
+ * review finding 1). The caller aborts its fetch instead, which tears the
+ * upstream connection down mid-body.
+ *
+ * Pull-based, not a TransformStream: a transformer never hears of an error
+ * in its source, and the broken-framing case needs exactly that.
  */
-export function limitBodyStream(body: ReadableStream<Uint8Array>, maxBytes: number): ReadableStream<Uint8Array> {
+export function guardBodyStream(body: ReadableStream<Uint8Array>, maxBytes: number, abort: (reason: BodyTooLarge | BrokenBody) => void): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
   let seen = 0;
-  return body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        seen += chunk.byteLength;
-        if (seen > maxBytes) controller.error(new BodyTooLarge(maxBytes));
-        else controller.enqueue(chunk);
+  const fail = (controller: ReadableStreamDefaultController<Uint8Array>, reason: BodyTooLarge | BrokenBody) => {
+    abort(reason);
+    controller.error(reason);
+    reader.cancel(reason).catch(() => undefined);
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        let next: ReadableStreamReadResult<Uint8Array>;
+        try {
+          next = await reader.read();
+        } catch (error) {
+          return fail(controller, new BrokenBody(error));
+        }
+        if (next.done) return controller.close();
+        seen += next.value.byteLength;
+        if (seen > maxBytes) return fail(controller, new BodyTooLarge(maxBytes));
+        controller.enqueue(next.value);
       },
-    }),
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
   );
 }
 
@@ -107,5 +130,13 @@ export class BodyTooLarge extends Error {
   constructor(readonly maxBytes: number) {
     super(`request body over ${maxBytes} bytes`);
     this.name = "BodyTooLarge";
+  }
+}
+
+/** The client's body could not be read to its end: malformed chunked framing, or the connection went away. */
+export class BrokenBody extends Error {
+  constructor(cause: unknown) {
+    super(`request body could not be read: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = "BrokenBody";
   }
 }

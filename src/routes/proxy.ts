@@ -20,7 +20,7 @@ import { dropHopByHop, upstreamRequestHeaders } from "../core/headers";
 import { doCallCounts } from "../do-calls";
 import { carriesOrchestratorCredential } from "../middleware/auth";
 import { finishProxiedResponse } from "../middleware/response";
-import { BodyTooLarge, limitBodyStream } from "../middleware/hygiene";
+import { BodyTooLarge, BrokenBody, guardBodyStream } from "../middleware/hygiene";
 import { type RateLimitOutcome, tooManyRequests } from "../middleware/rate-limit";
 import { type Failure, problem, problemResponse, ProblemType } from "../problem";
 import type { ReleaseOutcome, Target } from "../registry-contract";
@@ -75,7 +75,7 @@ export async function proxyToService(request: Request, service: string, rest: st
   }
 
   const incoming = meta.url;
-  const body = requestBody(request, config.maxRequestBodyBytes);
+  const { body, overLimit } = requestBody(request, config.maxRequestBodyBytes);
   const headers = upstreamRequestHeaders(request.headers, {
     clientIp: meta.connectingIp,
     protocol: incoming.protocol === "https:" ? "https" : "http",
@@ -90,7 +90,7 @@ export async function proxyToService(request: Request, service: string, rest: st
   for (let attempt = 0; ; attempt++) {
     meta.instance = assignment.instanceId;
     const startedAt = Date.now();
-    const result = await callUpstream(env, config, assignment.target, pathAndQuery, { method: request.method, headers, body }, assignment.timeoutMs, isBodyTooLarge);
+    const result = await callUpstream(env, config, assignment.target, pathAndQuery, { method: request.method, headers, body, signal: overLimit }, assignment.timeoutMs);
     const failure = retryableFailure(result);
     if (failure !== null && attempt < MAX_RETRIES && isRetryable(request.method, body !== null, failure.kind, failure.status)) {
       (tried ??= []).push(assignment.instanceId);
@@ -106,8 +106,6 @@ export async function proxyToService(request: Request, service: string, rest: st
 }
 
 const NO_OPTIONS: PickOptions = {};
-
-const isBodyTooLarge = (error: unknown): boolean => error instanceof BodyTooLarge;
 
 /** A pick from the isolate's routing table (src/edge), synchronous unless the isolate must wait for the registry. */
 function assignInstance(service: string, options: PickOptions, context: ProxyContext): AssignResult | Promise<AssignResult> {
@@ -194,7 +192,10 @@ function respond(
       return problem(502, ProblemType.upstreamUnreachable, "Bad gateway", `${service} could not be reached.`, { service, instance: lease.instanceId });
     case "refused": {
       lease.release({ status: null, failure: "aborted" }, startedAt);
-      const maxBytes = result.error instanceof BodyTooLarge ? result.error.maxBytes : meta.config.maxRequestBodyBytes;
+      if (result.reason instanceof BrokenBody) {
+        return problem(400, ProblemType.badBody, "Bad request body", "The request body could not be read to its end (malformed chunked framing, or the connection was lost); nothing complete was forwarded.", { field: "(body)" });
+      }
+      const maxBytes = result.reason instanceof BodyTooLarge ? result.reason.maxBytes : meta.config.maxRequestBodyBytes;
       return problem(413, ProblemType.payloadTooLarge, "Payload too large", `Request bodies may be at most ${maxBytes} bytes.`, { field: "(body)", maxBytes });
     }
     case "response":
@@ -240,8 +241,18 @@ function withClientHeaders(response: Response, lease: Assignment): Response {
   return response;
 }
 
+interface OutgoingBody {
+  readonly body: ReadableStream<Uint8Array> | null;
+  /** Aborts the upstream call when a body without a declared length passes the cap or breaks off. */
+  readonly overLimit: AbortSignal | null;
+}
+
+const NO_BODY: OutgoingBody = { body: null, overLimit: null };
+
 /** Streams the body through; one without a declared length is capped as it flows. */
-function requestBody(request: Request, maxBytes: number): ReadableStream<Uint8Array> | null {
-  if (request.method === "GET" || request.method === "HEAD" || request.body === null) return null;
-  return request.headers.has("content-length") ? request.body : limitBodyStream(request.body, maxBytes);
+function requestBody(request: Request, maxBytes: number): OutgoingBody {
+  if (request.method === "GET" || request.method === "HEAD" || request.body === null) return NO_BODY;
+  if (request.headers.has("content-length")) return { body: request.body, overLimit: null };
+  const overLimit = new AbortController();
+  return { body: guardBodyStream(request.body, maxBytes, (reason) => overLimit.abort(reason)), overLimit: overLimit.signal };
 }

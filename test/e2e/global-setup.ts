@@ -58,6 +58,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     UPSTREAM_TIMEOUT_MS: "30000",
     INSTANCE_TTL_SECONDS: "30",
     MAX_REGISTRY_BODY_BYTES: "16384",
+    // Above the 5 MB streaming tests, low enough to send a body over it quickly.
+    MAX_REQUEST_BODY_BYTES: String(8 * 1024 * 1024),
     STATIC_INSTANCES: "[]",
     // One client (127.0.0.1) sends every request of the suite: keep the per-IP
     // rate limits out of the way of tests that are not about rate limiting.

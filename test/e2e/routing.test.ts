@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import { Readable } from "node:stream";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type Echo, Fleet, gateway, patternBytes, patternSha256, uniqueService, type Upstream } from "./upstreams";
+import { type Echo, eventually, Fleet, gateway, patternBytes, patternSha256, readProblem, sendChunks, sendRawHttp, uniqueService, type Upstream } from "./upstreams";
 
 const FIVE_MB = 5 * 1024 * 1024;
 const CHUNK = 64 * 1024;
@@ -160,6 +160,49 @@ describe("bodies stream through intact", () => {
     const received = await sha256Of(response.body as ReadableStream<Uint8Array>);
     expect(received).toEqual({ bytes: FIVE_MB, sha256: patternSha256(FIVE_MB) });
   });
+});
+
+describe("bodies are never shortened (security review finding 1)", () => {
+  /** MAX_REQUEST_BODY_BYTES in the e2e run (global-setup). */
+  const LIMIT = 8 * 1024 * 1024;
+
+  it("a chunked body over MAX_REQUEST_BODY_BYTES: the client gets 413 and the upstream an aborted request, never a complete shorter body", async () => {
+    const total = LIMIT + 2 * CHUNK;
+    const chunks: Uint8Array[] = [];
+    for (let offset = 0; offset < total; offset += CHUNK) chunks.push(patternBytes(offset, Math.min(CHUNK, total - offset)));
+    const response = await sendChunks(`/${service}/too-big`, { headers: { "content-type": "application/octet-stream" }, chunks });
+    expect(response.status).toBe(413);
+    const problem = await readProblem(response);
+    expect(problem.type).toContain("payload-too-large");
+    expect(problem.maxBytes).toBe(LIMIT);
+    // The upstream saw the request begin and then break off: it is counted as cut short, never as received.
+    await eventually(async () => (upstream.incomplete.includes("/too-big") ? true : undefined), 10_000);
+    expect(upstream.received.filter((echo) => echo.path === "/too-big")).toEqual([]);
+  });
+
+  it("a chunked body exactly at the limit arrives whole", async () => {
+    const chunks: Uint8Array[] = [];
+    for (let offset = 0; offset < LIMIT; offset += CHUNK) chunks.push(patternBytes(offset, CHUNK));
+    const response = await sendChunks(`/${service}/at-limit`, { headers: { "content-type": "application/octet-stream" }, chunks });
+    expect(response.status).toBe(200);
+    const echo = (await response.json()) as Echo;
+    expect(echo.bodyBytes).toBe(LIMIT);
+    expect(echo.bodySha256).toBe(patternSha256(LIMIT));
+  });
+
+  it("chunk extensions are legal framing: every chunk arrives, not the first one only", async () => {
+    const host = new URL(gateway("/")).host;
+    const raw =
+      `POST /${service}/extensions HTTP/1.1\r\nHost: ${host}\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n` +
+      `5;name=value\r\nhello\r\n6;flag\r\n world\r\n1;a=b;c="d"\r\n!\r\n0\r\n\r\n`;
+    const { status } = await sendRawHttp(raw);
+    expect(status).toBe(200);
+    const echo = upstream.received.find((e) => e.path === "/extensions");
+    expect(echo?.bodyBytes).toBe("hello world!".length);
+    expect(echo?.bodySha256).toBe(createHash("sha256").update("hello world!").digest("hex"));
+  });
+  // Malformed chunking is tested on plain workerd (test/reliability/bodies.test.ts): wrangler dev's
+  // Node proxy answers it with a 500 of its own before the Worker sees the request.
 });
 
 describe("the upstream's answer passes back", () => {

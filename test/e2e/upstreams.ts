@@ -14,7 +14,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, request as httpRequest, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect } from "node:net";
 import { inject } from "vitest";
 
 export interface Echo {
@@ -32,6 +32,8 @@ export interface Upstream {
   readonly url: string;
   /** Every request this upstream has finished reading, in arrival order. */
   readonly received: Echo[];
+  /** Paths of requests whose body was cut off before its end (the sender aborted): never answered. */
+  readonly incomplete: string[];
   /** Requests that arrived and have not been answered (or abandoned) yet. */
   active(): number;
   close(): Promise<void>;
@@ -73,6 +75,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown, extra: Rec
 
 export async function startUpstream(name = `up-${randomBytes(3).toString("hex")}`): Promise<Upstream> {
   const received: Echo[] = [];
+  const incomplete: string[] = [];
   let active = 0;
   const server: Server = createServer((req, res) => {
     active++;
@@ -91,8 +94,13 @@ export async function startUpstream(name = `up-${randomBytes(3).toString("hex")}
       bodyBytes += chunk.length;
       hash.update(chunk);
     });
+    let ended = false;
     req.once("error", () => res.destroy());
+    req.once("close", () => {
+      if (!ended) incomplete.push(req.url ?? "/");
+    });
     req.once("end", () => {
+      ended = true;
       const path = req.url ?? "/";
       const echo: Echo = {
         name,
@@ -170,6 +178,7 @@ export async function startUpstream(name = `up-${randomBytes(3).toString("hex")}
     port,
     url: `http://127.0.0.1:${port}`,
     received,
+    incomplete,
     active: () => active,
     close: () =>
       new Promise<void>((resolve) => {
@@ -402,6 +411,31 @@ export function sendChunks(
       else req.once("drain", () => pump(index + 1));
     };
     pump(0);
+  });
+}
+
+/**
+ * Writes `raw` bytes to the gateway exactly as given (hand-made chunked framing,
+ * chunk extensions, malformed sizes) with `Connection: close`, and resolves
+ * with the status and body of the first response read back.
+ */
+export function sendRawHttp(raw: string | Buffer, timeoutMs = 15_000): Promise<{ status: number; body: string }> {
+  const target = new URL(baseUrl());
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(target.port), target.hostname);
+    const chunks: Buffer[] = [];
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`raw request: no response within ${timeoutMs} ms`)));
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+    socket.on("error", (error) => (chunks.length > 0 ? settle() : reject(error)));
+    socket.on("close", () => settle());
+    const settle = () => {
+      const text = Buffer.concat(chunks).toString("latin1");
+      const status = /^HTTP\/1\.1 (\d{3})/.exec(text);
+      if (!status) return reject(new Error(`raw request: no HTTP response (${JSON.stringify(text.slice(0, 200))})`));
+      const headerEnd = text.indexOf("\r\n\r\n");
+      resolve({ status: Number(status[1]), body: headerEnd < 0 ? "" : text.slice(headerEnd + 4) });
+    };
+    socket.write(raw);
   });
 }
 
