@@ -117,6 +117,7 @@ export const EnvSchema = v.object({
   ENVIRONMENT: v.optional(v.picklist(ENVIRONMENTS, `must be one of ${ENVIRONMENTS.join(", ")}`), "production"),
   ORCHESTRATOR_API_KEY: secretSetting,
   REGISTRATION_TOKEN: secretSetting,
+  LIFECYCLE_HOOK_SECRET: v.optional(v.pipe(v.string(), v.trim(), v.check((s) => s === "" || s.length >= 32, "must be at least 32 characters (e.g. `openssl rand -hex 32`)"))),
   LB_STRATEGY: v.optional(v.picklist(STRATEGIES, `must be one of ${STRATEGIES.join(", ")}`), "round-robin"),
   UPSTREAM_TIMEOUT_MS: integerSetting(30_000, 100, 600_000),
   INSTANCE_TTL_SECONDS: integerSetting(30, 5, 86_400),
@@ -186,6 +187,8 @@ export interface Config {
   readonly isDevelopment: boolean;
   readonly apiKey: string | undefined;
   readonly registrationToken: string | undefined;
+  /** Signs every call to a lifecycle hook (core/hook-signature.ts); hooks are not called without it. */
+  readonly lifecycleHookSecret: string | undefined;
   readonly defaultStrategy: Strategy;
   readonly upstreamTimeoutMs: number;
   readonly instanceTtlSeconds: number;
@@ -283,6 +286,7 @@ export function parseConfig(env: object): Config {
     isDevelopment: e.ENVIRONMENT === "development",
     apiKey: e.ORCHESTRATOR_API_KEY || undefined,
     registrationToken: e.REGISTRATION_TOKEN || undefined,
+    lifecycleHookSecret: e.LIFECYCLE_HOOK_SECRET || undefined,
     defaultStrategy: e.LB_STRATEGY,
     upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
     instanceTtlSeconds: e.INSTANCE_TTL_SECONDS,

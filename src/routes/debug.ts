@@ -15,6 +15,7 @@ export function redactedConfig(config: Config): Record<string, unknown> {
     ...config,
     apiKey: config.apiKey ? REDACTED : null,
     registrationToken: config.registrationToken ? REDACTED : null,
+    lifecycleHookSecret: config.lifecycleHookSecret ? REDACTED : null,
     scaleWebhookUrl: config.scaleWebhookUrl ? REDACTED : null,
     // Webhook URLs carry their credentials in the path.
     alerts: {
