@@ -36,6 +36,7 @@ import {
 import { evaluateRules } from "../src/core/alerts/rules";
 import { addSilence, expireSilence, pruneSilences, type Silence } from "../src/core/alerts/silences";
 import { applyBatch, createMetricsState, type MetricsState, removeInstance, serviceWindowStats } from "../src/core/metrics/aggregate";
+import { own, setOwn } from "../src/core/metrics/own";
 import { quantile } from "../src/core/metrics/sketch";
 import { notifyScaleWebhook } from "../src/scale-webhook";
 import { prometheusText } from "../src/core/metrics/prometheus";
@@ -162,7 +163,8 @@ export class MetricsDO extends DurableObject<Env> {
     if (service !== null && !Object.hasOwn(extras, service)) return null;
     const view = metricsView(this.metrics, Date.now(), extras);
     if (service === null) return view;
-    const worker = view.workers[service];
+    const worker = own(view.workers, service);
+    // A computed key in a literal defines an own property, whatever the name.
     return worker === undefined ? view : { ...view, workers: { [service]: worker } };
   }
 
@@ -170,9 +172,11 @@ export class MetricsDO extends DurableObject<Env> {
   async prometheus(service: string | null = null): Promise<string | null> {
     const extras = await registryStub(this.env).metricsExtras();
     if (service === null) return prometheusText(this.metrics, extras);
-    const entry = extras[service];
-    if (!Object.hasOwn(extras, service) || entry === undefined) return null;
-    const only = this.metrics.services[service];
+    const entry = own(extras, service);
+    if (entry === undefined) return null;
+    // Own properties only: for a service named "constructor" without traffic yet, a plain
+    // lookup found Object and the rendering threw (security review finding 2).
+    const only = own(this.metrics.services, service);
     const state: MetricsState = { ...this.metrics, services: only === undefined ? {} : { [service]: only } };
     return prometheusText(state, { [service]: entry });
   }
@@ -517,12 +521,13 @@ export class MetricsDO extends DurableObject<Env> {
   }
 }
 
+/** Keyed by service name and instance id: built with setOwn, so every name is an own key like any other. */
 function extrasFrom(snapshot: RegistrySnapshot): MetricsExtras {
   const extras: Record<string, MetricsExtras[string]> = {};
   for (const service of snapshot.services) {
     const instances: Record<string, { health: (typeof service.instances)[number]["health"]; inflight: number }> = {};
-    for (const instance of service.instances) instances[instance.id] = { health: instance.health, inflight: instance.inflight };
-    extras[service.name] = { status: service.status, instances };
+    for (const instance of service.instances) setOwn(instances, instance.id, { health: instance.health, inflight: instance.inflight });
+    setOwn(extras, service.name, { status: service.status, instances });
   }
   return extras;
 }

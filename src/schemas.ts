@@ -12,15 +12,67 @@ export const ServiceNameSchema = v.pipe(
 
 const WeightSchema = v.pipe(v.number("must be a number"), v.integer("must be a whole number"), v.minValue(1, "must be at least 1"), v.maxValue(1000, "must be at most 1000"));
 
-const MetadataSchema = v.pipe(
-  v.custom<Record<string, string>>((value) => !Array.isArray(value), "must be an object of string values"),
-  v.record(
-    v.pipe(v.string(), v.regex(/^[A-Za-z0-9._-]{1,64}$/, "keys must be 1-64 letters, digits, dots, dashes or underscores")),
-    v.pipe(v.string("values must be strings"), v.maxLength(256, "values may be at most 256 characters")),
-    "must be an object of string values",
-  ),
-  v.maxEntries(32, "may have at most 32 entries"),
+/**
+ * A JSON object of client-chosen keys, each key and value checked like any
+ * other and every one kept. valibot's v.record leaves out "__proto__",
+ * "constructor" and "prototype" without a word, so a registration's metadata
+ * lost them and weights {"constructor": "x"} passed as {} (security review
+ * finding 2). Keys are defined on the output, not assigned, so "__proto__"
+ * is an own key like any other. It stays a plain object: it goes to a
+ * Durable Object over RPC, and workerd refuses to serialize an object with a
+ * null prototype (DataCloneError). Readers iterate its entries or use
+ * Object.hasOwn, never a bare lookup.
+ */
+function ownRecord<TValue extends v.GenericSchema<unknown, unknown>>(
+  keySchema: v.GenericSchema<string, string>,
+  valueSchema: TValue,
+  options: { readonly message: string; readonly maxEntries: number; readonly tooMany: string },
+) {
+  return v.pipe(
+    v.custom<Readonly<Record<string, unknown>>>((input) => typeof input === "object" && input !== null && !Array.isArray(input), options.message),
+    v.rawTransform<Readonly<Record<string, unknown>>, Record<string, v.InferOutput<TValue>>>(({ dataset, addIssue, NEVER }) => {
+      const input = dataset.value;
+      const keys = Object.keys(input);
+      if (keys.length > options.maxEntries) {
+        addIssue({ message: options.tooMany });
+        return NEVER;
+      }
+      const out: Record<string, v.InferOutput<TValue>> = {};
+      let failed = false;
+      for (const key of keys) {
+        const value = input[key];
+        const keyCheck = v.safeParse(keySchema, key);
+        if (!keyCheck.success) {
+          failed = true;
+          addIssue({ message: keyCheck.issues[0].message, path: [{ type: "object", origin: "key", input, key, value }] });
+          continue;
+        }
+        const valueCheck = v.safeParse(valueSchema, value);
+        if (!valueCheck.success) {
+          failed = true;
+          addIssue({ message: valueCheck.issues[0].message, path: [{ type: "object", origin: "value", input, key, value }] });
+          continue;
+        }
+        Object.defineProperty(out, key, { value: valueCheck.output, enumerable: true, writable: true, configurable: true });
+      }
+      return failed ? NEVER : out;
+    }),
+  );
+}
+
+/** Metadata is the client's own data: every key comes back exactly as it was sent, "__proto__" and "constructor" included. */
+const MetadataSchema = ownRecord(
+  v.pipe(v.string(), v.regex(/^[A-Za-z0-9._-]{1,64}$/, "keys must be 1-64 letters, digits, dots, dashes or underscores")),
+  v.pipe(v.string("values must be strings"), v.maxLength(256, "values may be at most 256 characters")),
+  { message: "must be an object of string values", maxEntries: 32, tooMany: "may have at most 32 entries" },
 );
+
+/** Instance id to weight; a key naming no instance of the service is refused by the registry (400), whatever it is. */
+const WeightsSchema = ownRecord(v.pipe(v.string(), v.maxLength(128, "keys may be at most 128 characters")), WeightSchema, {
+  message: "must be an object of instance id to weight",
+  maxEntries: 500,
+  tooMany: "may have at most 500 entries",
+});
 
 /** One message for the three ways a strict object can be wrong: not an object, a missing key, an unknown key. */
 function strictObjectMessage(issue: v.BaseIssue<unknown>): string {
@@ -57,7 +109,7 @@ export const ServiceSettingsBodySchema = v.pipe(
   v.strictObject({
     strategy: v.optional(v.picklist(STRATEGIES, `must be one of ${STRATEGIES.join(", ")}`)),
     timeoutMs: v.optional(v.pipe(v.number("must be a number"), v.integer("must be a whole number"), v.minValue(100, "must be at least 100"), v.maxValue(600_000, "must be at most 600000"))),
-    weights: v.optional(v.pipe(v.custom<Record<string, number>>((value) => !Array.isArray(value), "must be an object of instance id to weight"), v.record(v.pipe(v.string(), v.maxLength(128)), WeightSchema, "must be an object of instance id to weight"), v.maxEntries(500))),
+    weights: v.optional(WeightsSchema),
     healthCheck: v.optional(
       v.strictObject({
         intervalMs: v.optional(v.pipe(v.number("must be a number"), v.integer("must be a whole number"), v.minValue(100, "must be at least 100"), v.maxValue(3_600_000, "must be at most 3600000"))),

@@ -120,8 +120,12 @@ export class EdgeRouter {
   private readonly activeRetries = new Map<string, number>();
   /** This isolate's requests in flight per instance id (all services). */
   private readonly inflight = new Map<string, number>();
-  /** The in-flight counts of the last report the registry took: already inside its tables' counts. */
-  private reportedInflight: Readonly<Record<string, number>> = {};
+  /**
+   * The in-flight counts of the last report the registry took: already inside its tables' counts.
+   * A Map like the live counts (one copy per sync, none per request): as a plain object, an
+   * instance id such as "constructor" read Object.prototype's member and made the count NaN.
+   */
+  private reportedInflight: ReadonlyMap<string, number> = new Map();
   private outcomes = new Map<string, EdgeOutcome[]>();
   /**
    * Instances this isolate just failed to connect to, and until when it skips
@@ -265,10 +269,11 @@ export class EdgeRouter {
     this.syncStartedAt = startedAt;
     this.lastRegistryCallAt = startedAt;
     const forced = this.mustSync;
+    const reportedInflight: ReadonlyMap<string, number> = new Map(this.inflight);
     const report = this.takeReport();
     try {
       const table = await withTimeout(this.deps.sync(report, awaited), timeoutMs);
-      this.reportedInflight = report.inflight;
+      this.reportedInflight = reportedInflight;
       this.lastReportAt = startedAt;
       if (forced) this.mustSync = false;
       const routed = this.adopt(table, this.deps.now());
@@ -319,7 +324,7 @@ export class EdgeRouter {
       if (exclude !== undefined && exclude.includes(i.id)) continue;
       const own = this.inflight.get(i.id) ?? 0;
       // The table counts this isolate's last report too: what others have is the rest.
-      const others = Math.max(0, i.inflight - (this.reportedInflight[i.id] ?? 0));
+      const others = Math.max(0, i.inflight - (this.reportedInflight.get(i.id) ?? 0));
       const candidate: Candidate = { id: i.id, weight: i.weight, health: i.health, score: i.score, inflight: others + own };
       if (this.quarantined.size > 0 && this.isQuarantined(i.id, now)) (skipped ??= []).push(candidate);
       else candidates.push(candidate);
@@ -334,7 +339,7 @@ export class EdgeRouter {
     // The registry should hear within a soft TTL of a request on an instance it believes idle (a
     // drain must wait for it) and of requests piling up (queue depth, which autoscaling and other
     // isolates' least-connections read).
-    const reported = this.reportedInflight[instance.id] ?? 0;
+    const reported = this.reportedInflight.get(instance.id) ?? 0;
     if (!this.urgent && (reported === 0 || inflight - reported >= Math.max(QUEUE_GROWTH_WORTH_REPORTING, inflight / 2))) this.urgent = true;
     if (options.retry) this.activeRetries.set(service, retries + 1);
     this.unreported = true;
@@ -364,7 +369,7 @@ export class EdgeRouter {
     const failed = outcome.failure === "connect" || outcome.failure === "timeout" || (outcome.status !== null && outcome.status >= 500);
     // The registry should learn soon of a failure, of a request ending on an instance out of
     // rotation (a drain may be waiting for it), or of the end of what it believes is in flight here.
-    const drained = this.inflight.size === 0 && Object.keys(this.reportedInflight).length > 0;
+    const drained = this.inflight.size === 0 && this.reportedInflight.size > 0;
     if (failed || !this.current?.active.has(lease.instanceId) || drained) this.urgent = true;
     this.unreported = true;
     return this.flushDelay(this.deps.now());

@@ -1,4 +1,5 @@
 /** `GET /health` and `GET /health/workers`, in the shapes the seed README shows. */
+import { setOwn } from "../core/metrics/own";
 import { registryStub } from "../registry-client";
 import type { ServiceView } from "../registry-contract";
 import { json, type Handler } from "./context";
@@ -27,7 +28,8 @@ export const getHealth: Handler = (_request, _env, _ctx, meta) => {
 export const getWorkersHealth: Handler = async (_request, env, _ctx, meta) => {
   const snapshot = await registryStub(env).snapshot();
   const workers: Record<string, unknown> = {};
-  for (const service of snapshot.services) workers[service.name] = workerHealth(service);
+  // Defined, not assigned: every service name becomes an own key, whatever it is.
+  for (const service of snapshot.services) setOwn(workers, service.name, workerHealth(service));
   return json(
     { status: overallStatus(snapshot.services), timestamp: new Date(meta.receivedAt).toISOString(), workers },
     200,

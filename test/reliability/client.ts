@@ -7,9 +7,13 @@
  *   with a Content-Length or chunked. A per-request timeout turns a hang into
  *   an error. A server that answers early (413, 401…) and stops reading is
  *   fine: once a response has arrived, errors writing the rest are ignored.
+ * - a chunked body with chunk extensions (`5;name=value`) or a trailer goes
+ *   byte for byte over a raw socket instead (node:http writes its own chunk
+ *   framing, without either), and the response is parsed from the bytes.
  * - Api: small JSON helpers for the orchestrator's own endpoints.
  */
 import { Agent, type IncomingHttpHeaders, request as httpRequest } from "node:http";
+import { connect } from "node:net";
 import type { AuditEntry, RegistrySnapshot as Snapshot } from "../../src/registry-contract";
 
 export interface RawRequest {
@@ -19,6 +23,12 @@ export interface RawRequest {
   readonly headers?: ReadonlyArray<readonly [string, string]>;
   /** One buffer: sent with Content-Length. Several: sent chunked, one chunk each. */
   readonly body?: Buffer | readonly Buffer[];
+  /**
+   * Chunked framing written by hand (raw socket, Connection: close): each chunk's size line
+   * carries `extensions[i]` (e.g. `;name=value`), the last chunk's `extensions[chunks]`, and
+   * `trailer` (e.g. `x-checksum: 1`) goes after it. Needs `body` as a list of chunks.
+   */
+  readonly framing?: { readonly extensions: readonly string[]; readonly trailer?: string };
   readonly timeoutMs?: number;
 }
 
@@ -60,6 +70,7 @@ export class Connections {
 }
 
 export async function sendRaw(baseUrl: string, connections: Connections, req: RawRequest): Promise<RawResponse> {
+  if (req.framing !== undefined) return sendFramed(baseUrl, req);
   try {
     return await sendOnce(baseUrl, connections, req);
   } catch (error) {
@@ -108,6 +119,10 @@ function sendOnce(baseUrl: string, connections: Connections, req: RawRequest): P
     try {
       for (const [name, values] of grouped) client.setHeader(name, values.length === 1 ? (values[0] as string) : values);
       if (Buffer.isBuffer(req.body)) client.setHeader("content-length", req.body.length);
+      // Said explicitly: node:http frames a body as chunked by default only for methods it expects one
+      // on, and wrote the chunks of a DELETE, OPTIONS or TRACE bare, with no length at all (the server
+      // saw no body, and the bytes after it as the next request).
+      else if (req.body !== undefined) client.setHeader("transfer-encoding", "chunked");
     } catch (error) {
       client.destroy();
       finish(error as Error);
@@ -162,6 +177,114 @@ function sendOnce(baseUrl: string, connections: Connections, req: RawRequest): P
       pump(0);
     }
   });
+}
+
+/** Header names the hand-written framing sets itself. */
+const FRAMED_OWN_HEADERS = new Set(["host", "content-length", "transfer-encoding", "connection"]);
+
+/**
+ * A chunked request with chunk extensions and an optional trailer, written as bytes on its own
+ * socket (backpressure respected, writing stops once an answer arrives). The answer is read to
+ * its end: Content-Length, chunked, or until the server closes (the request says Connection: close).
+ */
+function sendFramed(baseUrl: string, req: RawRequest): Promise<RawResponse> {
+  const target = new URL(baseUrl);
+  const timeoutMs = req.timeoutMs ?? 10_000;
+  const started = Date.now();
+  const chunks = Buffer.isBuffer(req.body) ? [req.body] : [...(req.body ?? [])];
+  const extensions = req.framing?.extensions ?? [];
+  const head = [`${req.method} ${req.path} HTTP/1.1`, `host: ${target.host}`];
+  for (const [name, value] of req.headers ?? []) if (!FRAMED_OWN_HEADERS.has(name.toLowerCase())) head.push(`${name}: ${value}`);
+  head.push("transfer-encoding: chunked", "connection: close", "", "");
+  const pieces: Buffer[] = [Buffer.from(head.join("\r\n"), "latin1")];
+  chunks.forEach((chunk, i) => {
+    if (chunk.length === 0) return; // a zero-size chunk would end the body early
+    pieces.push(Buffer.from(`${chunk.length.toString(16)}${extensions[i] ?? ""}\r\n`, "latin1"), chunk, Buffer.from("\r\n", "latin1"));
+  });
+  const trailer = req.framing?.trailer;
+  pieces.push(Buffer.from(`0${extensions[chunks.length] ?? ""}\r\n${trailer === undefined ? "" : `${trailer}\r\n`}\r\n`, "latin1"));
+
+  return new Promise<RawResponse>((resolve, reject) => {
+    let settled = false;
+    let received = Buffer.alloc(0);
+    const socket = connect(Number(target.port), target.hostname);
+    const finish = (error: Error | null, response?: RawResponse) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      if (error) reject(error);
+      else resolve(response as RawResponse);
+    };
+    const timer = setTimeout(() => finish(new HangError(req, timeoutMs)), timeoutMs);
+    const complete = (closed: boolean) => {
+      const parsed = parseResponse(received, closed, req.method.toUpperCase() === "HEAD");
+      if (parsed !== null) finish(null, { ...parsed, upgraded: false, durationMs: Date.now() - started });
+      else if (closed) finish(Object.assign(new Error(`${req.method} ${req.path.slice(0, 200)}: connection closed before a complete response`), { code: "ECONNRESET" }));
+    };
+    socket.on("data", (data: Buffer) => {
+      received = Buffer.concat([received, data]);
+      complete(false);
+    });
+    socket.once("end", () => complete(true));
+    socket.once("close", () => complete(true));
+    socket.on("error", (error) => {
+      // An answer that is already whole stands; the server may reset a connection whose upload it stopped reading.
+      const parsed = parseResponse(received, true, req.method.toUpperCase() === "HEAD");
+      if (parsed !== null) finish(null, { ...parsed, upgraded: false, durationMs: Date.now() - started });
+      else finish(error);
+    });
+    let index = 0;
+    const pump = (): void => {
+      while (index < pieces.length && received.length === 0 && !socket.destroyed) {
+        if (!socket.write(pieces[index++] as Buffer)) {
+          socket.once("drain", pump);
+          return;
+        }
+      }
+    };
+    socket.once("connect", pump);
+  });
+}
+
+/** The response in `bytes` if it is complete (or the connection closed and it can be read), else null. */
+function parseResponse(bytes: Buffer, closed: boolean, head: boolean): Omit<RawResponse, "upgraded" | "durationMs"> | null {
+  const end = bytes.indexOf("\r\n\r\n");
+  if (end < 0) return null;
+  const lines = bytes.subarray(0, end).toString("latin1").split("\r\n");
+  const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? "");
+  if (!status) return null;
+  // Null prototype: header names are the server's to choose, and "__proto__" must stay a name.
+  const headers: IncomingHttpHeaders = Object.create(null) as IncomingHttpHeaders;
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    const previous = headers[name];
+    if (name === "set-cookie") headers[name] = [...((previous as string[] | undefined) ?? []), value];
+    else headers[name] = previous === undefined ? value : `${String(previous)}, ${value}`;
+  }
+  const code = Number(status[1]);
+  const rest = bytes.subarray(end + 4);
+  if (head || code === 204 || code === 304) return { status: code, headers, body: Buffer.alloc(0) };
+  if (/chunked/i.test(String(headers["transfer-encoding"] ?? ""))) {
+    const parts: Buffer[] = [];
+    let at = 0;
+    for (;;) {
+      const lineEnd = rest.indexOf("\r\n", at);
+      if (lineEnd < 0) return null;
+      const size = Number.parseInt(rest.subarray(at, lineEnd).toString("latin1").split(";")[0] ?? "", 16);
+      if (!Number.isFinite(size)) return closed ? { status: code, headers, body: Buffer.concat(parts) } : null;
+      if (size === 0) return { status: code, headers, body: Buffer.concat(parts) };
+      if (rest.length < lineEnd + 2 + size + 2) return closed ? { status: code, headers, body: Buffer.concat(parts) } : null;
+      parts.push(rest.subarray(lineEnd + 2, lineEnd + 2 + size));
+      at = lineEnd + 2 + size + 2;
+    }
+  }
+  const length = headers["content-length"] === undefined ? null : Number(headers["content-length"]);
+  if (length !== null && Number.isFinite(length)) return rest.length >= length ? { status: code, headers, body: rest.subarray(0, length) } : closed ? { status: code, headers, body: rest } : null;
+  return closed ? { status: code, headers, body: rest } : null;
 }
 
 // ------------------------------------------------------------------ JSON API helpers

@@ -12,7 +12,15 @@
  * - every 4xx/5xx of its own is application/problem+json with a matching status;
  * - requests it rejects leave the registry as it was (GET /registry/services
  *   before and after every batch, ignoring what changes by itself, and the
- *   services that an accepted request in that batch changed).
+ *   services that an accepted request in that batch changed);
+ * - a registration it accepts keeps its metadata exactly, keys named like
+ *   Object.prototype's members ("__proto__", "constructor"…) included;
+ * - a body the upstream receives is the client's, whole: never shortened,
+ *   never past MAX_REQUEST_BODY_BYTES (chunked, with chunk extensions, too);
+ * - some generated requests carry a promise of their own (CaseExpectation):
+ *   weights naming no instance, lookaround in a silence and a bad metadata
+ *   value are refused with 400; well-formed ones with prototype-like names
+ *   and pathological (but RE2) regexes are accepted.
  *
  * Shared by the CI-sized test (fuzz.test.ts) and `npm run fuzz`.
  */
@@ -40,7 +48,23 @@ export interface FuzzCase extends RawRequest {
   readonly headers: ReadonlyArray<readonly [string, string]>;
   /** Materialised when sent (a 10 MB body is not kept for every generated case). */
   readonly bodySpec: BodySpec | null;
+  /** What this request must get on top of the rules every request is held to. */
+  readonly expect?: CaseExpectation;
 }
+
+/**
+ * A generated request's own promise, checked after the general rules:
+ * - status: the Worker answers one of these statuses (its problem naming one of `fields`, when given);
+ * - proxied-body: a chunked body of `bytes` sent to a live service reaches an instance whole, byte
+ *   for byte, when it is within `limit`; past it the client gets 413 (or 404/503 when other cases
+ *   left the service no instance to route to) and no instance ever reads it complete.
+ */
+export type CaseExpectation =
+  | { readonly kind: "status"; readonly label: string; readonly statuses: readonly number[]; readonly fields?: readonly string[] }
+  | { readonly kind: "proxied-body"; readonly bytes: number; readonly limit: number };
+
+/** MAX_REQUEST_BODY_BYTES of the fuzz target: the filler bodies (at most 1,000,000 bytes) fit, the 10 MiB ones and the over-limit chunked ones do not. */
+export const FUZZ_MAX_REQUEST_BODY_BYTES = 1024 * 1024;
 
 export type BodySpec =
   | { readonly kind: "bytes"; readonly bytes: Buffer; readonly chunks: number }
@@ -384,6 +408,10 @@ const NEAR_VALID: ReadonlyArray<Record<string, unknown>> = [
   { strategy: "weighted", timeoutMs: 1000, weights: { x: 2 }, healthCheck: { intervalMs: 1000, timeoutMs: 100, retries: 2, path: "/health" }, lifecycleHook: { url: "http://127.0.0.1:9/" } },
   { matchers: [{ name: "service", value: "api", isRegex: false }], durationSeconds: 60, comment: "fuzz", createdBy: "fuzz" },
   { matchers: [{ name: "service", value: "(a+)+$", isRegex: true }], endsAt: "2000-01-01T00:00:00Z", comment: "fuzz" },
+  // Members named like Object.prototype's (security review finding 2), as JSON.parse makes them: own keys, "__proto__" too.
+  JSON.parse('{"service":"constructor","url":"http://127.0.0.1:9/","metadata":{"__proto__":"x","constructor":"y","toString":"z"},"ttlSeconds":30}') as Record<string, unknown>,
+  JSON.parse('{"weights":{"__proto__":2,"constructor":"x","hasOwnProperty":3}}') as Record<string, unknown>,
+  JSON.parse('{"matchers":[{"name":"__proto__","value":"constructor"},{"name":"service","value":"constructor"}],"durationSeconds":60,"comment":"fuzz","__proto__":{"isRegex":true}}') as Record<string, unknown>,
 ];
 
 /** A plausible body with one thing wrong: a field replaced, removed or added, at the top or one level down. */
@@ -459,17 +487,171 @@ function bodyArb(ctx: FuzzContext): fc.Arbitrary<BodySpec | null> {
   );
 }
 
+// ------------------------------------------------------------------ well-formed requests with a promise of their own
+
+/** Object.prototype's members, as metadata keys, weights keys, label names and values (all valid there). */
+const PROTOTYPE_KEYS = ["__proto__", "constructor", "toString", "hasOwnProperty", "prototype", "valueOf", "isPrototypeOf", "__defineGetter__"] as const;
+/** The same as valid service names (a-z 0-9 -, starting with a letter). */
+const PROTOTYPE_SERVICE_NAMES = ["constructor", "tostring", "hasownproperty", "valueof", "prototype", "proto"] as const;
+
+/** A JSON object's text with these members in this order: "__proto__" stays a member, as a client may send it. */
+function objectText(entries: ReadonlyArray<readonly [string, unknown]>): string {
+  return `{${entries.map(([key, value]) => `${JSON.stringify(key)}:${JSON.stringify(value)}`).join(",")}}`;
+}
+
+function jsonCase(method: string, path: string, token: string, body: string, expect: CaseExpectation): FuzzCase {
+  return {
+    method,
+    path,
+    headers: [
+      ["authorization", `Bearer ${token}`],
+      ["content-type", "application/json"],
+    ],
+    bodySpec: { kind: "bytes", bytes: Buffer.from(body, "utf8"), chunks: 1 },
+    expect,
+    timeoutMs: 10_000,
+  };
+}
+
+const status = (label: string, statuses: readonly number[], ...fields: string[]): CaseExpectation => ({ kind: "status", label, statuses, ...(fields.length === 0 ? {} : { fields }) });
+
+/** Regexes that backtracking engines take exponential time on, and a long alternation: valid RE2, so accepted (and matched in linear time). */
+const PATHOLOGICAL_REGEXES = [
+  "(a+)+b",
+  "(a|a)*$",
+  "(a|aa)+$",
+  "^(a?){25}a{25}$",
+  "(.*a){20}",
+  "(x+x+)+y",
+  "((((((((((a*)*)*)*)*)*)*)*)*)*)*b",
+  "((a{10}){10}){10}",
+  "(\\w+\\s?)+$",
+  "(?i)CONSTRUCTOR|__PROTO__",
+  Array.from({ length: 40 }, (_, i) => `s${i}x`).join("|"),
+  `(${Array.from({ length: 60 }, (_, i) => "a".repeat((i % 3) + 1)).join("|")})*$`,
+];
+
+/** Lookaround and backreferences (not RE2), broken syntax, repeats past RE2's limit, and a pattern past the 256-character value limit: each a 400 naming the value. */
+const REFUSED_REGEXES = ["(?=a)a", "(?!constructor).*", "(?<=a)b", "(?<!a)b", "(a)\\1", "(?=(a+))\\1b", "(a", "*", "a{1001}", "(a{100}){100}", `(${Array.from({ length: 90 }, (_, i) => `c${i}`).join("|")})`];
+
+/** Chunk extensions (RFC 9112 §7.1.1) and trailers: legal framing the orchestrator must read through. */
+const CHUNK_EXTENSIONS = ["", "", ";name=value", ";flag", ';a=b;c="d"', ';q="quoted;semicolon"', `;long=${"x".repeat(200)}`, ";__proto__=constructor"];
+const TRAILERS = [undefined, undefined, "x-trailer: 1", "x-checksum: deadbeef"];
+
+function specialCaseArb(ctx: FuzzContext): fc.Arbitrary<FuzzCase> {
+  const protoKey = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...PROTOTYPE_KEYS) }, { weight: 1, arbitrary: fc.stringMatching(/^[A-Za-z0-9._-]{1,8}$/) });
+  const metadataValue = fc.oneof(fc.constantFrom<string>(...PROTOTYPE_KEYS, ""), fc.string({ maxLength: 12 }));
+
+  // Registrations whose metadata keys are prototype members: accepted (or 409 for a URL already registered), kept whole; one bad value refused naming its key.
+  const registration = fc
+    .record({
+      service: fc.constantFrom<string>(...PROTOTYPE_SERVICE_NAMES, "fuzz-a", "__proto__"),
+      slot: fc.nat(7),
+      metadata: fc.uniqueArray(fc.tuple(protoKey, metadataValue), { selector: ([key]) => key, maxLength: 6 }),
+      bad: fc.option(fc.tuple(fc.nat(), fc.constantFrom<unknown>(5, null, { x: "y" }, ["a"], "v".repeat(257))), { freq: 4 }),
+    })
+    .map(({ service, slot, metadata, bad }) => {
+      const entries: Array<readonly [string, unknown]> = [...metadata];
+      let expect = status("proto-registration", [201, 409]);
+      if (service === "__proto__") expect = status("proto-service-refused", [400], "service");
+      else if (bad !== null && entries.length > 0) {
+        const at = bad[0] % entries.length;
+        const key = (entries[at] as readonly [string, unknown])[0];
+        entries[at] = [key, bad[1]];
+        expect = status("proto-metadata-refused", [400], `metadata.${key}`);
+      }
+      const body = `{"service":${JSON.stringify(service)},"url":"http://127.0.0.1:9/proto-${slot}","ttlSeconds":3600,"metadata":${objectText(entries)}}`;
+      return jsonCase("POST", "/registry/instances", ctx.registrationToken, body, expect);
+    });
+
+  // Weights naming a prototype member, alone or beside a real instance id: never an instance, so 400, and nothing changes. The
+  // problem names that key, or the real id when it comes first and is not (or no longer) an instance of that service.
+  const weights = fc
+    .record({
+      service: fc.constantFrom<string>("fuzz-base", ...PROTOTYPE_SERVICE_NAMES),
+      key: fc.constantFrom(...PROTOTYPE_KEYS),
+      value: fc.constantFrom<unknown>(1, 5, 1000, "x", 0),
+      real: fc.option(fc.constantFrom(...(ctx.instanceIds.length > 0 ? ctx.instanceIds : ["none"])), { freq: 2 }),
+      realFirst: fc.boolean(),
+    })
+    .map(({ service, key, value, real, realFirst }) => {
+      const entries: Array<readonly [string, unknown]> = [[key, value]];
+      const fields = [`weights.${key}`];
+      if (real !== null) {
+        entries[realFirst ? "unshift" : "push"]([real, 3]);
+        if (realFirst && typeof value === "number" && value >= 1 && value <= 1000) fields.push(`weights.${real}`);
+      }
+      return jsonCase("PUT", `/admin/services/${service}`, ctx.adminKey, `{"weights":${objectText(entries)}}`, status("proto-weights-refused", [400], ...fields));
+    });
+
+  // Silences on prototype-like names and label names: accepted; a "__proto__" member where none belongs is an unknown field.
+  const silence = fc
+    .record({
+      service: fc.constantFrom<string>(...PROTOTYPE_SERVICE_NAMES, "__proto__", "fuzz-base"),
+      regex: fc.boolean(),
+      extra: fc.option(fc.record({ name: fc.constantFrom("__proto__", "constructor", "toString", "hasOwnProperty", "valueOf", "instance"), value: fc.constantFrom<string>(...PROTOTYPE_KEYS), isEqual: fc.boolean() }), { freq: 2 }),
+      smuggle: fc.constantFrom<"none" | "top" | "matcher">("none", "none", "none", "top", "matcher"),
+    })
+    .map(({ service, regex, extra, smuggle }) => {
+      const first = regex ? `{"name":"service","value":${JSON.stringify(`${service.slice(0, 4)}.*`)},"isRegex":true${smuggle === "matcher" ? ',"__proto__":{"isEqual":false}' : ""}}` : `{"name":"service","value":${JSON.stringify(service)}${smuggle === "matcher" ? ',"__proto__":{"isRegex":true}' : ""}}`;
+      const matchers = [first, ...(extra === null ? [] : [JSON.stringify(extra)])];
+      const body = `{"matchers":[${matchers.join(",")}],"durationSeconds":30,"comment":"fuzz: prototype names"${smuggle === "top" ? ',"__proto__":{"createdBy":"x"}' : ""}}`;
+      return jsonCase("POST", "/admin/silences", ctx.adminKey, body, smuggle === "none" ? status("proto-silence", [201]) : status("proto-silence-smuggled", [400]));
+    });
+
+  // Pathological regexes in silences: RE2 ones accepted (matched in linear time by the alert loop), the rest refused.
+  const regexSilence = fc.tuple(fc.oneof(fc.constantFrom(...PATHOLOGICAL_REGEXES).map((r) => [r, true] as const), fc.constantFrom(...REFUSED_REGEXES).map((r) => [r, false] as const)), fc.constantFrom("service", "alertname", "instance")).map(([[pattern, valid], name]) => {
+    // A second matcher that needs a value, so a pattern that also matches "" is not refused for that.
+    const body = `{"matchers":[{"name":${JSON.stringify(name)},"value":${JSON.stringify(pattern)},"isRegex":true},{"name":"severity","value":"critical"}],"durationSeconds":30,"comment":"fuzz: pathological regex"}`;
+    return jsonCase("POST", "/admin/silences", ctx.adminKey, body, valid ? status("regex-accepted", [201]) : status("regex-refused", [400], "matchers.0.value"));
+  });
+
+  // The alert loop with all of the above in force still answers.
+  const alerts = fc.constantFrom("/admin/alerts", "/admin/silences", "/admin/dashboard/state", "/metrics/worker/constructor", "/metrics/worker/constructor?format=prometheus").map(
+    (path): FuzzCase => ({ method: "GET", path, headers: [["authorization", `Bearer ${ctx.adminKey}`]], bodySpec: null, expect: status("read-after-proto", path.startsWith("/metrics") ? [200, 404] : [200]), timeoutMs: 10_000 }),
+  );
+
+  // Chunked bodies to a live service, with chunk extensions and trailers, within and past MAX_REQUEST_BODY_BYTES.
+  const limit = FUZZ_MAX_REQUEST_BODY_BYTES;
+  const chunked = fc
+    .record({
+      method: fc.constantFrom("POST", "PUT", "PATCH"),
+      size: fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 0, max: 64 * 1024 }) }, { weight: 2, arbitrary: fc.constantFrom(limit - 1, limit, limit + 1, limit + 64 * 1024, 2 * limit) }),
+      chunks: fc.integer({ min: 1, max: 16 }),
+      extensions: fc.array(fc.constantFrom(...CHUNK_EXTENSIONS), { minLength: 17, maxLength: 17 }),
+      trailer: fc.constantFrom(...TRAILERS),
+      rest: fc.constantFrom("", "/a", "/a/b?x=1"),
+      byte: fc.constantFrom(0x00, 0x7b, 0xff),
+    })
+    .map(({ method, size, chunks, extensions, trailer, rest, byte }): FuzzCase => {
+      const n = size === 0 ? 0 : Math.min(chunks, size);
+      return {
+        method,
+        path: `/fuzz-base/chunked${rest}`,
+        headers: [["content-type", "application/octet-stream"]],
+        bodySpec: { kind: "filler", size, byte, chunks: Math.max(1, n) },
+        framing: { extensions: extensions.slice(0, n + 1), ...(trailer === undefined ? {} : { trailer }) },
+        expect: { kind: "proxied-body", bytes: size, limit },
+        timeoutMs: 20_000,
+      };
+    });
+
+  return fc.oneof({ weight: 3, arbitrary: registration }, { weight: 2, arbitrary: weights }, { weight: 2, arbitrary: silence }, { weight: 3, arbitrary: regexSilence }, { weight: 1, arbitrary: alerts }, { weight: 3, arbitrary: chunked });
+}
+
 export function caseArb(ctx: FuzzContext): fc.Arbitrary<FuzzCase> {
-  return fc
+  const general = fc
     .tuple(methodArb(), pathArb(ctx), bodyArb(ctx))
     .chain(([method, path, bodySpec]) =>
       headersArb(ctx, method === "GET" && bodySpec === null).map((headers): FuzzCase => ({ method, path, headers, bodySpec, timeoutMs: 10_000 })),
     );
+  return fc.oneof({ weight: 9, arbitrary: general }, { weight: 1, arbitrary: specialCaseArb(ctx) });
 }
 
 export function materialise(c: FuzzCase): RawRequest {
   const spec = c.bodySpec;
   if (spec === null) return { method: c.method, path: c.path, headers: c.headers, timeoutMs: c.timeoutMs };
+  const framing = c.framing === undefined ? {} : { framing: c.framing };
   const whole = spec.kind === "bytes" ? spec.bytes : Buffer.alloc(spec.size, spec.byte);
   let body: Buffer | Buffer[] = whole;
   if (spec.chunks > 1) {
@@ -478,7 +660,9 @@ export function materialise(c: FuzzCase): RawRequest {
     for (let offset = 0; offset < whole.length; offset += size) body.push(whole.subarray(offset, offset + size));
     if (body.length === 0) body.push(Buffer.alloc(0));
   }
-  return { method: c.method, path: c.path, headers: c.headers, body, timeoutMs: c.timeoutMs };
+  // Hand-written framing sends a list of chunks, even of one.
+  if (c.framing !== undefined && Buffer.isBuffer(body)) body = [body];
+  return { method: c.method, path: c.path, headers: c.headers, body, ...framing, timeoutMs: c.timeoutMs };
 }
 
 /** The request line and headers, roughly as they go on the wire. */
@@ -532,7 +716,50 @@ function leaksException(text: string, request: FuzzCase): string | null {
 export const KNOWN_BUGS: ReadonlyArray<{ readonly id: string; readonly matches: (c: FuzzCase, r: RawResponse) => boolean }> = [];
 
 
+/** The rules every request is held to, then the request's own promise, if it has one. */
 export function judge(c: FuzzCase, result: RawResponse | Error): Outcome {
+  const general = judgeAny(c, result);
+  if (!general.ok || c.expect === undefined || result instanceof Error) return general;
+  return judgeExpectation(c.expect, result);
+}
+
+function judgeExpectation(expect: CaseExpectation, result: RawResponse): Outcome {
+  const fromUpstream = result.headers["x-upstream-name"] !== undefined;
+  if (expect.kind === "proxied-body") {
+    const over = expect.bytes > expect.limit;
+    if (fromUpstream) {
+      const received = Number(result.headers["x-upstream-body-bytes"]);
+      if (over) return { ok: false, kind: "over-limit-forwarded", reason: `a ${expect.bytes}-byte chunked body (limit ${expect.limit}) reached the upstream whole (${received} bytes)` };
+      return { ok: true, kind: "proxied-body-whole" };
+    }
+    if (over) {
+      if (result.status === 413) return { ok: true, kind: "proxied-body-413" };
+      // Nothing to forward to: the service lost its instances to other cases (404) or none is in rotation (503).
+      if (result.status === 404 || result.status === 503) return { ok: true, kind: `proxied-body-${result.status}` };
+      return { ok: false, kind: "over-limit-not-413", reason: `a ${expect.bytes}-byte chunked body (limit ${expect.limit}) got ${result.status}: ${result.body.toString("latin1").slice(0, 200)}` };
+    }
+    if (result.status === 413 || result.status === 400) return { ok: false, kind: "within-limit-refused", reason: `a ${expect.bytes}-byte chunked body (limit ${expect.limit}) got ${result.status}: ${result.body.toString("latin1").slice(0, 200)}` };
+    return { ok: true, kind: `proxied-body-${result.status}` };
+  }
+  const kind = `${expect.label}-${result.status}`;
+  if (!expect.statuses.includes(result.status)) {
+    return { ok: false, kind: `${expect.label}-unexpected`, reason: `expected ${expect.statuses.join(" or ")}, got ${result.status}: ${result.body.toString("utf8").slice(0, 300)}` };
+  }
+  if (expect.fields !== undefined && result.status >= 400) {
+    let field: unknown;
+    try {
+      field = (JSON.parse(result.body.toString("utf8")) as { field?: unknown }).field;
+    } catch {
+      field = undefined;
+    }
+    if (typeof field !== "string" || !expect.fields.includes(field)) {
+      return { ok: false, kind: `${expect.label}-wrong-field`, reason: `expected the problem to name ${expect.fields.join(" or ")}, it names ${String(field)}: ${result.body.toString("utf8").slice(0, 300)}` };
+    }
+  }
+  return { ok: true, kind };
+}
+
+function judgeAny(c: FuzzCase, result: RawResponse | Error): Outcome {
   if (result instanceof HangError) return { ok: false, kind: "hang", reason: result.message };
   if (result instanceof Error) {
     const code = (result as NodeJS.ErrnoException).code ?? "";
@@ -567,6 +794,12 @@ export function judge(c: FuzzCase, result: RawResponse | Error): Outcome {
   const text = result.body.toString("latin1");
   if (fromUpstream) {
     if (result.status >= 500) return { ok: false, kind: "upstream-5xx", reason: `the loopback upstream only answers 200, got ${result.status}` };
+    // A body is forwarded whole or not at all (GET and HEAD go without one): the upstream counts what it read.
+    const method = c.method.toUpperCase();
+    const received = Number(result.headers["x-upstream-body-bytes"]);
+    if (method !== "GET" && method !== "HEAD" && Number.isFinite(received) && received !== bodyLength(c)) {
+      return { ok: false, kind: "body-altered", reason: `sent ${bodyLength(c)} body bytes, the upstream read ${received}` };
+    }
     return { ok: true, kind: `${result.status}-upstream` };
   }
   if (result.status === 400 && !contentType && isProxiedPath(c.path) && !NODE_HTTP_METHODS.has(c.method.toUpperCase())) {
@@ -645,6 +878,24 @@ function touchedServices(c: FuzzCase, r: RawResponse, idToService: ReadonlyMap<s
   return null;
 }
 
+/**
+ * The metadata a registration the orchestrator accepted (201) was sent with, read from the body
+ * as the Worker reads it (UTF-8, JSON.parse: "__proto__" is an own key), or null for any other case.
+ */
+function acceptedRegistration(c: FuzzCase, r: RawResponse): { id: string; metadata: object } | null {
+  if (c.method.toUpperCase() !== "POST" || r.status !== 201 || c.bodySpec?.kind !== "bytes" || pathnameOf(c.path) !== "/registry/instances") return null;
+  try {
+    const sent = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(c.bodySpec.bytes)) as { metadata?: unknown };
+    const { id } = JSON.parse(r.body.toString("utf8")) as { id?: unknown };
+    const metadata = sent.metadata ?? {};
+    return typeof id === "string" && typeof metadata === "object" && metadata !== null ? { id, metadata } : null;
+  } catch {
+    return null;
+  }
+}
+
+const sortedEntries = (record: object) => JSON.stringify(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+
 // ------------------------------------------------------------------ running
 
 export interface FuzzOptions {
@@ -676,9 +927,9 @@ export interface FuzzReport {
   readonly statuses: Record<string, number>;
   readonly outcomes: Record<string, number>;
   readonly methods: Record<string, number>;
-  readonly bodies: { readonly none: number; readonly withBody: number; readonly over1MB: number; readonly tenMB: number; readonly chunked: number };
+  readonly bodies: { readonly none: number; readonly withBody: number; readonly over1MB: number; readonly tenMB: number; readonly chunked: number; readonly framed: number };
   readonly maxLatencyMs: number;
-  readonly batches: { readonly total: number; readonly compared: number; readonly notComparable: number; readonly servicesExcluded: number };
+  readonly batches: { readonly total: number; readonly compared: number; readonly notComparable: number; readonly servicesExcluded: number; readonly metadataChecked: number };
   readonly stateFailures: string[];
   readonly failures: FuzzFailure[];
   readonly failureCount: number;
@@ -688,7 +939,8 @@ export function describeCase(c: FuzzCase): string {
   const headers = c.headers.map(([n, v]) => `${n}: ${v.length > 80 ? `${v.slice(0, 60)}…(${v.length} chars)` : v}`);
   const body = c.bodySpec === null ? "no body" : c.bodySpec.kind === "bytes" ? `body ${c.bodySpec.bytes.length} B ${JSON.stringify(c.bodySpec.bytes.toString("latin1").slice(0, 120))}` : `body ${c.bodySpec.size} B of 0x${c.bodySpec.byte.toString(16)}`;
   const path = c.path.length > 300 ? `${c.path.slice(0, 300)}…(${c.path.length} chars)` : c.path;
-  return `${c.method} ${JSON.stringify(path)} | ${headers.length > 8 ? `${headers.slice(0, 8).join(" | ")} | …${headers.length} headers` : headers.join(" | ")} | ${body}${c.bodySpec && c.bodySpec.chunks > 1 ? ` (chunked x${c.bodySpec.chunks})` : ""}`;
+  const framing = c.framing === undefined ? "" : ` (chunk extensions ${JSON.stringify(c.framing.extensions.map((e) => (e.length > 40 ? `${e.slice(0, 20)}…(${e.length})` : e)))}${c.framing.trailer === undefined ? "" : `, trailer ${JSON.stringify(c.framing.trailer)}`})`;
+  return `${c.method} ${JSON.stringify(path)} | ${headers.length > 8 ? `${headers.slice(0, 8).join(" | ")} | …${headers.length} headers` : headers.join(" | ")} | ${body}${c.bodySpec && c.bodySpec.chunks > 1 ? ` (chunked x${c.bodySpec.chunks})` : ""}${framing}`;
 }
 
 async function pool<T>(items: readonly T[], concurrency: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
@@ -717,13 +969,13 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const statuses: Record<string, number> = {};
   const outcomes: Record<string, number> = {};
   const methods: Record<string, number> = {};
-  const bodies = { none: 0, withBody: 0, over1MB: 0, tenMB: 0, chunked: 0 };
+  const bodies = { none: 0, withBody: 0, over1MB: 0, tenMB: 0, chunked: 0, framed: 0 };
   const failures: FuzzFailure[] = [];
   const stateFailures: string[] = [];
   let failureCount = 0;
   let casesRun = 0;
   let maxLatencyMs = 0;
-  const batches = { total: 0, compared: 0, notComparable: 0, servicesExcluded: 0 };
+  const batches = { total: 0, compared: 0, notComparable: 0, servicesExcluded: 0, metadataChecked: 0 };
   let before: Snapshot = await api.snapshot();
   try {
     for (let batch = 0; casesRun < options.cases; batch++) {
@@ -733,6 +985,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       const cases = fc.sample(arbitrary, { numRuns: size, seed: batchSeed });
       const idToService = new Map(before.services.flatMap((s) => s.instances.map((i) => [i.id, s.name] as const)));
       const touched = new Set<string>();
+      const registered = new Map<string, { metadata: object; request: string }>();
       let comparable = true;
       await pool(cases, concurrency, async (c, index) => {
         const length = bodyLength(c);
@@ -740,7 +993,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         else bodies.withBody++;
         if (length >= 1024 * 1024) bodies.over1MB++;
         if (length >= 10 * 1024 * 1024) bodies.tenMB++;
-        if (c.bodySpec !== null && c.bodySpec.chunks > 1) bodies.chunked++;
+        if (c.bodySpec !== null && (c.bodySpec.chunks > 1 || c.framing !== undefined)) bodies.chunked++;
+        if (c.framing !== undefined) bodies.framed++;
         const method = c.method.toUpperCase();
         count(methods, RUNTIME_KNOWN_METHODS.has(method) ? method : "(other token)");
         let result: RawResponse | Error;
@@ -756,6 +1010,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
           const changed = touchedServices(c, result, idToService);
           if (changed === null) comparable = false;
           else for (const name of changed) touched.add(name);
+          const accepted = acceptedRegistration(c, result);
+          if (accepted !== null) registered.set(accepted.id, { metadata: accepted.metadata, request: describeCase(c) });
         }
         const outcome = judge(c, result);
         count(outcomes, outcome.kind);
@@ -766,6 +1022,16 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       });
       const after = await api.snapshot();
       batches.total++;
+      // Every registration accepted in the batch and still there keeps its metadata exactly.
+      const instances = new Map(after.services.flatMap((s) => s.instances.map((i) => [i.id, i] as const)));
+      for (const [id, sent] of registered) {
+        const stored = instances.get(id);
+        if (stored === undefined) continue; // deregistered since, by a later case of the batch
+        batches.metadataChecked++;
+        if (sortedEntries(stored.metadata) !== sortedEntries(sent.metadata) && stateFailures.length < 10) {
+          stateFailures.push(`batch ${batch} (seed ${batchSeed}): instance ${id} stored metadata ${sortedEntries(stored.metadata)}, was sent ${sortedEntries(sent.metadata)}: ${sent.request}`);
+        }
+      }
       if (!comparable) {
         batches.notComparable++;
       } else {
@@ -822,6 +1088,7 @@ export async function startFuzzTarget(bundle: Bundle, extraVars: Record<string, 
     vars: {
       // Stops wait for in-flight requests at most this long (a fuzzed stop must not look like a hang).
       DRAIN_TIMEOUT_MS: "1000",
+      MAX_REQUEST_BODY_BYTES: String(FUZZ_MAX_REQUEST_BODY_BYTES),
       HEALTH_CHECK_INTERVAL_MS: "2000",
       HEALTH_CHECK_TIMEOUT_MS: "1000",
       ...extraVars,
@@ -887,8 +1154,8 @@ export function formatReport(report: FuzzReport): string {
     `statuses   ${sorted(report.statuses)}`,
     `outcomes   ${sorted(report.outcomes)}`,
     `methods    ${sorted(report.methods)}`,
-    `bodies     none ${report.bodies.none}, with body ${report.bodies.withBody} (chunked ${report.bodies.chunked}, >= 1 MiB ${report.bodies.over1MB}, 10 MiB ${report.bodies.tenMB})`,
-    `registry   batches ${report.batches.total}: compared ${report.batches.compared} (services changed by accepted requests left out: ${report.batches.servicesExcluded}), not comparable ${report.batches.notComparable}`,
+    `bodies     none ${report.bodies.none}, with body ${report.bodies.withBody} (chunked ${report.bodies.chunked}, with chunk extensions ${report.bodies.framed}, >= 1 MiB ${report.bodies.over1MB}, 10 MiB ${report.bodies.tenMB})`,
+    `registry   batches ${report.batches.total}: compared ${report.batches.compared} (services changed by accepted requests left out: ${report.batches.servicesExcluded}), not comparable ${report.batches.notComparable}; metadata of ${report.batches.metadataChecked} accepted registrations checked`,
     `failures   ${report.failureCount} request(s), ${report.stateFailures.length} state change(s)`,
   ];
   for (const f of report.failures) lines.push(`  - [${f.kind}] seed ${f.seed} #${f.index}: ${f.reason}\n      ${f.request}`);

@@ -1,7 +1,8 @@
 /**
  * A loopback upstream for the reliability suite: answers every request with
  * 200 and a small JSON body once it has read the request body (GET /health
- * included, so active health checks pass). It can be taken down (listener
+ * included, so active health checks pass), saying how many body bytes it read
+ * (X-Upstream-Body-Bytes). It can be taken down (listener
  * closed, open connections destroyed: new connections are refused) and
  * brought back up on the same port, which is how the soak run makes one
  * instance flap.
@@ -50,12 +51,16 @@ export async function startLoopbackUpstream(name: string): Promise<LoopbackUpstr
           waiter.resolve();
         }
       }
-      req.on("data", () => undefined);
+      let received = 0;
+      req.on("data", (chunk: Buffer) => {
+        received += chunk.length;
+      });
       req.once("error", () => res.destroy());
       req.once("end", () => {
         served++;
         const body = JSON.stringify({ ok: true, upstream: name });
-        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body), "x-upstream-name": name });
+        // How many body bytes arrived, so a client can tell its body was forwarded whole, not shortened.
+        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body), "x-upstream-name": name, "x-upstream-body-bytes": String(received) });
         res.end(req.method === "HEAD" ? undefined : body);
       });
     });
