@@ -3,7 +3,7 @@
  * themselves with the orchestrator, heartbeat, and deregister on the way out,
  * exactly as a real instance would. Node built-ins only.
  *
- *   node demo/fleet.mjs            # uses ORCHESTRATOR_URL and the token from env or .dev.vars
+ *   node demo/fleet.mjs            # uses ORCHESTRATOR_URL, the token and LIFECYCLE_HOOK_SECRET from env or .dev.vars
  *
  * or from code:
  *
@@ -14,12 +14,16 @@
  * Every instance answers any request with JSON describing itself and what it
  * received (so you can see which instance the load balancer picked and which
  * forwarding headers the orchestrator added), and `GET /health` with {status:"ok"}.
+ * Given a hookSecret (LIFECYCLE_HOOK_SECRET), it also answers the orchestrator's
+ * signed lifecycle hook, `POST /__lifecycle/restart`, checking the signature
+ * as a real instance should (demo/hook-signature.mjs).
  */
 import { setMaxListeners } from "node:events";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { verifyLifecycleHook } from "./hook-signature.mjs";
 
 export const DEFAULT_SERVICES = ["main-bot", "api", "banking", "security", "frontend", "analytics"];
 
@@ -41,6 +45,7 @@ const NOT_CONFIGURED = "urn:orchestrator:problem:not-configured";
  * @param {number} [options.basePort=9101]  first port tried; a busy port is skipped
  * @param {string[]} [options.services]     service names (default: the six seed services)
  * @param {number} [options.instancesPerService=2]
+ * @param {string} [options.hookSecret]     LIFECYCLE_HOOK_SECRET; without it POST /__lifecycle/restart answers 404
  * @param {((message: string) => void) | null} [options.log]  null or false for silence
  * @param {AbortSignal} [options.signal]    aborting stops the fleet (also while it is still registering)
  * @returns {Promise<{ instances: FleetInstance[], stop: () => Promise<void> }>}
@@ -51,6 +56,7 @@ export async function startFleet({
   basePort = 9101,
   services = DEFAULT_SERVICES,
   instancesPerService = 2,
+  hookSecret,
   log = (message) => console.log(`[fleet] ${message}`),
   signal,
 } = {}) {
@@ -95,6 +101,7 @@ export async function startFleet({
           name: `${service}-${n}`,
           orchestratorUrl: base,
           token,
+          hookSecret,
           say,
           notReady,
           lifetime: lifetime.signal,
@@ -117,7 +124,7 @@ export async function startFleet({
 
 /** One demo instance: an HTTP server plus its registration lifecycle. */
 export class FleetInstance {
-  constructor({ service, name, orchestratorUrl, token, say, notReady = say, lifetime }) {
+  constructor({ service, name, orchestratorUrl, token, hookSecret, say, notReady = say, lifetime }) {
     this.service = service;
     this.name = name;
     this.port = 0;
@@ -128,6 +135,7 @@ export class FleetInstance {
     this.inflight = 0;
     this._orchestratorUrl = orchestratorUrl;
     this._token = token;
+    this._hookSecret = hookSecret || null;
     this._say = say;
     this._notReady = notReady;
     this._lifetime = lifetime;
@@ -275,6 +283,31 @@ export class FleetInstance {
     });
   }
 
+  /**
+   * The orchestrator's restart hook. Only a request signed with the shared
+   * secret over this exact path and body, and recent, is acted on: anyone else
+   * who can reach the instance could otherwise make it restart (a real
+   * instance would also drop a body `id` it has already seen).
+   */
+  _lifecycleRestart(request, response, body) {
+    if (this._hookSecret === null) return sendJson(response, 404, { error: "no lifecycle hook here (no hookSecret)" });
+    if (body === null) return sendJson(response, 413, { error: "body too large" });
+    const verdict = verifyLifecycleHook({
+      secret: this._hookSecret,
+      method: request.method ?? "",
+      path: request.url ?? "",
+      body,
+      timestamp: request.headers["x-orchestrator-timestamp"],
+      signature: request.headers["x-orchestrator-signature"],
+    });
+    if (!verdict.ok) {
+      this._say(`${this.name}: refused a lifecycle hook call (${verdict.reason})`);
+      return sendJson(response, 401, { error: verdict.reason });
+    }
+    this._say(`${this.name}: restart requested by the orchestrator (signature verified)`);
+    response.writeHead(204, { "cache-control": "no-store" }).end();
+  }
+
   _throwIfStopped() {
     if (this._lifetime.aborted) throw new Error(`${this.name}: fleet stopped`);
   }
@@ -289,10 +322,17 @@ export class FleetInstance {
       }
     };
     response.on("close", done);
+    const url = new URL(request.url ?? "/", "http://127.0.0.1");
+    if (request.method === "POST" && url.pathname === LIFECYCLE_RESTART_PATH) {
+      readBody(request).then(
+        (body) => this._lifecycleRestart(request, response, body),
+        () => response.destroy(),
+      );
+      return;
+    }
     // Drain any request body so the connection can be reused.
     request.resume();
     request.on("end", () => {
-      const url = new URL(request.url ?? "/", "http://127.0.0.1");
       const payload =
         request.method === "GET" && url.pathname === "/health"
           ? { status: "ok" }
@@ -347,6 +387,29 @@ export function readDevVars(path = join(REPO_ROOT, ".dev.vars")) {
     vars[match[1]] = value;
   }
   return vars;
+}
+
+const LIFECYCLE_RESTART_PATH = "/__lifecycle/restart";
+const MAX_HOOK_BODY_BYTES = 64 * 1024;
+
+/** The whole request body as UTF-8 (the signature covers it exactly), or null past a small limit (then drained, not kept). */
+function readBody(request) {
+  return new Promise((resolvePromise, reject) => {
+    const chunks = [];
+    let size = 0;
+    request.on("data", (chunk) => {
+      size += chunk.length;
+      if (size <= MAX_HOOK_BODY_BYTES) chunks.push(chunk);
+    });
+    request.on("end", () => resolvePromise(size > MAX_HOOK_BODY_BYTES ? null : Buffer.concat(chunks).toString("utf8")));
+    request.on("error", reject);
+  });
+}
+
+function sendJson(response, status, value) {
+  const text = JSON.stringify(value);
+  response.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), "cache-control": "no-store" });
+  response.end(text);
 }
 
 function queryObject(params) {
@@ -408,9 +471,11 @@ async function main() {
     console.error("[fleet] no token: set REGISTRATION_TOKEN or ORCHESTRATOR_API_KEY (env or .dev.vars)");
     process.exit(1);
   }
+  // Optional: without it the instances do not answer the orchestrator's lifecycle hook.
+  const hookSecret = process.env.LIFECYCLE_HOOK_SECRET || devVars.LIFECYCLE_HOOK_SECRET || undefined;
   const basePort = process.env.FLEET_BASE_PORT ? Number(process.env.FLEET_BASE_PORT) : undefined;
   const abort = new AbortController();
-  const starting = startFleet({ orchestratorUrl, token, basePort, signal: abort.signal });
+  const starting = startFleet({ orchestratorUrl, token, basePort, hookSecret, signal: abort.signal });
   let exiting = false;
   const shutdown = async (signalName) => {
     if (exiting) {

@@ -2,17 +2,19 @@
  * `npm start`: the orchestrator on wrangler dev plus the demo fleet, so a fresh
  * clone shows the whole thing working with one command.
  *
- *   1. creates .dev.vars with random local keys if there is none (never overwrites one)
+ *   1. creates .dev.vars with random local keys if there is none (never overwrites one;
+ *      one that lacks LIFECYCLE_HOOK_SECRET gets that line appended)
  *   2. runs `npx wrangler dev --ip 127.0.0.1 --port $PORT` (default 8787) in its own
  *      process group, showing only its warnings and errors (full output: .wrangler/dev.log,
  *      or START_VERBOSE=1 to see everything)
- *   3. waits for GET /health, starts demo/fleet.mjs, prints what to try
+ *   3. waits for GET /health, starts demo/fleet.mjs, points each demo service's
+ *      lifecycle hook at its first instance, prints what to try
  *   4. Ctrl-C / SIGTERM: the fleet deregisters, wrangler's process group is ended, exit 0.
  *      If wrangler exits on its own, the fleet is stopped and its exit code is ours.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, createWriteStream, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -44,6 +46,7 @@ ensureDevVars();
 const devVars = readDevVars(DEV_VARS);
 const adminKey = devVars.ORCHESTRATOR_API_KEY || "";
 const fleetToken = devVars.REGISTRATION_TOKEN || adminKey;
+const hookSecret = devVars.LIFECYCLE_HOOK_SECRET || undefined;
 if (!fleetToken) {
   console.error("[start] .dev.vars sets neither REGISTRATION_TOKEN nor ORCHESTRATOR_API_KEY, so the demo fleet cannot register.");
   console.error("[start] Add one (see .dev.vars.example), or delete .dev.vars and run npm start again to have both generated.");
@@ -173,6 +176,7 @@ if (!ready.ok) {
 fleetStarting = startFleet({
   orchestratorUrl: BASE_URL,
   token: fleetToken,
+  hookSecret,
   log: (message) => console.log(`[fleet] ${message}`),
   signal: abortFleet.signal,
 }).then((started) => {
@@ -189,7 +193,9 @@ try {
   await new Promise(() => {}); // the shutdown path exits
 }
 
-printTryIt(fleet);
+const hooked = await configureLifecycleHooks(fleet);
+if (shuttingDown) await new Promise(() => {}); // the shutdown path exits
+printTryIt(fleet, hooked);
 
 // ------------------------------------------------------------------ helpers
 
@@ -201,14 +207,100 @@ function ensureDevVars() {
     "# Every other setting is documented in .dev.vars.example.",
     `ORCHESTRATOR_API_KEY=${key}`,
     `REGISTRATION_TOKEN=${registrationToken}`,
+    hookSecretLine(),
     "",
   ].join("\n");
   try {
-    // "wx": create only; an existing .dev.vars is never touched.
+    // "wx": create only; an existing .dev.vars is never overwritten.
     writeFileSync(DEV_VARS, text, { flag: "wx", mode: 0o600 });
-    say("created .dev.vars with a random ORCHESTRATOR_API_KEY and REGISTRATION_TOKEN");
+    say("created .dev.vars with a random ORCHESTRATOR_API_KEY, REGISTRATION_TOKEN and LIFECYCLE_HOOK_SECRET");
   } catch (error) {
     if (error?.code !== "EEXIST") throw error;
+    addHookSecretIfMissing();
+  }
+}
+
+function hookSecretLine() {
+  return `LIFECYCLE_HOOK_SECRET=${randomBytes(32).toString("hex")}`;
+}
+
+/**
+ * A .dev.vars from before lifecycle hooks were signed has no secret for them, and the
+ * orchestrator then never calls a hook. One line is appended; existing lines stay as they are.
+ */
+function addHookSecretIfMissing() {
+  if ("LIFECYCLE_HOOK_SECRET" in readDevVars(DEV_VARS)) return;
+  const text = readFileSync(DEV_VARS, "utf8");
+  const separator = text === "" || text.endsWith("\n") ? "" : "\n";
+  appendFileSync(DEV_VARS, `${separator}# Signs the lifecycle hook calls (added by \`npm start\`).\n${hookSecretLine()}\n`);
+  say("added a random LIFECYCLE_HOOK_SECRET to .dev.vars (the demo instances check the lifecycle hook's signature with it)");
+}
+
+/**
+ * Points each demo service's lifecycle hook at its first instance, which checks the
+ * signature (demo/fleet.mjs), so the dashboard's Restart reaches a real receiver.
+ * Best effort: the demo works without it. Hooks already right (kept in .wrangler/state
+ * from an earlier run) are left alone: each PUT spends one of the admin rate limit's
+ * few requests a minute, which the person trying the demo needs more.
+ * Returns the services whose hook is set.
+ */
+async function configureLifecycleHooks(fleet) {
+  if (!adminKey || !hookSecret) {
+    say("lifecycle hooks not configured: .dev.vars needs ORCHESTRATOR_API_KEY and LIFECYCLE_HOOK_SECRET");
+    return [];
+  }
+  const firstByService = new Map();
+  for (const instance of fleet.instances) if (!firstByService.has(instance.service)) firstByService.set(instance.service, instance);
+  const current = await currentHookUrls();
+  const configured = [];
+  const pending = [...firstByService].filter(([service, instance]) => {
+    const alreadySet = current.get(service) === new URL(instance.url).href;
+    if (alreadySet) configured.push(service);
+    return !alreadySet;
+  });
+  for (const [index, [service, instance]] of pending.entries()) {
+    const outcome = await putLifecycleHook(service, instance.url);
+    if (outcome === "ok") configured.push(service);
+    else if (outcome === "rate-limited") {
+      const left = pending.slice(index).map(([name]) => name);
+      say(`the admin rate limit (RATE_LIMIT_ADMIN) is used up: lifecycle hooks of ${left.join(", ")} not set this time`);
+      break;
+    } else say(`could not set ${service}'s lifecycle hook: ${outcome}`);
+  }
+  if (configured.length > 0) say(`lifecycle hooks of ${configured.join(", ")} point at their first instance (signed calls, checked there)`);
+  return configured;
+}
+
+/** Service name → its lifecycle hook's URL, read with the fleet's token (not the admin limit); empty if that fails. */
+async function currentHookUrls() {
+  const urls = new Map();
+  try {
+    const response = await fetch(`${BASE_URL}/registry/services`, { headers: { authorization: `Bearer ${fleetToken}` }, signal: AbortSignal.timeout(5_000) });
+    const body = await response.json();
+    for (const service of response.ok && Array.isArray(body?.services) ? body.services : []) {
+      if (service?.lifecycleHook?.kind === "url") urls.set(service.name, service.lifecycleHook.url);
+    }
+  } catch {
+    // Then every hook is set again.
+  }
+  return urls;
+}
+
+/** "ok", "rate-limited", or why not. */
+async function putLifecycleHook(service, url) {
+  try {
+    const response = await fetch(`${BASE_URL}/admin/services/${encodeURIComponent(service)}`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ lifecycleHook: { url } }),
+      signal: AbortSignal.timeout(5_000),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (response.ok) return "ok";
+    if (response.status === 429) return "rate-limited";
+    return `${response.status} ${body?.detail ?? body?.title ?? ""}`.trim();
+  } catch (error) {
+    return error?.cause?.code ?? error?.message ?? String(error);
   }
 }
 
@@ -368,7 +460,7 @@ function summarizeWorkerLog(line) {
   return `${level} ${entry.message ?? ""} ${rest}`.trim();
 }
 
-function printTryIt(fleet) {
+function printTryIt(fleet, hooked) {
   const byService = new Map();
   for (const instance of fleet.instances) byService.set(instance.service, (byService.get(instance.service) ?? 0) + 1);
   const summary = [...byService].map(([service, count]) => `${service}×${count}`).join(", ");
@@ -381,6 +473,9 @@ function printTryIt(fleet) {
     `  curl ${BASE_URL}/api/hello            # run it twice: api-1 and api-2 take turns`,
     `  curl ${BASE_URL}/health/workers`,
     `  curl -H "Authorization: Bearer ${key}" ${BASE_URL}/admin/services`,
+    ...(hooked.includes("api")
+      ? [`  curl -X POST -H "Authorization: Bearer ${key}" ${BASE_URL}/admin/workers/api/restart   # api-1 gets a signed hook call`]
+      : []),
     "",
     adminKey
       ? `The admin key is ORCHESTRATOR_API_KEY in .dev.vars (a local dev key, printed here for convenience).`

@@ -93,6 +93,20 @@ function verdictFor(config: Config, url: string): UpstreamBase {
 
 /** The instance's origin and base path, without a trailing slash: the request's path goes after it. */
 function basePrefix(base: URL): string {
-  const basePath = base.pathname.endsWith("/") ? base.pathname.slice(0, -1) : base.pathname;
-  return `${base.origin}${basePath}`;
+  return `${base.origin}${basePath(base)}`;
+}
+
+function basePath(base: URL): string {
+  return base.pathname.endsWith("/") ? base.pathname.slice(0, -1) : base.pathname;
+}
+
+/**
+ * The path and query `callUpstream` puts on the wire for `pathAndQuery`: after
+ * the base path of a URL target (https://host/base gets /base/…), as it is for
+ * a binding. What a signed lifecycle hook call signs, so the receiver can
+ * check it against the path it sees.
+ */
+export function pathOnTheWire(target: Target, pathAndQuery: string): string {
+  if (target.kind === "binding") return pathAndQuery;
+  return basePath(new URL(target.url)) + pathAndQuery;
 }

@@ -574,6 +574,8 @@
     if (body && body.changed === false) parts.push("(It already was; nothing changed.)");
     if (body && body.drained === false) parts.push(`${fmtInt(body.inflight)} request(s) were still in flight when the drain timed out.`);
     if (body && body.hook && body.hook.called) parts.push(body.hook.ok ? "Restart hook called." : `Restart hook failed (${body.hook.error || body.hook.status || "error"}).`);
+    // A hook is set but the orchestrator lost its signing secret: say why nothing was called.
+    else if (body && body.hook && body.hook.error) parts.push(`Restart hook not called (${body.hook.error}).`);
     return parts.join(" ");
   }
 

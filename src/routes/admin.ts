@@ -17,6 +17,10 @@ export const putServiceSettings: Handler = async (request, env, _ctx, meta) => {
   const parsed = parseWith(ServiceSettingsBodySchema, body.value);
   if (!parsed.ok) return parsed.response;
   const { lifecycleHook, ...settings } = parsed.value;
+  // Hooks are only ever called signed (routes/lifecycle.ts): one set without the secret would never be called.
+  if (lifecycleHook && meta.config.lifecycleHookSecret === undefined) {
+    return validationProblem([{ field: "lifecycleHook", message: "set LIFECYCLE_HOOK_SECRET first: lifecycle hooks are always signed, and without it the hook is never called" }]);
+  }
   let hook: Target | null | undefined = lifecycleHook === null ? null : undefined;
   if (lifecycleHook && "url" in lifecycleHook) {
     const check = checkUpstreamUrl(lifecycleHook.url, upstreamUrlPolicy(meta.config));

@@ -202,6 +202,7 @@ export async function closedPortUrl(): Promise<string> {
 export const baseUrl = (): string => inject("baseUrl");
 export const adminKey = (): string => inject("adminKey");
 export const registrationToken = (): string => inject("registrationToken");
+export const lifecycleHookSecret = (): string => inject("lifecycleHookSecret");
 
 /** A service name no other test uses. */
 export function uniqueService(prefix = "e2e"): string {

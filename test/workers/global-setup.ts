@@ -1,9 +1,10 @@
 import type { TestProject } from "vitest/node";
-import { startControllableUpstream } from "./upstream-server";
+import { startControllableUpstream, TEST_LIFECYCLE_HOOK_SECRET } from "./upstream-server";
 
-// ProvidedContext["upstreamPort"] is declared in env.d.ts.
+// ProvidedContext is declared in provided-context.d.ts.
 export default async function setup(project: TestProject) {
   const upstream = await startControllableUpstream();
   project.provide("upstreamPort", upstream.port);
+  project.provide("lifecycleHookSecret", TEST_LIFECYCLE_HOOK_SECRET);
   return async () => upstream.close();
 }

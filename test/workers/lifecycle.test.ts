@@ -2,10 +2,12 @@
  * Operator lifecycle through the real Worker: stop drains in-flight requests
  * before reporting stopped, stopped services answer 503, start and restart
  * bring them back, every action is idempotent and lands in the audit log in order.
+ * Restart's hook call is signed; without LIFECYCLE_HOOK_SECRET no hook is set or called.
  */
-import { SELF } from "cloudflare:test";
+import { createExecutionContext, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
+import worker from "../../src/index";
 import { registryStub } from "../../src/registry-client";
 
 const KEY = "test-admin-key-0123456789";
@@ -20,8 +22,42 @@ function call(method: string, path: string, authorized = true) {
   });
 }
 
+interface ReceivedPost {
+  path: string;
+  body: string;
+  status: number;
+  timestamp: string | null;
+  signature: string | null;
+  hookSignature: { ok: boolean; reason?: string };
+}
+
 async function control(name: string, mode: string, delayMs = 0) {
-  return (await (await fetch(`http://127.0.0.1:${port}/control/${name}?mode=${mode}&delayMs=${delayMs}`)).json()) as { hits: number };
+  return (await (await fetch(`http://127.0.0.1:${port}/control/${name}?mode=${mode}&delayMs=${delayMs}`)).json()) as { hits: number; received: ReceivedPost[] };
+}
+
+function configureHook(service: string, lifecycleHook: unknown) {
+  return SELF.fetch(`https://orchestrator.test/admin/services/${service}`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json", "cf-connecting-ip": ip() },
+    body: JSON.stringify({ lifecycleHook }),
+  });
+}
+
+/**
+ * The real Worker, with this pool's bindings minus LIFECYCLE_HOOK_SECRET: a
+ * deployment that never set it. (The registry is the same object as SELF's.)
+ */
+async function callWithoutHookSecret(method: string, path: string, body?: unknown) {
+  const { LIFECYCLE_HOOK_SECRET: _omitted, ...withoutSecret } = env as Env & { LIFECYCLE_HOOK_SECRET?: string };
+  const ctx = createExecutionContext();
+  const request = new Request<unknown, IncomingRequestCfProperties>(`https://orchestrator.test${path}`, {
+    method,
+    headers: { authorization: `Bearer ${KEY}`, "cf-connecting-ip": ip(), ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const response = await worker.fetch(request, withoutSecret as Env, ctx);
+  await waitOnExecutionContext(ctx);
+  return response;
 }
 
 async function serviceOnUpstream(name: string) {
@@ -91,23 +127,59 @@ describe("service lifecycle", () => {
     expect((await call("POST", `/admin/workers/${service}/instances/${id}/start`)).status).toBe(200);
   });
 
-  it("restart drains, resets health, calls the lifecycle hook, and returns to rotation", async () => {
+  it("restart drains, resets health, calls the lifecycle hook signed, and returns to rotation", async () => {
     const name = `rs-${crypto.randomUUID().slice(0, 6)}`;
     const hook = `hook-${crypto.randomUUID().slice(0, 6)}`;
     const { service } = await serviceOnUpstream(name);
     await control(hook, "ok");
-    const configure = await SELF.fetch(`https://orchestrator.test/admin/services/${service}`, {
-      method: "PUT",
-      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json", "cf-connecting-ip": ip() },
-      body: JSON.stringify({ lifecycleHook: { url: `http://127.0.0.1:${port}/i/${hook}` } }),
-    });
-    expect(configure.status).toBe(200);
+    // A hook URL with a base path (/i/<hook>): the call goes to, and is signed over, /i/<hook>/__lifecycle/restart.
+    expect((await configureHook(service, { url: `http://127.0.0.1:${port}/i/${hook}` })).status).toBe(200);
     const before = (await control(hook, "ok")).hits;
     const restart = await call("POST", `/admin/workers/${service}/restart`);
     expect(restart.status).toBe(200);
     expect(await restart.json()).toMatchObject({ action: "restart", adminState: "active", drained: true, hook: { called: true, ok: true, status: 200 } });
-    expect((await control(hook, "ok")).hits).toBe(before + 1);
+    const after = await control(hook, "ok");
+    expect(after.hits).toBe(before + 1);
+    const received = after.received.at(-1);
+    expect(received).toMatchObject({ path: `/i/${hook}/__lifecycle/restart`, hookSignature: { ok: true } });
+    expect(received?.timestamp).toMatch(/^\d+$/);
+    expect(received?.signature).toMatch(/^v1=[0-9a-f]{64}$/);
+    const body = JSON.parse(received?.body ?? "null") as Record<string, unknown>;
+    expect(body).toEqual({ action: "restart", service, instance: null, id: restart.headers.get("x-request-id"), at: expect.any(String) });
+    expect(Math.abs(Date.parse(body.at as string) - Number(received?.timestamp) * 1000)).toBeLessThan(1000);
     expect((await call("GET", `/${service}/x`, false)).status).toBe(200);
+  });
+
+  it("without LIFECYCLE_HOOK_SECRET: setting a hook is refused, removing one works, and restart does not call one already set", async () => {
+    const name = `ns-${crypto.randomUUID().slice(0, 6)}`;
+    const hook = `hook-${crypto.randomUUID().slice(0, 6)}`;
+    const { service } = await serviceOnUpstream(name);
+    for (const lifecycleHook of [{ url: `http://127.0.0.1:${port}/i/${hook}` }, { binding: "API" }]) {
+      const refused = await callWithoutHookSecret("PUT", `/admin/services/${service}`, { lifecycleHook });
+      expect(refused.status).toBe(400);
+      expect(refused.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+      const problem = (await refused.json()) as { field: string; detail: string };
+      expect(problem.field).toBe("lifecycleHook");
+      expect(problem.detail).toContain("LIFECYCLE_HOOK_SECRET");
+    }
+    expect((await registryStub(env).service(service))?.lifecycleHook).toBeNull();
+
+    // A hook set while the secret was there (SELF has it) is skipped once it is gone, and the restart still happens.
+    expect((await configureHook(service, { url: `http://127.0.0.1:${port}/i/${hook}` })).status).toBe(200);
+    await control(hook, "ok");
+    const before = (await control(hook, "ok")).hits;
+    const restart = await callWithoutHookSecret("POST", `/admin/workers/${service}/restart`);
+    expect(restart.status).toBe(200);
+    expect(await restart.json()).toMatchObject({
+      action: "restart",
+      adminState: "active",
+      hook: { called: false, ok: false, error: "LIFECYCLE_HOOK_SECRET is not set: lifecycle hooks are always signed" },
+    });
+    expect((await control(hook, "ok")).hits).toBe(before);
+
+    const removed = await callWithoutHookSecret("PUT", `/admin/services/${service}`, { lifecycleHook: null });
+    expect(removed.status).toBe(200);
+    expect(((await removed.json()) as { lifecycleHook: unknown }).lifecycleHook).toBeNull();
   });
 
   it("answers 404 problems for unknown services, instances and actions", async () => {

@@ -5,6 +5,10 @@
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { verifyLifecycleHook } from "../../demo/hook-signature.mjs";
+
+/** LIFECYCLE_HOOK_SECRET of the Workers-pool orchestrator (vitest.config.ts): the upstream checks hook signatures with it. */
+export const TEST_LIFECYCLE_HOOK_SECRET = "test-lifecycle-hook-secret-0123456789abc";
 
 export type Mode = "ok" | "down" | "hang" | "slow" | "error" | "flap" | "429-new-bodies";
 
@@ -12,9 +16,21 @@ interface InstanceState {
   mode: Mode;
   delayMs: number;
   hits: number;
-  /** Bodies of the last POSTs received, newest last (a webhook receiver's inbox). */
-  received: { at: number; body: string; status: number }[];
+  /** The last POSTs received, newest last (a webhook receiver's inbox). */
+  received: ReceivedPost[];
   seenBodies: Set<string>;
+}
+
+export interface ReceivedPost {
+  at: number;
+  /** The path on the wire, /i/<name>/… included (what the orchestrator signs for a hook). */
+  path: string;
+  body: string;
+  status: number;
+  timestamp: string | null;
+  signature: string | null;
+  /** The lifecycle hook check of demo/hook-signature.mjs with TEST_LIFECYCLE_HOOK_SECRET, over exactly this path and body. */
+  hookSignature: { ok: true } | { ok: false; reason: string };
 }
 
 export async function startControllableUpstream(): Promise<{ port: number; close: () => Promise<void> }> {
@@ -50,7 +66,11 @@ export async function startControllableUpstream(): Promise<{ port: number; close
         // Briefly over its own rate limit: the first delivery of each message gets 429 + Retry-After.
         const status = state.mode === "429-new-bodies" && !state.seenBodies.has(body) ? 429 : 200;
         state.seenBodies.add(body);
-        state.received = [...state.received, { at: Date.now(), body, status }].slice(-50);
+        const timestamp = header(req.headers["x-orchestrator-timestamp"]);
+        const signature = header(req.headers["x-orchestrator-signature"]);
+        const path = req.url ?? "/";
+        const hookSignature = verifyLifecycleHook({ secret: TEST_LIFECYCLE_HOOK_SECRET, method: "POST", path, body, timestamp: timestamp ?? undefined, signature: signature ?? undefined });
+        state.received = [...state.received, { at: Date.now(), path, body, status, timestamp, signature, hookSignature }].slice(-50);
         if (status === 429) res.writeHead(429, { "retry-after": "1", "content-type": "text/plain" }).end("slow down");
         else res.writeHead(200, { "content-type": "application/json" }).end("{}");
       });
@@ -90,4 +110,8 @@ export async function startControllableUpstream(): Promise<{ port: number; close
         server.close(() => resolve());
       }),
   };
+}
+
+function header(value: string | string[] | undefined): string | null {
+  return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
 }
