@@ -43,6 +43,12 @@ export class RateLimiterDO extends DurableObject<Env> {
     return { allowed: decision.allowed, remaining: decision.remaining, resetMs: decision.resetMs, retryAfterMs: decision.retryAfterMs };
   }
 
+  /** The decision a request would get now, changing nothing: the failed-authentication gate asks before a credential is checked. */
+  peek(policy: RateLimitPolicy): RateDecision {
+    const decision = gcra(this.buckets.get(policy.name) ?? null, policy, Date.now(), 1);
+    return { allowed: decision.allowed, remaining: decision.remaining, resetMs: decision.resetMs, retryAfterMs: decision.retryAfterMs };
+  }
+
   /**
    * Up to `wanted` tokens at once, for an edge isolate's token pool (src/edge/token-pool.ts),
    * after charging `debt`: requests the isolate already admitted on credit before it heard from here.

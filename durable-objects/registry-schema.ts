@@ -78,6 +78,8 @@ export const REGISTRY_MIGRATIONS: readonly (readonly string[])[] = [
   ],
   // Dashboard sessions signed out before they expired.
   [`CREATE TABLE revoked_sessions (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)`],
+  // Scoped credentials: the role of the key that acted, beside its fingerprint.
+  [`ALTER TABLE audit ADD COLUMN role TEXT`],
 ];
 
 export function applyMigrations(sql: SqlStorage, migrations: readonly (readonly string[])[]): number {

@@ -39,7 +39,9 @@ import {
 } from "../src/core/instance-health";
 import { bindingNameForService, isValidServiceName } from "../src/core/services";
 import type { MetricsExtras } from "../src/core/metrics/view";
+import { setOwn } from "../src/core/metrics/own";
 import { checkUpstreamUrl } from "../src/core/url-guard";
+import { ROLES, type ServiceScope, serviceInScope } from "../src/core/credentials";
 import { type Config, configFor, upstreamUrlPolicy } from "../src/config";
 import { bindingByName, isFetcher } from "../src/bindings";
 import { metricsStub, REGISTRY_NAME } from "../src/registry-client";
@@ -182,6 +184,7 @@ interface AuditRow extends Record<string, SqlStorageValue> {
   result: string;
   status: number;
   actor: string;
+  role: string | null;
   request_id: string | null;
   detail: string | null;
 }
@@ -205,7 +208,7 @@ export class RegistryDO extends DurableObject<Env> {
   private readonly instancesByService = new Map<string, InstanceRecord[]>();
   private nextSeq = 1;
   /** Each edge isolate's last report: its in-flight counts per instance, and when it reported. */
-  private readonly edgeReports = new Map<string, { seenAt: number; inflight: Readonly<Record<string, number>> }>();
+  private readonly edgeReports = new Map<string, { seenAt: number; inflight: ReadonlyMap<string, number> }>();
   /** The last FleetTable's version. */
   private tableVersion = 0;
   private scheduledAlarmAt: number | null = null;
@@ -265,6 +268,7 @@ export class RegistryDO extends DurableObject<Env> {
       isStatic: false,
       ttlSeconds: input.ttlSeconds ?? this.config.instanceTtlSeconds,
       lastHeartbeat: now,
+      // Spread defines own properties, so a "__proto__" key stays a key (Object.assign would drop it).
       metadata: { ...input.metadata },
       now,
       ...(input.standby ? { standby: true } : {}),
@@ -275,10 +279,12 @@ export class RegistryDO extends DurableObject<Env> {
     return { ok: true, id: instance.id, ttlSeconds: instance.ttlSeconds ?? this.config.instanceTtlSeconds, service: instance.service };
   }
 
-  heartbeat(id: string, report: HeartbeatInput): HeartbeatResult {
+  /** `scope`: the services the caller's registration token covers (null: all); another service's instance is refused. */
+  heartbeat(id: string, report: HeartbeatInput, scope: ServiceScope = null): HeartbeatResult {
     const now = Date.now();
     const instance = this.instances.get(id);
     if (!instance) return unknownInstance(id);
+    if (!serviceInScope(scope, instance.service)) return outOfTokenScope();
     instance.lastHeartbeat = now;
     instance.checkStatus = "passing";
     instance.criticalSince = null;
@@ -296,9 +302,10 @@ export class RegistryDO extends DurableObject<Env> {
     return { ok: true, id, checkStatus: instance.checkStatus, ttlSeconds: instance.ttlSeconds ?? this.config.instanceTtlSeconds };
   }
 
-  deregister(id: string): DeregisterResult {
+  deregister(id: string, scope: ServiceScope = null): DeregisterResult {
     const instance = this.instances.get(id);
     if (!instance) return unknownInstance(id);
+    if (!serviceInScope(scope, instance.service)) return outOfTokenScope();
     if (instance.isStatic) {
       return failure(409, ProblemType.conflict, "Static instance", "Instances declared in configuration are removed by changing the configuration.", {
         field: "id",
@@ -329,10 +336,10 @@ export class RegistryDO extends DurableObject<Env> {
       const activeHealth: HealthStatus[] = [];
       for (const instance of this.instancesOf(service.name)) {
         const health = this.healthOf(instance, now);
-        instances[instance.id] = { health, inflight: totalInflight(instance) };
+        setOwn(instances, instance.id, { health, inflight: totalInflight(instance) });
         if (instance.adminState === "active") activeHealth.push(health);
       }
-      extras[service.name] = { status: this.statusOf(service, activeHealth), instances };
+      setOwn(extras, service.name, { status: this.statusOf(service, activeHealth), instances });
     }
     return extras;
   }
@@ -516,19 +523,23 @@ export class RegistryDO extends DurableObject<Env> {
   }
 
   private applyEdgeReport(report: EdgeReport, now: number): void {
-    const previous = this.edgeReports.get(report.isolateId)?.inflight ?? {};
-    for (const [id, count] of Object.entries(previous)) {
-      const instance = this.instances.get(id);
-      if (instance) instance.edgeInflight = Math.max(0, instance.edgeInflight - count);
+    const previous = this.edgeReports.get(report.isolateId)?.inflight;
+    if (previous !== undefined) {
+      for (const [id, count] of previous) {
+        const instance = this.instances.get(id);
+        if (instance) instance.edgeInflight = Math.max(0, instance.edgeInflight - count);
+      }
     }
-    const accepted: Record<string, number> = {};
+    // A Map, not a plain object: instance ids are keys like any other string (an id "__proto__"
+    // assigned to a plain object would be lost to the prototype setter).
+    const accepted = new Map<string, number>();
     for (const [id, count] of Object.entries(report.inflight)) {
       const instance = this.instances.get(id);
       if (!instance || !Number.isSafeInteger(count) || count <= 0) continue;
-      accepted[id] = count;
+      accepted.set(id, count);
       instance.edgeInflight += count;
     }
-    if (Object.keys(accepted).length > 0) this.edgeReports.set(report.isolateId, { seenAt: now, inflight: accepted });
+    if (accepted.size > 0) this.edgeReports.set(report.isolateId, { seenAt: now, inflight: accepted });
     else this.edgeReports.delete(report.isolateId);
     for (const [id, outcomes] of Object.entries(report.outcomes)) {
       const instance = this.instances.get(id);
@@ -609,13 +620,14 @@ export class RegistryDO extends DurableObject<Env> {
   recordAudit(entry: AuditInput): number {
     const seq = this.sql
       .exec<{ seq: number }>(
-        "INSERT INTO audit (at, action, target, result, status, actor, request_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+        "INSERT INTO audit (at, action, target, result, status, actor, role, request_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
         Date.now(),
         entry.action,
         entry.target,
         entry.status < 400 ? "ok" : "error",
         entry.status,
         entry.actor,
+        entry.role,
         entry.requestId,
         entry.detail ?? null,
       )
@@ -637,6 +649,7 @@ export class RegistryDO extends DurableObject<Env> {
       result: row.result === "ok" ? "ok" : "error",
       status: row.status,
       actor: row.actor,
+      role: ROLES.find((role) => role === row.role) ?? null,
       requestId: row.request_id,
       detail: row.detail,
     }));
@@ -803,7 +816,7 @@ export class RegistryDO extends DurableObject<Env> {
   /** In-flight count per instance id, for tests and the dashboard. */
   inflightCounts(): Record<string, number> {
     const counts: Record<string, number> = {};
-    for (const instance of this.instances.values()) counts[instance.id] = totalInflight(instance);
+    for (const instance of this.instances.values()) setOwn(counts, instance.id, totalInflight(instance));
     return counts;
   }
 
@@ -1368,6 +1381,11 @@ function totalInflight(instance: InstanceRecord): number {
 
 function unknownInstance(id: string) {
   return failure(404, ProblemType.unknownInstance, "Unknown instance", `No instance has the id ${id}; register again.`, { field: "id" });
+}
+
+/** The instance's service is not named: a token scoped elsewhere has no business knowing it. */
+function outOfTokenScope() {
+  return failure(403, ProblemType.forbidden, "Forbidden", "This registration token is not allowed to act for that instance's service.", { field: "id" });
 }
 
 function targetValue(target: Target): string {

@@ -235,7 +235,7 @@ ${refPorts.map((_, i) => `    (name = "${name}${i}", worker = (modules = [(name 
   copyFileSync(join(ROOT, "bench", "do-delay-wrapper.js"), join(dir, "wrapper.js"));
   const adminKey = `admin-${randomBytes(16).toString("hex")}`;
   const registrationToken = `reg-${randomBytes(16).toString("hex")}`;
-  const vars = { ENVIRONMENT: "development", DEV_MODE: "true", ACCESS_LOG: "errors", ORCHESTRATOR_API_KEY: adminKey, REGISTRATION_TOKEN: registrationToken, BENCH_DO_DELAY_MS: String(DELAY), RATE_LIMIT_ADMIN: "100000" };
+  const vars = { ENVIRONMENT: "development", DEV_MODE: "true", ACCESS_LOG: "errors", ORCHESTRATOR_API_KEY: adminKey, REGISTRATION_TOKEN: registrationToken, BENCH_DO_DELAY_MS: String(DELAY), RATE_LIMIT_ADMIN: "100000", AUTH_FAILURE_LIMIT: "100000" };
   const ports = [];
   for (let i = 0; i < ISOLATES; i++) ports.push(await freePort());
   const config = isolatesWorkerdConfig({ host: HOST, ports, storageDir, vars, uniqueKeyPrefix: "bench-isolates", compatibilityDate: compat, mainModule: "wrapper.js" });

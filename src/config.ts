@@ -10,6 +10,7 @@ import { STRATEGIES, type Strategy } from "./core/balancer/types";
 import { SEED_SERVICES } from "./core/services";
 import { noDotSegments } from "./core/paths";
 import type { UrlGuardOptions } from "./core/url-guard";
+import { type KeyEntry, type Parsed, parseAdminKeys, parseRegistrationTokens } from "./core/credentials";
 
 export const ENVIRONMENTS = ["development", "staging", "production"] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
@@ -48,6 +49,22 @@ const booleanSetting = v.optional(
 );
 
 const secretSetting = v.optional(v.pipe(v.string(), v.trim()));
+
+/** ADMIN_KEYS / REGISTRATION_TOKENS: JSON objects from key digest to what the key may do (core/credentials.ts). */
+function keyringSetting(parse: (text: string) => Parsed<KeyEntry[]>) {
+  return v.optional(
+    v.pipe(
+      v.string(),
+      v.rawTransform(({ dataset, addIssue, NEVER }) => {
+        const parsed = parse(dataset.value);
+        if (parsed.ok) return parsed.value;
+        addIssue({ message: parsed.message });
+        return NEVER;
+      }),
+    ),
+    "",
+  );
+}
 
 /** A static instance declared in configuration (STATIC_INSTANCES, a JSON array). */
 export const StaticInstanceSchema = v.strictObject({
@@ -117,6 +134,11 @@ export const EnvSchema = v.object({
   ENVIRONMENT: v.optional(v.picklist(ENVIRONMENTS, `must be one of ${ENVIRONMENTS.join(", ")}`), "production"),
   ORCHESTRATOR_API_KEY: secretSetting,
   REGISTRATION_TOKEN: secretSetting,
+  ORCHESTRATOR_API_KEY_PREVIOUS: secretSetting,
+  REGISTRATION_TOKEN_PREVIOUS: secretSetting,
+  ADMIN_KEYS: keyringSetting(parseAdminKeys),
+  REGISTRATION_TOKENS: keyringSetting(parseRegistrationTokens),
+  AUTH_FAILURE_LIMIT: integerSetting(10, 1, 10_000_000),
   LIFECYCLE_HOOK_SECRET: v.optional(v.pipe(v.string(), v.trim(), v.check((s) => s === "" || s.length >= 32, "must be at least 32 characters (e.g. `openssl rand -hex 32`)"))),
   LB_STRATEGY: v.optional(v.picklist(STRATEGIES, `must be one of ${STRATEGIES.join(", ")}`), "round-robin"),
   UPSTREAM_TIMEOUT_MS: integerSetting(30_000, 100, 600_000),
@@ -182,6 +204,16 @@ export const EnvSchema = v.object({
   SCALE_WEBHOOK_URL: v.optional(v.pipe(v.string(), v.trim(), v.check((s) => s === "" || URL.canParse(s), "must be an absolute URL"))),
 });
 
+export interface CredentialSettings {
+  /** Still accepted as an admin key while a rotation finishes (ORCHESTRATOR_API_KEY_PREVIOUS). */
+  readonly apiKeyPrevious: string | undefined;
+  readonly registrationTokenPrevious: string | undefined;
+  readonly adminKeys: readonly KeyEntry[];
+  readonly registrationTokens: readonly KeyEntry[];
+  /** Failed authentications per client IP per rate-limit period before every credential from it is refused. */
+  readonly authFailureLimit: number;
+}
+
 export interface Config {
   readonly environment: Environment;
   readonly isDevelopment: boolean;
@@ -189,6 +221,8 @@ export interface Config {
   readonly registrationToken: string | undefined;
   /** Signs every call to a lifecycle hook (core/hook-signature.ts); hooks are not called without it. */
   readonly lifecycleHookSecret: string | undefined;
+  /** Admin keys and registration tokens beyond the two single-key settings, and the rotation companions. */
+  readonly credentials: CredentialSettings;
   readonly defaultStrategy: Strategy;
   readonly upstreamTimeoutMs: number;
   readonly instanceTtlSeconds: number;
@@ -287,6 +321,13 @@ export function parseConfig(env: object): Config {
     apiKey: e.ORCHESTRATOR_API_KEY || undefined,
     registrationToken: e.REGISTRATION_TOKEN || undefined,
     lifecycleHookSecret: e.LIFECYCLE_HOOK_SECRET || undefined,
+    credentials: {
+      apiKeyPrevious: e.ORCHESTRATOR_API_KEY_PREVIOUS || undefined,
+      registrationTokenPrevious: e.REGISTRATION_TOKEN_PREVIOUS || undefined,
+      adminKeys: e.ADMIN_KEYS,
+      registrationTokens: e.REGISTRATION_TOKENS,
+      authFailureLimit: e.AUTH_FAILURE_LIMIT,
+    },
     defaultStrategy: e.LB_STRATEGY,
     upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
     instanceTtlSeconds: e.INSTANCE_TTL_SECONDS,

@@ -9,7 +9,7 @@
 import { configFor, ConfigError } from "./config";
 import { isPreflight, preflightResponse } from "./middleware/cors";
 import { hygieneProblem, scanRequestHeaders } from "./middleware/hygiene";
-import { checkRateLimit, clientIpFrom, policyFor, rateLimitClass, tooManyRequests } from "./middleware/rate-limit";
+import { authFailureGate, chargeAuthFailure, checkRateLimit, clientIpFrom, policyFor, rateLimitClass, tooManyFailures, tooManyRequests } from "./middleware/rate-limit";
 import { requestIdFrom } from "./middleware/request-id";
 import { finishResponse, logAccess } from "./middleware/response";
 import { problem, ProblemType } from "./problem";
@@ -18,6 +18,7 @@ import { router } from "./router";
 import { proxyToService } from "./routes/proxy";
 import { isReservedUnderService, splitServicePath } from "./core/paths";
 import { isValidServiceName } from "./core/services";
+import { sessionFrom } from "./session";
 
 export { RegistryDO } from "../durable-objects/registry";
 export { RateLimiterDO } from "../durable-objects/rate-limiter";
@@ -56,10 +57,9 @@ export default {
       response = problem(500, ProblemType.internal, "Internal error", "The orchestrator hit an unexpected error; it has been logged.", { requestId });
     }
     const finished = meta.finished === response ? response : await finishResponse(request, response, meta);
-    if (finished.status === 401 && traffic.cls !== "admin") {
-      // Failed credentials anywhere count against the admin limit, so guessing tokens is slow everywhere.
-      ctx.waitUntil(Promise.resolve(checkRateLimit(env, meta.clientIp, policyFor(meta.config, "admin", null), Date.now())));
-    }
+    // Awaited, so a client that guesses one credential after another is refused from its next request on.
+    // An upstream's own 401 (proxied, meta.service set) is not ours to count.
+    if (meta.service === undefined && isFailedAuthentication(finished)) await chargeAuthFailure(env, meta.clientIp, meta.config, Date.now());
     logAccess(request, finished, meta);
     return finished;
   },
@@ -92,9 +92,15 @@ function route(
 }
 
 async function ownRoute(request: Request, env: Env, ctx: ExecutionContext, meta: RequestMeta): Promise<Response> {
-  // The orchestrator's own endpoints may change state, so they wait for the decision.
-  const outcome = await meta.rateLimit;
+  // The orchestrator's own endpoints may change state, so they wait for the decision, and a
+  // credential is checked only while its sender has failed-authentication budget left.
+  const gate = presentsCredential(request, meta.url.pathname) ? authFailureGate(env, meta.clientIp, meta.config, meta.receivedAt) : null;
+  const [outcome, refused] = await Promise.all([meta.rateLimit, gate]);
   if (outcome && !outcome.decision.allowed) return tooManyRequests(outcome);
+  if (refused) {
+    meta.rateLimit = refused;
+    return tooManyFailures(refused);
+  }
   if (request.method === "HEAD") {
     // HEAD on our own routes is GET without the body (RFC 9110 §9.3.2); proxied HEADs go upstream as they are.
     // Rebuilt from the URL and headers only: a HEAD may carry a body, which a GET cannot.
@@ -104,3 +110,21 @@ async function ownRoute(request: Request, env: Env, ctx: ExecutionContext, meta:
   }
   return (await router.fetch(request, env, ctx, meta)) ?? problem(404, ProblemType.notFound, "Not found");
 }
+
+/**
+ * Whether a request to the orchestrator's own endpoints brings a credential to
+ * check: a bearer token or session cookie for /admin, /debug or /registry,
+ * or a dashboard sign-in. The dashboard's public files do not count.
+ */
+function presentsCredential(request: Request, pathname: string): boolean {
+  if (!(pathname.startsWith("/admin") || pathname.startsWith("/registry") || pathname.startsWith("/debug"))) return false;
+  if (pathname.startsWith("/admin/dashboard/assets/")) return false;
+  if (request.method === "POST" && pathname === "/admin/login") return true;
+  return request.headers.has("authorization") || sessionFrom(request) !== null;
+}
+
+/** A 401, or a dashboard sign-in sent back to the form with the wrong key. */
+function isFailedAuthentication(response: Response): boolean {
+  return response.status === 401 || (response.status === 303 && response.headers.get("location")?.includes("login=failed") === true);
+}
+

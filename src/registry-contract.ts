@@ -3,6 +3,7 @@
  * what comes out. Failures come back as values (see problem.ts `Failure`).
  */
 import type { Strategy, HealthStatus } from "./core/balancer/types";
+import type { Role } from "./core/credentials";
 import type { CheckStatus, ServiceStatus } from "./core/instance-health";
 import type { Failure } from "./problem";
 import type { AutoscalePolicy, Decision, DecisionLog } from "./core/autoscale";
@@ -194,8 +195,10 @@ export interface AuditEntry {
   readonly target: string;
   readonly result: "ok" | "error";
   readonly status: number;
-  /** A fingerprint of the bearer token (never the token). */
+  /** A fingerprint of the key that acted (never the key): `key:<12 hex>`, or `dashboard:key:<12 hex>` for a dashboard session signed in with it. */
   readonly actor: string;
+  /** That key's role; null for entries written before roles existed. */
+  readonly role: Role | null;
   readonly requestId: string | null;
   readonly detail: string | null;
 }
@@ -205,6 +208,7 @@ export interface AuditInput {
   readonly target: string;
   readonly status: number;
   readonly actor: string;
+  readonly role: Role | null;
   readonly requestId: string;
   readonly detail?: string;
 }

@@ -5,7 +5,8 @@
 import { type IRequest, Router } from "itty-router";
 import { RESERVED_SEGMENTS } from "./core/services";
 import { splitServicePath } from "./core/paths";
-import { requireAdmin, tokenFingerprint } from "./middleware/auth";
+import { authorize } from "./middleware/auth";
+import type { Role } from "./core/credentials";
 import { metricsStub, registryStub } from "./registry-client";
 import { getAudit, lifecycleAction } from "./routes/lifecycle";
 import { deleteSilence, getAlerts, getSilences, postSilence } from "./routes/alerts";
@@ -14,24 +15,36 @@ import { deleteAutoscaling, getAutoscaling, putAutoscaling } from "./routes/auto
 import { getDashboard, getDashboardAsset, getDashboardLive, getDashboardState, postLogin, postLogout } from "./routes/dashboard";
 import { problem, ProblemType, problemTypeOf } from "./problem";
 import { listServicesAdmin, putServiceSettings } from "./routes/admin";
-import type { Handler, RouteArgs } from "./routes/context";
+import { auditActor, type Handler, type RouteArgs } from "./routes/context";
 import { devOnly, getDebugConfig, getDebugDoCalls, getDebugRegistry } from "./routes/debug";
 import { getHealth, getWorkersHealth } from "./routes/health";
 import { proxyToService } from "./routes/proxy";
 import { deregisterInstance, heartbeatInstance, listServices, registerInstance } from "./routes/registry";
 
-const admin =
+/**
+ * Admin endpoints by the role they need: `viewer` reads, `operator` acts on
+ * the running fleet (lifecycle, silences), `admin` changes configuration.
+ */
+const needs =
+  (role: Role) =>
   (handler: Handler): Handler =>
-  async (request, ...args) =>
-    (await requireAdmin(request, args[2].config, args[0])) ?? handler(request, ...args);
+  async (request, env, ctx, meta) => {
+    const authorized = await authorize(request, meta.config, env, role);
+    if (!authorized.ok) return authorized.response;
+    meta.principal = authorized.principal;
+    return handler(request, env, ctx, meta);
+  };
+const viewer = needs("viewer");
+const operator = needs("operator");
+const admin = needs("admin");
 
 /**
- * An admin action that changes state: authenticated, then recorded in the
- * audit log (in order, awaited, whatever its result) with a fingerprint of the
- * token, never the token itself.
+ * An action that changes state: authorized for `role`, then recorded in the
+ * audit log (in order, awaited, whatever its result) with the acting key's
+ * fingerprint and role, never the key itself.
  */
-const audited = (action: (request: IRequest) => string, handler: Handler): Handler =>
-  admin(async (request, env, ctx, meta) => {
+const audited = (role: Role, action: (request: IRequest) => string, handler: Handler): Handler =>
+  needs(role)(async (request, env, ctx, meta) => {
     let response: Response | undefined;
     try {
       response = await handler(request, env, ctx, meta);
@@ -44,7 +57,7 @@ const audited = (action: (request: IRequest) => string, handler: Handler): Handl
           action: action(request),
           target,
           status: response?.status ?? 500,
-          actor: await tokenFingerprint(request),
+          ...auditActor(meta),
           requestId: meta.requestId,
           ...(response && response.status >= 400 ? { detail: problemTypeOf(response) ?? `HTTP ${response.status}` } : {}),
         });
@@ -144,25 +157,25 @@ router
   .post("/registry/instances", registerInstance)
   .put("/registry/instances/:id/heartbeat", heartbeatInstance)
   .delete("/registry/instances/:id", deregisterInstance)
-  .get("/admin/services", admin(listServicesAdmin))
-  .put("/admin/services/:name", audited(() => "service.configure", putServiceSettings))
-  .put("/admin/services/:name/autoscaling", audited(() => "autoscaling.configure", putAutoscaling))
-  .delete("/admin/services/:name/autoscaling", audited(() => "autoscaling.remove", deleteAutoscaling))
-  .get("/admin/autoscaling", admin(getAutoscaling))
+  .get("/admin/services", viewer(listServicesAdmin))
+  .put("/admin/services/:name", audited("admin", () => "service.configure", putServiceSettings))
+  .put("/admin/services/:name/autoscaling", audited("admin", () => "autoscaling.configure", putAutoscaling))
+  .delete("/admin/services/:name/autoscaling", audited("admin", () => "autoscaling.remove", deleteAutoscaling))
+  .get("/admin/autoscaling", viewer(getAutoscaling))
   // Lifecycle actions write their own audit entries, in the registry's order (routes/lifecycle.ts).
-  .post("/admin/workers/:name/:action", admin(lifecycleGuard(notifying(lifecycleAction))))
-  .post("/admin/workers/:name/instances/:id/:action", admin(lifecycleGuard(notifying(lifecycleAction))))
-  .get("/admin/audit", admin(getAudit))
+  .post("/admin/workers/:name/:action", operator(lifecycleGuard(notifying(lifecycleAction))))
+  .post("/admin/workers/:name/instances/:id/:action", operator(lifecycleGuard(notifying(lifecycleAction))))
+  .get("/admin/audit", viewer(getAudit))
   .get("/admin/dashboard", getDashboard)
-  .get("/admin/dashboard/state", admin(getDashboardState))
-  .get("/admin/dashboard/live", admin(getDashboardLive))
+  .get("/admin/dashboard/state", viewer(getDashboardState))
+  .get("/admin/dashboard/live", viewer(getDashboardLive))
   .get("/admin/dashboard/assets/*", getDashboardAsset)
   .post("/admin/login", postLogin)
   .post("/admin/logout", postLogout)
-  .get("/admin/alerts", admin(getAlerts))
-  .get("/admin/silences", admin(getSilences))
-  .post("/admin/silences", audited(() => "silence.create", postSilence))
-  .delete("/admin/silences/:id", audited(() => "silence.expire", deleteSilence))
+  .get("/admin/alerts", viewer(getAlerts))
+  .get("/admin/silences", viewer(getSilences))
+  .post("/admin/silences", audited("operator", () => "silence.create", postSilence))
+  .delete("/admin/silences/:id", audited("operator", () => "silence.expire", deleteSilence))
   .get("/metrics", getMetrics)
   .get("/metrics/worker/:name", getWorkerMetrics)
   .get("/debug/config", devOnly(admin(getDebugConfig)))

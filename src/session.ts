@@ -1,11 +1,13 @@
 /**
- * Dashboard sessions: a login exchanges the admin key for a signed cookie, so
- * the key itself never sits in the browser. The cookie holds an expiry and is
- * HMAC-SHA256-signed with a key derived from ORCHESTRATOR_API_KEY: rotating
- * the admin key ends every session. HttpOnly, SameSite=Strict, Path=/admin,
- * Secure outside development.
+ * Dashboard sessions: a login exchanges an admin key for a signed cookie, so
+ * the key itself never sits in the browser. The cookie holds an expiry, the
+ * role of the key that signed in and that key's fingerprint (for the audit
+ * log), and is HMAC-SHA256-signed with a key derived from
+ * ORCHESTRATOR_API_KEY: rotating that key ends every session. HttpOnly,
+ * SameSite=Strict, Path=/admin, Secure outside development.
  */
 import type { Config } from "./config";
+import { ROLES, type Role } from "./core/credentials";
 
 export const SESSION_COOKIE = "orch_session";
 export const SESSION_TTL_SECONDS = 8 * 3600;
@@ -34,11 +36,11 @@ async function signingKey(apiKey: string): Promise<CryptoKey> {
   return crypto.subtle.importKey("raw", material, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
 }
 
-export async function issueSession(config: Config, now: number): Promise<string | null> {
+export async function issueSession(config: Config, now: number, role: Role, by: string): Promise<string | null> {
   if (!config.apiKey) return null;
   // The session id lets a sign-out revoke this session on the server, not just in one browser.
   const sid = base64url(crypto.getRandomValues(new Uint8Array(16)));
-  const payload = encoder.encode(JSON.stringify({ v: 1, sid, exp: Math.floor(now / 1000) + SESSION_TTL_SECONDS }));
+  const payload = encoder.encode(JSON.stringify({ v: 2, sid, exp: Math.floor(now / 1000) + SESSION_TTL_SECONDS, role, by }));
   const signature = new Uint8Array(await crypto.subtle.sign("HMAC", await signingKey(config.apiKey), payload));
   return `${base64url(payload)}.${base64url(signature)}`;
 }
@@ -47,6 +49,10 @@ export interface Session {
   readonly id: string;
   /** Expiry, ms since the epoch. */
   readonly expiresAt: number;
+  /** The role of the key that signed in. */
+  readonly role: Role;
+  /** That key's fingerprint (core/credentials.ts fingerprintOf). */
+  readonly by: string;
 }
 
 /**
@@ -63,9 +69,14 @@ export async function verifySession(config: Config, value: string, now: number):
   const valid = await crypto.subtle.verify("HMAC", await signingKey(config.apiKey), signature, payload);
   if (!valid) return null;
   try {
-    const parsed = JSON.parse(new TextDecoder().decode(payload)) as { v?: unknown; sid?: unknown; exp?: unknown };
+    const parsed = JSON.parse(new TextDecoder().decode(payload)) as { v?: unknown; sid?: unknown; exp?: unknown; role?: unknown; by?: unknown };
     const expiresAt = typeof parsed.exp === "number" ? parsed.exp * 1000 : 0;
-    return parsed.v === 1 && typeof parsed.sid === "string" && expiresAt > now ? { id: parsed.sid, expiresAt } : null;
+    if (typeof parsed.sid !== "string" || !(expiresAt > now)) return null;
+    // Version 1 (before roles) was only ever issued for ORCHESTRATOR_API_KEY: an admin session.
+    if (parsed.v === 1) return { id: parsed.sid, expiresAt, role: "admin", by: "ORCHESTRATOR_API_KEY" };
+    const role = ROLES.find((r) => r === parsed.role);
+    if (parsed.v !== 2 || role === undefined || typeof parsed.by !== "string") return null;
+    return { id: parsed.sid, expiresAt, role, by: parsed.by };
   } catch {
     return null;
   }

@@ -166,3 +166,75 @@ export function applyRateLimitHeaders(response: Response, outcome: RateLimitOutc
   headers.set("ratelimit", fields.ratelimit);
   if (fields["retry-after"] !== undefined) headers.set("retry-after", fields["retry-after"]);
 }
+
+// ------------------------------------------------------------------ failed authentication
+
+/**
+ * Guessing credentials is limited per client IP across every class
+ * (security review finding 6), apart from the admin request budget: each
+ * 401 (and each failed dashboard sign-in) spends one of AUTH_FAILURE_LIMIT
+ * per RATE_LIMIT_PERIOD_SECONDS, and once they are spent every request from
+ * that address that presents a credential is refused with 429 before the
+ * credential is even checked, a right one included, so guessing cannot go on
+ * at any speed. The limiter is asked (peek) before the check and charged
+ * after a failure; requests already in flight when the budget runs out can
+ * still each fail once, so the bound is the limit plus the client's
+ * concurrency.
+ */
+const AUTH_FAILURES = "auth-failures";
+const authFailurePolicies = new WeakMap<Config, RateLimitPolicy>();
+
+export function authFailurePolicy(config: Config): RateLimitPolicy {
+  let policy = authFailurePolicies.get(config);
+  if (policy === undefined) {
+    const limit = config.credentials.authFailureLimit;
+    policy = { name: AUTH_FAILURES, limit, burst: limit, periodMs: config.rateLimits.periodMs };
+    authFailurePolicies.set(config, policy);
+  }
+  return policy;
+}
+
+/** Null when the client may present a credential now; otherwise the refusal (429) to answer with. */
+export async function authFailureGate(env: Env, ip: string, config: Config, now: number): Promise<RateLimitOutcome | null> {
+  const policy = authFailurePolicy(config);
+  const key = `${ip}|${AUTH_FAILURES}`;
+  const blockedUntil = cooldowns.blockedUntil(key, now);
+  if (blockedUntil !== null) return refusedFor(policy, blockedUntil - now, "cooldown");
+  try {
+    countDoCall("rateLimiter", 1, true);
+    const decision = await limiterFor(env, ip).peek(policy);
+    if (decision.allowed) return null;
+    cooldowns.block(key, now + decision.retryAfterMs);
+    return refusedFor(policy, decision.retryAfterMs, "limiter");
+  } catch (error) {
+    // Fail open like the request limits: an outage of the limiter must not lock every operator out.
+    unavailable(policy, error);
+    return null;
+  }
+}
+
+/** Spends one failure; once none are left the isolate remembers the refusal until the limiter's retry-after. */
+export async function chargeAuthFailure(env: Env, ip: string, config: Config, now: number): Promise<void> {
+  const policy = authFailurePolicy(config);
+  try {
+    countDoCall("rateLimiter", 1, true);
+    const decision = await limiterFor(env, ip).check(policy, 1);
+    // With none left, the next failure fits after one emission interval (GCRA): until then, refuse here.
+    const waitMs = decision.allowed ? (decision.remaining === 0 ? Math.ceil(policy.periodMs / policy.limit) : 0) : decision.retryAfterMs;
+    if (waitMs > 0) cooldowns.block(`${ip}|${AUTH_FAILURES}`, now + waitMs);
+  } catch (error) {
+    unavailable(policy, error);
+  }
+}
+
+function refusedFor(policy: RateLimitPolicy, retryAfterMs: number, source: RateLimitOutcome["source"]): RateLimitOutcome {
+  return { policy, source, decision: { allowed: false, remaining: 0, retryAfterMs, resetMs: retryAfterMs } };
+}
+
+/** The 429 for a client over its failed-authentication budget. */
+export function tooManyFailures(outcome: RateLimitOutcome): Response {
+  return problem(429, ProblemType.rateLimited, "Too many failed authentications", `More than ${outcome.policy.limit} failed authentications from this address in ${outcome.policy.periodMs / 1000} s; credentials from it are refused until the time in Retry-After has passed.`, {
+    policy: outcome.policy.name,
+  });
+}
+

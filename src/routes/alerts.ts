@@ -8,7 +8,6 @@ import { problem, ProblemType, validationProblem } from "../problem";
 import { metricsStub } from "../registry-client";
 import { parseWith, readJsonBody } from "../validation";
 import { json, type Handler } from "./context";
-import { tokenFingerprint } from "../middleware/auth";
 import { MAX_MATCHER_PATTERN_LENGTH, matcherProblem } from "../core/alerts/labels";
 
 const MAX_SILENCE_MS = 30 * 24 * 3_600_000;
@@ -65,7 +64,7 @@ export const postSilence: Handler = async (request, env, _ctx, meta) => {
     matchers: input.matchers,
     startsAt,
     endsAt,
-    createdBy: `${input.createdBy} (${await tokenFingerprint(request)})`,
+    createdBy: `${input.createdBy} (${meta.principal?.fingerprint ?? "anonymous"})`,
     comment: input.comment,
   });
   if (!result.ok) return validationProblem([{ field: "matchers", message: result.error }]);

@@ -1,6 +1,7 @@
 /** What every route handler receives besides the request. */
 import type { IRequest } from "itty-router";
 import type { Config } from "../config";
+import type { Principal, Role } from "../core/credentials";
 import type { RateLimitOutcome } from "../middleware/rate-limit";
 
 export interface RequestMeta {
@@ -18,6 +19,8 @@ export interface RequestMeta {
   rateLimit?: RateLimitOutcome | Promise<RateLimitOutcome>;
   /** The settled decision, once the response is being finished. */
   rateLimitOutcome?: RateLimitOutcome;
+  /** Who is acting, once an admin or registry endpoint has authenticated the request (audit log, access log). */
+  principal?: Principal;
   /** For the access log: set by the proxy route. */
   service?: string;
   instance?: string;
@@ -29,6 +32,11 @@ export interface RequestMeta {
   readonly headersToDrop: string[];
   /** A response the proxy already finished (request id, rate-limit and CORS headers): finishResponse leaves it as is. */
   finished?: Response;
+}
+
+/** The audit log's "who": the acting key's fingerprint and role (set once the request is authorized). */
+export function auditActor(meta: RequestMeta): { actor: string; role: Role | null } {
+  return { actor: meta.principal?.fingerprint ?? "anonymous", role: meta.principal?.role ?? null };
 }
 
 export type RouteArgs = [env: Env, ctx: ExecutionContext, meta: RequestMeta];

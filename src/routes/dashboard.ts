@@ -9,7 +9,7 @@
  * GET  /admin/dashboard/assets/...   the page's static files (ours and uPlot)
  */
 import * as v from "valibot";
-import { crossOriginProblem, currentSession, requireAdmin, tokensEqual } from "../middleware/auth";
+import { adminKeyPrincipal, authorize, crossOriginProblem, currentSession } from "../middleware/auth";
 import { problem, ProblemType } from "../problem";
 import { metricsStub, registryStub } from "../registry-client";
 import { clearedSessionCookie, issueSession, sessionCookie } from "../session";
@@ -31,7 +31,7 @@ async function page(env: Env, file: string, status = 200): Promise<Response> {
 }
 
 export const getDashboard: Handler = async (request, env, _ctx, meta) => {
-  const signedIn = (await requireAdmin(request, meta.config, env)) === null;
+  const signedIn = (await authorize(request, meta.config, env, "viewer")).ok;
   return page(env, signedIn ? "dashboard.html" : "login.html");
 };
 
@@ -57,12 +57,13 @@ export const postLogin: Handler = async (request, _env, _ctx, meta) => {
   const text = await request.text();
   if (text.length > LOGIN_BODY_MAX_BYTES) return problem(413, ProblemType.payloadTooLarge, "Payload too large", "The sign-in form is too large.", { field: "(body)" });
   const form = v.safeParse(LoginSchema, Object.fromEntries(new URLSearchParams(text)));
-  const accepted = form.success && (await tokensEqual(form.output.key, config.apiKey));
-  if (!accepted) {
+  // Any admin key may sign in (ORCHESTRATOR_API_KEY, its _PREVIOUS companion, ADMIN_KEYS); the session keeps its role.
+  const principal = form.success ? await adminKeyPrincipal(form.output.key, config) : null;
+  if (principal === null || principal.role === null) {
     // 303 back to the page with a flag the page shows; the attempt was charged to the admin rate limit like any /admin request.
     return new Response(null, { status: 303, headers: { location: "/admin/dashboard?login=failed", "cache-control": "no-store" } });
   }
-  const session = (await issueSession(config, Date.now())) as string;
+  const session = (await issueSession(config, Date.now(), principal.role, principal.fingerprint)) as string;
   return new Response(null, {
     status: 303,
     headers: { location: "/admin/dashboard", "set-cookie": sessionCookie(session, config), "cache-control": "no-store" },

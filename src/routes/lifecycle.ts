@@ -5,8 +5,8 @@
  *         DRAIN_TIMEOUT_MS) for requests already in flight to finish.
  * start   back in rotation, with slow start.
  * restart drain, forget health and ejection state, call the service's
- *         lifecycle hook (POST /__lifecycle/restart) if one is configured,
- *         then back in rotation.
+ *         lifecycle hook (POST /__lifecycle/restart, signed) if one is
+ *         configured, then back in rotation.
  * Each is idempotent and answers with the resulting state. Each is audited by
  * the registry in the same turn as the change it makes (not after a drain), so
  * the audit log's order is the order the changes took effect.
@@ -17,10 +17,10 @@ import { parseWith } from "../validation";
 import { problemResponse } from "../problem";
 import { registryStub } from "../registry-client";
 import type { LifecycleAction, LifecycleState, Target } from "../registry-contract";
-import { callUpstream } from "../upstream";
-import { tokenFingerprint } from "../middleware/auth";
+import { callUpstream, pathOnTheWire } from "../upstream";
+import { hookSignatureHeaders } from "../core/hook-signature";
 import { edgeRouter } from "../edge/isolate-router";
-import { json, type Handler } from "./context";
+import { auditActor, json, type Handler } from "./context";
 
 const DRAIN_POLL_MS = 100;
 const HOOK_TIMEOUT_MS = 10_000;
@@ -34,7 +34,7 @@ export const lifecycleAction: Handler = async (request, env, _ctx, meta) => {
   const audit = {
     action: `${instance === null ? "service" : "instance"}.${action}`,
     target: instance === null ? service : `${service}/${instance}`,
-    actor: await tokenFingerprint(request),
+    ...auditActor(meta),
     requestId: meta.requestId,
   };
   // Each change applies in this isolate from its next request on (the router waits for the
@@ -84,16 +84,36 @@ async function drain(env: Env, service: string, instance: string | null, timeout
   }
 }
 
+const HOOK_PATH = "/__lifecycle/restart";
+const NO_HOOK_SECRET = "LIFECYCLE_HOOK_SECRET is not set: lifecycle hooks are always signed";
+
+/**
+ * POST /__lifecycle/restart to the service's hook, signed (core/hook-signature.ts)
+ * over the exact body sent and the path as the hook receives it (after a URL
+ * hook's base path). Without a secret the hook is not called at all: an
+ * unsigned call would teach receivers to accept unsigned calls, which anyone
+ * who can reach them could then send (security review finding 4).
+ * The body's `id` is the admin request's id, so a receiver can drop a replay
+ * of a call it has already acted on.
+ */
 async function callHook(env: Env, config: Config, hook: Target, service: string, instance: string | null, requestId: string) {
+  const secret = config.lifecycleHookSecret;
+  if (secret === undefined) {
+    console.warn(JSON.stringify({ level: "warn", requestId, message: "lifecycle hook not called", service, error: NO_HOOK_SECRET }));
+    return { called: false, ok: false, error: NO_HOOK_SECRET };
+  }
+  const now = Date.now();
+  const body = JSON.stringify({ action: "restart", service, instance, id: requestId, at: new Date(now).toISOString() });
+  const signature = await hookSignatureHeaders(secret, now, "POST", pathOnTheWire(hook, HOOK_PATH), body);
   const result = await callUpstream(
     env,
     config,
     hook,
-    "/__lifecycle/restart",
+    HOOK_PATH,
     {
       method: "POST",
-      headers: { "content-type": "application/json", "x-request-id": requestId },
-      body: JSON.stringify({ action: "restart", service, instance }),
+      headers: { "content-type": "application/json", "x-request-id": requestId, ...signature },
+      body,
     },
     HOOK_TIMEOUT_MS,
   );

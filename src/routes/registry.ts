@@ -1,11 +1,13 @@
 /**
  * Dynamic service discovery: instances register, heartbeat and deregister
- * with a bearer token (REGISTRATION_TOKEN or the admin key).
+ * with a bearer token: a registration token, which may be limited to some
+ * services (REGISTRATION_TOKENS), or an admin key with the admin role.
  */
 import * as v from "valibot";
 import { checkUpstreamUrl } from "../core/url-guard";
+import { serviceInScope } from "../core/credentials";
 import { upstreamUrlPolicy } from "../config";
-import { requireRegistration } from "../middleware/auth";
+import { authorizeRegistry, outOfScope } from "../middleware/auth";
 import { problem, problemResponse, ProblemType, validationProblem } from "../problem";
 import { registryStub } from "../registry-client";
 import { edgeRouter } from "../edge/isolate-router";
@@ -15,13 +17,16 @@ import { parseWith, readJsonBody } from "../validation";
 import { json, type Handler } from "./context";
 
 export const registerInstance: Handler = async (request, env, _ctx, meta) => {
-  const denied = await requireRegistration(request, meta.config);
-  if (denied) return denied;
+  const authorized = await authorizeRegistry(request, meta.config, "write");
+  if (!authorized.ok) return authorized.response;
+  meta.principal = authorized.principal;
   const body = await readJsonBody(request, meta.config.maxRegistryBodyBytes);
   if (!body.ok) return body.response;
   const parsed = parseWith(RegisterBodySchema, body.value);
   if (!parsed.ok) return parsed.response;
   const input = parsed.value;
+  const refused = outOfScope(authorized.principal, input.service);
+  if (refused) return refused;
   let target: Target;
   if (input.url !== undefined) {
     const check = checkUpstreamUrl(input.url, upstreamUrlPolicy(meta.config));
@@ -47,8 +52,9 @@ export const registerInstance: Handler = async (request, env, _ctx, meta) => {
 };
 
 export const heartbeatInstance: Handler = async (request, env, _ctx, meta) => {
-  const denied = await requireRegistration(request, meta.config);
-  if (denied) return denied;
+  const authorized = await authorizeRegistry(request, meta.config, "write");
+  if (!authorized.ok) return authorized.response;
+  meta.principal = authorized.principal;
   const id = instanceIdParam(request.params.id);
   if (id === null) return unknownInstance();
   let report: v.InferOutput<typeof HeartbeatBodySchema> = {};
@@ -59,26 +65,33 @@ export const heartbeatInstance: Handler = async (request, env, _ctx, meta) => {
     if (!parsed.ok) return parsed.response;
     report = parsed.value;
   }
-  const result = await registryStub(env).heartbeat(id, report);
+  // The registry checks the instance's service against the token's scope, in the same call.
+  const result = await registryStub(env).heartbeat(id, report, authorized.principal.services);
   if (!result.ok) return problemResponse(result.problem);
   return json({ id: result.id, checkStatus: result.checkStatus, ttlSeconds: result.ttlSeconds });
 };
 
 export const deregisterInstance: Handler = async (request, env, _ctx, meta) => {
-  const denied = await requireRegistration(request, meta.config);
-  if (denied) return denied;
+  const authorized = await authorizeRegistry(request, meta.config, "write");
+  if (!authorized.ok) return authorized.response;
+  meta.principal = authorized.principal;
   const id = instanceIdParam(request.params.id);
   if (id === null) return unknownInstance();
-  const result = await registryStub(env).deregister(id);
+  const result = await registryStub(env).deregister(id, authorized.principal.services);
   if (!result.ok) return problemResponse(result.problem);
   edgeRouter(env).invalidate();
   return json({ id: result.id, deregistered: true });
 };
 
 export const listServices: Handler = async (request, env, _ctx, meta) => {
-  const denied = await requireRegistration(request, meta.config);
-  if (denied) return denied;
-  return json(await registryStub(env).snapshot(), 200, { "cache-control": "no-store" });
+  const authorized = await authorizeRegistry(request, meta.config, "read");
+  if (!authorized.ok) return authorized.response;
+  meta.principal = authorized.principal;
+  const snapshot = await registryStub(env).snapshot();
+  // A scoped token sees only its own services: the others' instance URLs are none of its business.
+  const scope = authorized.principal.services;
+  const visible = scope === null ? snapshot : { ...snapshot, services: snapshot.services.filter((service) => serviceInScope(scope, service.name)) };
+  return json(visible, 200, { "cache-control": "no-store" });
 };
 
 function instanceIdParam(raw: string | undefined): string | null {

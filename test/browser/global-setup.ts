@@ -80,6 +80,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     HEALTH_CHECK_INTERVAL_MS: "1000",
     // One client (127.0.0.1) loads the page, its assets, the socket and the demo traffic.
     RATE_LIMIT_ADMIN: "100000",
+    AUTH_FAILURE_LIMIT: "100000",
     RATE_LIMIT_GENERAL: "100000",
     RATE_LIMIT_HEALTH: "100000",
     RATE_LIMIT_METRICS: "100000",

@@ -19,7 +19,7 @@
  *   are removed from the child's environment, so the top-level (development)
  *   configuration is used and process.env never becomes Worker variables.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,6 +32,10 @@ const STARTUP_TIMEOUT_MS = Number(process.env.E2E_STARTUP_TIMEOUT_MS) || 90_000;
 export interface OrchestratorSettings {
   readonly adminKey: string;
   readonly registrationToken: string;
+  /** LIFECYCLE_HOOK_SECRET: the demo fleet instances of lifecycle-hook.test.ts check hook signatures with it. */
+  readonly lifecycleHookSecret: string;
+  /** Keys configured by digest in ADMIN_KEYS (viewer, operator) and REGISTRATION_TOKENS (banking: banking and pay-*). */
+  readonly scopedKeys: { readonly viewer: string; readonly operator: string; readonly banking: string };
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -45,12 +49,18 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const settings: OrchestratorSettings = {
     adminKey: `admin-${randomBytes(18).toString("hex")}`,
     registrationToken: `reg-${randomBytes(18).toString("hex")}`,
+    lifecycleHookSecret: randomBytes(32).toString("hex"),
+    scopedKeys: { viewer: `viewer-${randomBytes(18).toString("hex")}`, operator: `operator-${randomBytes(18).toString("hex")}`, banking: `banking-${randomBytes(18).toString("hex")}` },
   };
+  const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
   const [port, inspectorPort] = [await freePort(), await freePort()];
   const vars: Record<string, string> = {
     ENVIRONMENT: "development",
     ORCHESTRATOR_API_KEY: settings.adminKey,
     REGISTRATION_TOKEN: settings.registrationToken,
+    LIFECYCLE_HOOK_SECRET: settings.lifecycleHookSecret,
+    ADMIN_KEYS: JSON.stringify({ [sha256(settings.scopedKeys.viewer)]: "viewer", [sha256(settings.scopedKeys.operator)]: "operator" }),
+    REGISTRATION_TOKENS: JSON.stringify({ [sha256(settings.scopedKeys.banking)]: ["banking", "pay-*"] }),
     DEREGISTER_CRITICAL_AFTER_SECONDS: "3",
     LEASE_TTL_SECONDS: "60",
     // Pinned to the code's defaults so nothing outside the repo changes them.
@@ -65,6 +75,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     // rate limits out of the way of tests that are not about rate limiting.
     RATE_LIMIT_GENERAL: "1000000",
     RATE_LIMIT_ADMIN: "1000000",
+    // Several tests send wrong credentials on purpose, all from 127.0.0.1.
+    AUTH_FAILURE_LIMIT: "1000000",
     RATE_LIMIT_REGISTRY: "1000000",
     RATE_LIMIT_HEALTH: "1000000",
     RATE_LIMIT_METRICS: "1000000",
@@ -92,6 +104,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("baseUrl", baseUrl);
   project.provide("adminKey", settings.adminKey);
   project.provide("registrationToken", settings.registrationToken);
+  project.provide("lifecycleHookSecret", settings.lifecycleHookSecret);
+  project.provide("scopedKeys", settings.scopedKeys);
   project.provide("wranglerLog", logFile);
   return cleanup;
 }

@@ -9,6 +9,10 @@ declare module "vitest" {
     adminKey: string;
     /** REGISTRATION_TOKEN of that orchestrator. */
     registrationToken: string;
+    /** LIFECYCLE_HOOK_SECRET of that orchestrator (it signs lifecycle hook calls with it). */
+    lifecycleHookSecret: string;
+    /** Keys with roles (ADMIN_KEYS) and a registration token scoped to banking and pay-* (REGISTRATION_TOKENS). */
+    scopedKeys: { viewer: string; operator: string; banking: string };
     /** File that receives wrangler dev's stdout and stderr (removed at teardown unless E2E_KEEP_LOGS is set). */
     wranglerLog: string;
   }

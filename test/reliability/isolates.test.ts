@@ -86,7 +86,7 @@ describe("several isolates sharing the Durable Objects", () => {
     copyFileSync(join(inject("reliabilityBundleDir"), "index.js"), join(work, "index.js"));
     for (let i = 0; i < ISOLATES; i++) ports.push(await freePort());
     // Limits raised: these tests poll and load through a few client addresses, and are not about rate limiting.
-    const vars = { ENVIRONMENT: "development", DEV_MODE: "true", ACCESS_LOG: "errors", ORCHESTRATOR_API_KEY: adminKey, REGISTRATION_TOKEN: registrationToken, RATE_LIMIT_ADMIN: "100000", RATE_LIMIT_REGISTRY: "100000", RATE_LIMIT_GENERAL: "100000", EDGE_TABLE_SOFT_TTL_MS: String(SOFT_TTL_MS) };
+    const vars = { ENVIRONMENT: "development", DEV_MODE: "true", ACCESS_LOG: "errors", ORCHESTRATOR_API_KEY: adminKey, REGISTRATION_TOKEN: registrationToken, RATE_LIMIT_ADMIN: "100000", AUTH_FAILURE_LIMIT: "100000", RATE_LIMIT_REGISTRY: "100000", RATE_LIMIT_GENERAL: "100000", EDGE_TABLE_SOFT_TTL_MS: String(SOFT_TTL_MS) };
     writeFileSync(join(work, "config.capnp"), isolatesWorkerdConfig({ host: HOST, ports, storageDir: join(work, "do-storage"), vars, uniqueKeyPrefix: "isolates-test", compatibilityDate: compatibilityDate(projectRoot()) }));
     child = spawn(join(projectRoot(), "node_modules", "@cloudflare", "workerd-linux-64", "bin", "workerd"), ["serve", join(work, "config.capnp"), "--experimental"], { cwd: work, stdio: ["ignore", "pipe", "pipe"] });
     child.stdout?.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-6000)));

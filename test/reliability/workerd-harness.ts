@@ -155,6 +155,7 @@ export function defaultVars(adminKey: string, registrationToken: string): Record
     RATE_LIMIT_HEALTH: MAX_RATE_LIMIT,
     RATE_LIMIT_REGISTRY: MAX_RATE_LIMIT,
     RATE_LIMIT_ADMIN: MAX_RATE_LIMIT,
+    AUTH_FAILURE_LIMIT: MAX_RATE_LIMIT,
     RATE_LIMIT_METRICS: MAX_RATE_LIMIT,
   };
 }

@@ -90,7 +90,7 @@ describe("rate limiting", () => {
     expect(params(general.headers.get("ratelimit-policy")).name).toBe("general");
   });
 
-  it("counts failed admin credentials against the admin limit (10/min)", async () => {
+  it("failed credentials spend the failed-authentication budget (AUTH_FAILURE_LIMIT, 10/min); then even the right key is refused", async () => {
     const ip = freshIp();
     const statuses: number[] = [];
     for (let i = 0; i < 12; i++) {
@@ -100,21 +100,57 @@ describe("rate limiting", () => {
     }
     expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
     expect(statuses.slice(10)).toEqual([429, 429]);
-    // Even the right key is refused until the window refills.
+    // (Here the admin request budget, also 10/min, is spent as well; the next test tells the two apart.)
     const right = await get("/admin/services", ip, { authorization: "Bearer test-admin-key-0123456789" });
     expect(right.status).toBe(429);
   });
 
-  it("charges failed registration tokens to the admin limit too", async () => {
+  it("the budget is shared by every class: guesses on /registry lock /admin and the dashboard sign-in too (security review finding 6)", async () => {
     const ip = freshIp();
     for (let i = 0; i < 10; i++) {
       const response = await get("/registry/services", ip, { authorization: "Bearer nope" });
       expect(response.status).toBe(401);
       await response.arrayBuffer();
     }
-    // Failed attempts were charged in waitUntil; give them a moment to land.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    const registry = await get("/registry/services", ip, { authorization: "Bearer test-registration-token" });
+    expect(registry.status).toBe(429);
+    await registry.arrayBuffer();
     const admin = await get("/admin/services", ip, { authorization: "Bearer test-admin-key-0123456789" });
     expect(admin.status).toBe(429);
+    expect(params(admin.headers.get("ratelimit-policy")).name).toBe("auth-failures");
+    expect(Number(admin.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(((await admin.json()) as { policy: string }).policy).toBe("auth-failures");
+    const login = await SELF.fetch("https://orchestrator.test/admin/login", {
+      method: "POST",
+      headers: { "cf-connecting-ip": ip, "content-type": "application/x-www-form-urlencoded" },
+      body: "key=test-admin-key-0123456789",
+      redirect: "manual",
+    });
+    expect(login.status).toBe(429);
+    await login.arrayBuffer();
+    // Requests that present no credential are not this limiter's business.
+    const health = await get("/health", ip);
+    expect(health.status).toBe(200);
+    await health.arrayBuffer();
+  });
+
+  it("failed dashboard sign-ins count as failures; an admin budget spent on good requests does not block registration", async () => {
+    const ip = freshIp();
+    for (let i = 0; i < 10; i++) {
+      const login = await SELF.fetch("https://orchestrator.test/admin/login", {
+        method: "POST",
+        headers: { "cf-connecting-ip": ip, "content-type": "application/x-www-form-urlencoded" },
+        body: `key=wrong-${i}`,
+        redirect: "manual",
+      });
+      expect(login.headers.get("location")).toBe("/admin/dashboard?login=failed");
+      await login.arrayBuffer();
+    }
+    expect((await get("/registry/services", ip, { authorization: "Bearer test-registration-token" })).status).toBe(429);
+
+    const busy = freshIp();
+    for (let i = 0; i < 10; i++) await (await get("/admin/services", busy, { authorization: "Bearer test-admin-key-0123456789" })).arrayBuffer();
+    expect((await get("/admin/services", busy, { authorization: "Bearer test-admin-key-0123456789" })).status).toBe(429);
+    expect((await get("/registry/services", busy, { authorization: "Bearer test-registration-token" })).status).toBe(200);
   });
 });

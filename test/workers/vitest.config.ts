@@ -1,5 +1,9 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { createHash } from "node:crypto";
 import { defineProject } from "vitest/config";
+import { TEST_KEYS } from "./test-keys";
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
 const root = new URL("../..", import.meta.url).pathname;
 
@@ -12,6 +16,17 @@ export default defineProject({
         bindings: {
           ORCHESTRATOR_API_KEY: "test-admin-key-0123456789",
           REGISTRATION_TOKEN: "test-registration-token",
+          // Scoped credentials (test/workers/credentials.test.ts): keys with roles, a token scoped to
+          // services, and the rotation companions. ADMIN_KEYS and REGISTRATION_TOKENS hold digests only.
+          ORCHESTRATOR_API_KEY_PREVIOUS: TEST_KEYS.previousAdmin,
+          REGISTRATION_TOKEN_PREVIOUS: TEST_KEYS.previousRegistration,
+          ADMIN_KEYS: JSON.stringify({
+            [sha256(TEST_KEYS.viewer)]: "viewer",
+            [sha256(TEST_KEYS.operator)]: { role: "operator", name: "oncall" },
+          }),
+          REGISTRATION_TOKENS: JSON.stringify({ [sha256(TEST_KEYS.banking)]: { services: ["banking", "pay-*"], name: "payments-team" } }),
+          // The loopback upstream checks lifecycle hook signatures with this same secret (upstream-server.ts).
+          LIFECYCLE_HOOK_SECRET: inject("lifecycleHookSecret"),
           INSTANCE_TTL_SECONDS: "5",
           DEREGISTER_CRITICAL_AFTER_SECONDS: "3",
           DEGRADED_RESPONSE_TIME_MS: "300",
