@@ -12,17 +12,17 @@ import { hygieneProblem, scanRequestHeaders } from "./middleware/hygiene";
 import { authFailureGate, chargeAuthFailure, checkRateLimit, clientIpFrom, policyFor, rateLimitClass, tooManyFailures, tooManyRequests } from "./middleware/rate-limit";
 import { requestIdFrom } from "./middleware/request-id";
 import { finishResponse, logAccess } from "./middleware/response";
-import { problem, ProblemType } from "./problem";
+import { problem, ProblemType } from "./http/problem";
 import type { RequestMeta } from "./routes/context";
-import { router } from "./router";
+import { router } from "./http/router";
 import { proxyToService } from "./routes/proxy";
 import { isReservedUnderService, splitServicePath } from "./core/paths";
 import { isValidServiceName } from "./core/services";
-import { sessionFrom } from "./session";
+import { sessionFrom } from "./http/session";
 
-export { RegistryDO } from "../durable-objects/registry";
-export { RateLimiterDO } from "../durable-objects/rate-limiter";
-export { MetricsDO } from "../durable-objects/metrics";
+export { RegistryDO } from "../durable-objects/registry/registry-do";
+export { RateLimiterDO } from "../durable-objects/rate-limiter/rate-limiter-do";
+export { MetricsDO } from "../durable-objects/metrics/metrics-do";
 
 export default {
   async fetch(request, env, ctx): Promise<Response> {

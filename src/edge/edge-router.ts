@@ -36,8 +36,8 @@
  */
 import { type BalancerState, type Candidate, initialBalancerState, pickInstance } from "../core/balancer";
 import { retryAllowed } from "../core/health";
-import { type Failure, failure, ProblemType } from "../problem";
-import type { EdgeOutcome, EdgeReport, FleetTable, ReleaseOutcome, RoutingInstance, ServiceRoute, Target } from "../registry-contract";
+import { type Failure, failure, ProblemType } from "../http/problem";
+import type { EdgeOutcome, EdgeReport, FleetTable, ReleaseOutcome, RoutingInstance, ServiceRoute, Target } from "../contracts/registry";
 
 /** Where a location's isolates share the latest table (the Cache API); reads and writes may fail. */
 export interface SharedTableStore {

@@ -5,9 +5,9 @@
  * serves, so binding to the first one is safe.
  */
 import { configFor } from "../config";
-import { countDoCall } from "../do-calls";
-import { registryStub, singletonId, REGISTRY_NAME } from "../registry-client";
-import type { FleetTable } from "../registry-contract";
+import { countDoCall } from "../platform/do-calls";
+import { registryStub, singletonId, REGISTRY_NAME } from "../platform/stubs";
+import type { FleetTable } from "../contracts/registry";
 import { EdgeRouter, type SharedTableStore } from "./edge-router";
 
 let router: EdgeRouter | null = null;

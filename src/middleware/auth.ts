@@ -10,9 +10,9 @@
  */
 import type { Config } from "../config";
 import { fingerprintOf, type KeyEntry, type Principal, principalOf, type Role, roleAllows, serviceInScope } from "../core/credentials";
-import { problem, ProblemType } from "../problem";
-import { registryStub } from "../registry-client";
-import { type Session, sessionFrom, verifySession } from "../session";
+import { problem, ProblemType } from "../http/problem";
+import { registryStub } from "../platform/stubs";
+import { type Session, sessionFrom, verifySession } from "../http/session";
 
 const encoder = new TextEncoder();
 

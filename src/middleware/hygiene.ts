@@ -8,7 +8,7 @@
 import type { Config } from "../config";
 import { DROPPED_REQUEST_HEADERS } from "../core/headers";
 import { checkPath } from "../core/paths";
-import { problem, ProblemType } from "../problem";
+import { problem, ProblemType } from "../http/problem";
 
 const CONTROL_CHARACTERS = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 

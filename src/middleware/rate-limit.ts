@@ -16,10 +16,9 @@ import { type KeepAlive, type PoolDecision, TokenPool } from "../edge/token-pool
 import type { RateLimitPolicy } from "../core/gcra";
 import { rateLimitHeaders } from "../core/ratelimit-headers";
 import { RESERVED_SEGMENTS } from "../core/services";
-import type { RateDecision } from "../../durable-objects/rate-limiter";
-import { problem, ProblemType } from "../problem";
-import { countDoCall } from "../do-calls";
-import type { RateLimiterDO } from "../../durable-objects/rate-limiter";
+import type { RateDecision } from "../contracts/rate-limiter";
+import { problem, ProblemType } from "../http/problem";
+import { countDoCall } from "../platform/do-calls";
 
 export type { RateDecision };
 
@@ -80,9 +79,8 @@ function makePolicy(config: Config, cls: RateLimitClass, service: string | null)
   return { name: override === undefined ? cls : `${cls}-${service}`, limit, burst: limit, periodMs: config.rateLimits.periodMs };
 }
 
-function limiterFor(env: Env, ip: string): DurableObjectStub<RateLimiterDO> {
-  const namespace = env.RATE_LIMITER as DurableObjectNamespace<RateLimiterDO>;
-  return namespace.get(namespace.idFromName(ip));
+function limiterFor(env: Env, ip: string) {
+  return env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(ip));
 }
 
 let pool: TokenPool | null = null;

@@ -6,7 +6,7 @@
  */
 import type { RequestMeta } from "../routes/context";
 import { applyCors } from "./cors";
-import { problemTypeOf } from "../problem";
+import { problemTypeOf } from "../http/problem";
 import { applyRateLimitHeaders, type RateLimitOutcome } from "./rate-limit";
 
 const HTML_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";

@@ -1,12 +1,12 @@
 /** Admin endpoints: service settings. Every handler here runs behind requireAdmin (see router.ts). */
 import { upstreamUrlPolicy } from "../config";
 import { checkUpstreamUrl } from "../core/url-guard";
-import { problemResponse, validationProblem } from "../problem";
-import type { Target } from "../registry-contract";
-import { registryStub } from "../registry-client";
+import { problemResponse, validationProblem } from "../http/problem";
+import type { Target } from "../contracts/registry";
+import { registryStub } from "../platform/stubs";
 import { edgeRouter } from "../edge/isolate-router";
-import { ServiceNameSchema, ServiceSettingsBodySchema } from "../schemas";
-import { parseWith, readJsonBody } from "../validation";
+import { ServiceNameSchema, ServiceSettingsBodySchema } from "../http/schemas";
+import { parseWith, readJsonBody } from "../http/validation";
 import { json, type Handler } from "./context";
 
 export const putServiceSettings: Handler = async (request, env, _ctx, meta) => {

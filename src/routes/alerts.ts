@@ -4,9 +4,9 @@
  * `DELETE /admin/silences/{id}`, `GET /admin/alerts`.
  */
 import * as v from "valibot";
-import { problem, ProblemType, validationProblem } from "../problem";
-import { metricsStub } from "../registry-client";
-import { parseWith, readJsonBody } from "../validation";
+import { problem, ProblemType, validationProblem } from "../http/problem";
+import { metricsStub } from "../platform/stubs";
+import { parseWith, readJsonBody } from "../http/validation";
 import { json, type Handler } from "./context";
 import { MAX_MATCHER_PATTERN_LENGTH, matcherProblem } from "../core/alerts/labels";
 

@@ -5,10 +5,10 @@
  * GET    /admin/autoscaling                   policies, current and standby counts, decision logs
  */
 import { validatePolicy } from "../core/autoscale";
-import { problemResponse, validationProblem } from "../problem";
-import { registryStub } from "../registry-client";
-import { AutoscalePolicyBodySchema, ServiceNameSchema } from "../schemas";
-import { parseWith, readJsonBody } from "../validation";
+import { problemResponse, validationProblem } from "../http/problem";
+import { registryStub } from "../platform/stubs";
+import { AutoscalePolicyBodySchema, ServiceNameSchema } from "../http/schemas";
+import { parseWith, readJsonBody } from "../http/validation";
 import { json, type Handler } from "./context";
 
 export const putAutoscaling: Handler = async (request, env, _ctx, meta) => {

@@ -10,9 +10,9 @@
  */
 import * as v from "valibot";
 import { adminKeyPrincipal, authorize, crossOriginProblem, currentSession } from "../middleware/auth";
-import { problem, ProblemType } from "../problem";
-import { metricsStub, registryStub } from "../registry-client";
-import { clearedSessionCookie, issueSession, sessionCookie } from "../session";
+import { problem, ProblemType } from "../http/problem";
+import { metricsStub, registryStub } from "../platform/stubs";
+import { clearedSessionCookie, issueSession, sessionCookie } from "../http/session";
 import { json, type Handler } from "./context";
 
 const ASSET_PATH = /^\/admin\/dashboard\/assets\/((?:vendor\/)?[A-Za-z0-9][A-Za-z0-9._-]{0,100})$/;

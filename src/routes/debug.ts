@@ -3,10 +3,10 @@
  * do not exist (404), so production exposes nothing extra even to a key holder.
  */
 import type { Config } from "../config";
-import { problem, ProblemType } from "../problem";
-import { registryStub } from "../registry-client";
+import { problem, ProblemType } from "../http/problem";
+import { registryStub } from "../platform/stubs";
 import { json, type Handler } from "./context";
-import { doCallCounts } from "../do-calls";
+import { doCallCounts } from "../platform/do-calls";
 
 const REDACTED = "[redacted]";
 

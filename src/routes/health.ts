@@ -1,7 +1,7 @@
 /** `GET /health` and `GET /health/workers`, in the shapes the seed README shows. */
 import { setOwn } from "../core/metrics/own";
-import { registryStub } from "../registry-client";
-import type { ServiceView } from "../registry-contract";
+import { registryStub } from "../platform/stubs";
+import type { ServiceView } from "../contracts/registry";
 import { json, type Handler } from "./context";
 
 export const VERSION = "1.0.0";

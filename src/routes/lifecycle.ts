@@ -13,11 +13,11 @@
  */
 import * as v from "valibot";
 import type { Config } from "../config";
-import { parseWith } from "../validation";
-import { problemResponse } from "../problem";
-import { registryStub } from "../registry-client";
-import type { LifecycleAction, LifecycleState, Target } from "../registry-contract";
-import { callUpstream, pathOnTheWire } from "../upstream";
+import { parseWith } from "../http/validation";
+import { problemResponse } from "../http/problem";
+import { registryStub } from "../platform/stubs";
+import type { LifecycleAction, LifecycleState, Target } from "../contracts/registry";
+import { callUpstream, pathOnTheWire } from "../upstream/call-upstream";
 import { hookSignatureHeaders } from "../core/hook-signature";
 import { edgeRouter } from "../edge/isolate-router";
 import { auditActor, json, type Handler } from "./context";

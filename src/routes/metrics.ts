@@ -4,10 +4,10 @@
  * `?format=prometheus`.
  */
 import { PROMETHEUS_CONTENT_TYPE } from "../core/metrics/prometheus";
-import { problem, ProblemType } from "../problem";
-import { metricsStub } from "../registry-client";
-import { ServiceNameSchema } from "../schemas";
-import { parseWith } from "../validation";
+import { problem, ProblemType } from "../http/problem";
+import { metricsStub } from "../platform/stubs";
+import { ServiceNameSchema } from "../http/schemas";
+import { parseWith } from "../http/validation";
 import { json, type Handler } from "./context";
 
 function wantsPrometheus(request: Request): boolean {

@@ -17,17 +17,17 @@
  */
 import { isRetryable } from "../core/health";
 import { dropHopByHop, upstreamRequestHeaders } from "../core/headers";
-import { doCallCounts } from "../do-calls";
+import { doCallCounts } from "../platform/do-calls";
 import { carriesOrchestratorCredential } from "../middleware/auth";
 import { finishProxiedResponse } from "../middleware/response";
 import { BodyTooLarge, BrokenBody, guardBodyStream } from "../middleware/hygiene";
 import { type RateLimitOutcome, tooManyRequests } from "../middleware/rate-limit";
-import { type Failure, problem, problemResponse, ProblemType } from "../problem";
-import type { ReleaseOutcome, Target } from "../registry-contract";
+import { type Failure, problem, problemResponse, ProblemType } from "../http/problem";
+import type { ReleaseOutcome, Target } from "../contracts/registry";
 import type { EdgePick, LocalLease, PickOptions } from "../edge/edge-router";
 import { edgeRouter, scheduleEdgeFlush } from "../edge/isolate-router";
-import { callUpstream, type UpstreamResult } from "../upstream";
-import { recordOutcome } from "../metrics-recorder";
+import { callUpstream, type UpstreamResult } from "../upstream/call-upstream";
+import { recordOutcome } from "../edge/metrics-recorder";
 import type { RequestMeta } from "./context";
 
 export interface ProxyContext {

@@ -8,12 +8,12 @@ import { checkUpstreamUrl } from "../core/url-guard";
 import { serviceInScope } from "../core/credentials";
 import { upstreamUrlPolicy } from "../config";
 import { authorizeRegistry, outOfScope } from "../middleware/auth";
-import { problem, problemResponse, ProblemType, validationProblem } from "../problem";
-import { registryStub } from "../registry-client";
+import { problem, problemResponse, ProblemType, validationProblem } from "../http/problem";
+import { registryStub } from "../platform/stubs";
 import { edgeRouter } from "../edge/isolate-router";
-import type { Target } from "../registry-contract";
-import { HeartbeatBodySchema, InstanceIdSchema, RegisterBodySchema } from "../schemas";
-import { parseWith, readJsonBody } from "../validation";
+import type { Target } from "../contracts/registry";
+import { HeartbeatBodySchema, InstanceIdSchema, RegisterBodySchema } from "../http/schemas";
+import { parseWith, readJsonBody } from "../http/validation";
 import { json, type Handler } from "./context";
 
 export const registerInstance: Handler = async (request, env, _ctx, meta) => {

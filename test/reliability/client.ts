@@ -14,7 +14,7 @@
  */
 import { Agent, type IncomingHttpHeaders, request as httpRequest } from "node:http";
 import { connect } from "node:net";
-import type { AuditEntry, RegistrySnapshot as Snapshot } from "../../src/registry-contract";
+import type { AuditEntry, RegistrySnapshot as Snapshot } from "../../src/contracts/registry";
 
 export interface RawRequest {
   readonly method: string;
@@ -356,7 +356,7 @@ export class Api {
 }
 
 /** What GET /debug/registry and the audit log return: the registry's own contract (JSON over the wire). */
-export type { AuditEntry, RegistrySnapshot as Snapshot } from "../../src/registry-contract";
+export type { AuditEntry, RegistrySnapshot as Snapshot } from "../../src/contracts/registry";
 
 /**
  * What an operator configured or a client registered, without what changes

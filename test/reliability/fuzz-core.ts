@@ -159,7 +159,7 @@ function segmentArb(real: readonly string[]): fc.Arbitrary<string> {
   return fc.oneof(...arbitraries).map((s) => s.replaceAll(" ", "%20"));
 }
 
-/** The orchestrator's own routes (src/router.ts), with placeholders for the variable segments. */
+/** The orchestrator's own routes (src/http/router.ts), with placeholders for the variable segments. */
 const ROUTES = [
   "/health",
   "/health/workers",

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { AWAITED_SYNC_TIMEOUT_MS, type EdgePick, EdgeRouter, type KeepAlive, LOCAL_EJECTION_MS, type LocalLease, MIN_FLUSH_DELAY_MS, type SharedTableStore } from "../../src/edge/edge-router";
-import type { EdgeReport, FleetTable, ServiceRoute } from "../../src/registry-contract";
+import type { EdgeReport, FleetTable, ServiceRoute } from "../../src/contracts/registry";
 
 const SOFT = 1_000;
 const HARD = 30_000;

@@ -26,9 +26,9 @@ import { rateLimitHeaders } from "../../src/core/ratelimit-headers";
 import { parseConfig } from "../../src/config";
 import { EdgeRouter, type EdgePick, type LocalLease } from "../../src/edge/edge-router";
 import { policyFor, rateLimitClass } from "../../src/middleware/rate-limit";
-import type { EdgeReport, FleetTable } from "../../src/registry-contract";
-import { RegisterBodySchema, ServiceNameSchema, ServiceSettingsBodySchema } from "../../src/schemas";
-import { fieldErrors } from "../../src/validation";
+import type { EdgeReport, FleetTable } from "../../src/contracts/registry";
+import { RegisterBodySchema, ServiceNameSchema, ServiceSettingsBodySchema } from "../../src/http/schemas";
+import { fieldErrors } from "../../src/http/validation";
 
 /** Members of every plain object, as keys a client may choose (metadata keys, label values, instance ids). */
 const PROTOTYPE_NAMES = [

@@ -9,7 +9,7 @@ import { runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import { DISCORD_COLORS, type DiscordPayload, type SlackPayload } from "../../src/core/alerts/payloads";
-import { metricsStub, registryStub } from "../../src/registry-client";
+import { metricsStub, registryStub } from "../../src/platform/stubs";
 
 const KEY = "test-admin-key-0123456789";
 const port = inject("upstreamPort");

@@ -6,7 +6,7 @@
 import { runDurableObjectAlarm, SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
-import { metricsStub, registryStub } from "../../src/registry-client";
+import { metricsStub, registryStub } from "../../src/platform/stubs";
 
 const KEY = "test-admin-key-0123456789";
 const port = inject("upstreamPort");

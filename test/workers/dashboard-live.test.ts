@@ -6,7 +6,7 @@ import { runInDurableObject, SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { MetricsDO } from "../../src/index";
-import { metricsStub, registryStub } from "../../src/registry-client";
+import { metricsStub, registryStub } from "../../src/platform/stubs";
 
 const KEY = "test-admin-key-0123456789";
 /** What a browser on the dashboard's page sends with the upgrade and with sign-out. */

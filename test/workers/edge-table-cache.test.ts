@@ -8,7 +8,7 @@
 import { SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
-import type { FleetTable } from "../../src/registry-contract";
+import type { FleetTable } from "../../src/contracts/registry";
 
 const port = inject("upstreamPort");
 const key = () => `https://edge-table.orchestrator.invalid/v1/${env.REGISTRY.idFromName("global").toString()}`;

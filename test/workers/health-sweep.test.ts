@@ -6,8 +6,8 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
-import { metricsStub, registryStub } from "../../src/registry-client";
-import type { InstanceView } from "../../src/registry-contract";
+import { metricsStub, registryStub } from "../../src/platform/stubs";
+import type { InstanceView } from "../../src/contracts/registry";
 
 const port = inject("upstreamPort");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import type { RegistryDO } from "../../src/index";
-import type { RegisterInput } from "../../src/registry-contract";
+import type { RegisterInput } from "../../src/contracts/registry";
 
 /** A fresh RegistryDO per test (the production one is the singleton "global"). */
 export function freshRegistry(): DurableObjectStub<RegistryDO> {

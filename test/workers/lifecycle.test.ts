@@ -8,7 +8,7 @@ import { createExecutionContext, SELF, waitOnExecutionContext } from "cloudflare
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import worker from "../../src/index";
-import { registryStub } from "../../src/registry-client";
+import { registryStub } from "../../src/platform/stubs";
 
 const KEY = "test-admin-key-0123456789";
 const port = inject("upstreamPort");

@@ -6,7 +6,7 @@
 import { SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
-import { registryStub } from "../../src/registry-client";
+import { registryStub } from "../../src/platform/stubs";
 
 const port = inject("upstreamPort");
 let nextIp = 1;

@@ -12,7 +12,7 @@ import { runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, inject, it } from "vitest";
-import { metricsStub } from "../../src/registry-client";
+import { metricsStub } from "../../src/platform/stubs";
 
 const KEY = "test-admin-key-0123456789";
 const TOKEN = "test-registration-token";

@@ -61,7 +61,7 @@ interface Builder {
 /**
  * Folds records into one entry per service+instance as they come, so the
  * edge keeps running totals per instance instead of an object per request
- * (src/metrics-recorder.ts keeps one per isolate between flushes). Records
+ * (src/edge/metrics-recorder.ts keeps one per isolate between flushes). Records
  * with invalid numbers throw RangeError (a bug in the caller that builds
  * them, better found than averaged away). Negative durations are clamped to
  * 0 by the sketch.

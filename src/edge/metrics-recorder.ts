@@ -9,11 +9,11 @@
  * its flush (at most one flush interval's worth), plus whatever MetricsDO had
  * not yet persisted (at most its 2-second persist interval).
  */
-import { BatchBuilder } from "./core/metrics/record";
-import { statusClassOf } from "./core/metrics/status-class";
-import { countDoCall } from "./do-calls";
-import type { ReleaseOutcome } from "./registry-contract";
-import { metricsStub } from "./registry-client";
+import { BatchBuilder } from "../core/metrics/record";
+import { statusClassOf } from "../core/metrics/status-class";
+import { countDoCall } from "../platform/do-calls";
+import type { ReleaseOutcome } from "../contracts/registry";
+import { metricsStub } from "../platform/stubs";
 
 const MAX_BUFFERED = 500;
 

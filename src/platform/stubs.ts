@@ -1,7 +1,5 @@
 /** The one place the Worker finds its singleton Durable Objects, each named "global". */
-import type { MetricsDO } from "../durable-objects/metrics";
-import type { RegistryDO } from "../durable-objects/registry";
-import { PerOwnerCache } from "./core/per-owner-cache";
+import { PerOwnerCache } from "../core/per-owner-cache";
 
 export const REGISTRY_NAME = "global";
 
@@ -20,14 +18,14 @@ export function singletonId(namespace: IdSource, name: string): DurableObjectId 
   return ids.get(namespace, name);
 }
 
-export function registryStub(env: Env): DurableObjectStub<RegistryDO> {
-  const namespace = env.REGISTRY as DurableObjectNamespace<RegistryDO>;
-  return namespace.get(singletonId(namespace, REGISTRY_NAME));
+// The stubs' types come from the generated Env (worker-configuration.d.ts), which names the classes
+// src/index.ts exports: nothing here imports the objects.
+export function registryStub(env: Env) {
+  return env.REGISTRY.get(singletonId(env.REGISTRY, REGISTRY_NAME));
 }
 
 export const METRICS_NAME = "global";
 
-export function metricsStub(env: Env): DurableObjectStub<MetricsDO> {
-  const namespace = env.METRICS as DurableObjectNamespace<MetricsDO>;
-  return namespace.get(singletonId(namespace, METRICS_NAME));
+export function metricsStub(env: Env) {
+  return env.METRICS.get(singletonId(env.METRICS, METRICS_NAME));
 }

@@ -81,15 +81,3 @@ export const REGISTRY_MIGRATIONS: readonly (readonly string[])[] = [
   // Scoped credentials: the role of the key that acted, beside its fingerprint.
   [`ALTER TABLE audit ADD COLUMN role TEXT`],
 ];
-
-export function applyMigrations(sql: SqlStorage, migrations: readonly (readonly string[])[]): number {
-  sql.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
-  const row = sql.exec<{ version: number | null }>("SELECT MAX(version) AS version FROM schema_migrations").one();
-  let version = row.version ?? 0;
-  for (let index = version; index < migrations.length; index++) {
-    for (const statement of migrations[index] ?? []) sql.exec(statement);
-    version = index + 1;
-    sql.exec("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", version, Date.now());
-  }
-  return version;
-}

@@ -17,12 +17,12 @@
  * notifications (which must never be lost or repeated).
  */
 import { DurableObject } from "cloudflare:workers";
-import { deliverDue } from "../src/alert-delivery";
-import { type Config, configFor } from "../src/config";
-import { alertFacts } from "../src/core/alerts/facts";
-import { type AlertHistory, appendAlertHistory, createAlertHistory } from "../src/core/alerts/history";
-import { createOutbox, enqueue, nextDueAt, type Outbox } from "../src/core/alerts/outbox";
-import { discordPayload, slackPayload } from "../src/core/alerts/payloads";
+import { deliverDue } from "./alert-delivery";
+import { type Config, configFor } from "../../src/config";
+import { alertFacts } from "../../src/core/alerts/facts";
+import { type AlertHistory, appendAlertHistory, createAlertHistory } from "../../src/core/alerts/history";
+import { createOutbox, enqueue, nextDueAt, type Outbox } from "../../src/core/alerts/outbox";
+import { discordPayload, slackPayload } from "../../src/core/alerts/payloads";
 import {
   alertStatuses,
   type AlertStatus,
@@ -32,20 +32,21 @@ import {
   type Notification,
   type PipelineConfig,
   type PipelineState,
-} from "../src/core/alerts/pipeline";
-import { evaluateRules } from "../src/core/alerts/rules";
-import { addSilence, expireSilence, pruneSilences, type Silence } from "../src/core/alerts/silences";
-import { applyBatch, createMetricsState, type MetricsState, removeInstance, serviceWindowStats } from "../src/core/metrics/aggregate";
-import { own, setOwn } from "../src/core/metrics/own";
-import { quantile } from "../src/core/metrics/sketch";
-import { notifyScaleWebhook } from "../src/scale-webhook";
-import { prometheusText } from "../src/core/metrics/prometheus";
-import type { Batch } from "../src/core/metrics/record";
-import { type MetricsExtras, type MetricsView, metricsView } from "../src/core/metrics/view";
-import { registryStub } from "../src/registry-client";
-import type { AutoscaleView, InstanceHealthEvent, RegistrySnapshot } from "../src/registry-contract";
+} from "../../src/core/alerts/pipeline";
+import { evaluateRules } from "../../src/core/alerts/rules";
+import { addSilence, expireSilence, pruneSilences, type Silence } from "../../src/core/alerts/silences";
+import { applyBatch, createMetricsState, type MetricsState, removeInstance, serviceWindowStats } from "../../src/core/metrics/aggregate";
+import { own, setOwn } from "../../src/core/metrics/own";
+import { quantile } from "../../src/core/metrics/sketch";
+import { notifyScaleWebhook } from "./scale-webhook";
+import { prometheusText } from "../../src/core/metrics/prometheus";
+import type { Batch } from "../../src/core/metrics/record";
+import { type MetricsExtras, type MetricsView, metricsView } from "../../src/core/metrics/view";
+import { registryStub } from "../../src/platform/stubs";
+import type { AutoscaleView, InstanceHealthEvent, RegistrySnapshot } from "../../src/contracts/registry";
+import type { AlertsView, DashboardState, LoopStatus, SilenceResult } from "../../src/contracts/metrics";
 import { runHealthSweep } from "./health-sweep";
-import { applyMigrations } from "./registry-schema";
+import { applyMigrations } from "../migrations";
 
 /** Never tick faster than this, whatever the intervals say: probes need time to land. */
 const MIN_TICK_MS = 250;
@@ -55,34 +56,6 @@ const MAX_RECENT_EVENTS = 200;
 const METRICS_MIGRATIONS = [["CREATE TABLE documents (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL)"]];
 
 type DocumentKey = "metrics" | "pipeline" | "outbox" | "history";
-
-export interface LoopStatus {
-  readonly lastSweepAt: number | null;
-  readonly lastSweepProbed: number;
-  /** How long the last sweep took, probes included (a sweep must fit in one interval). */
-  readonly lastSweepDurationMs: number | null;
-  readonly consecutiveSweepFailures: number;
-  readonly consecutiveAlertFailures: number;
-  readonly recentEvents: readonly InstanceHealthEvent[];
-}
-
-export interface AlertsView {
-  readonly active: readonly AlertStatus[];
-  readonly history: AlertHistory;
-  readonly outbox: { readonly pending: number; readonly delivered: number; readonly deadLettered: number; readonly dropped: number };
-}
-
-/** What the dashboard shows; sent on connect and pushed on every change. */
-export interface DashboardState {
-  readonly type: "snapshot";
-  readonly generatedAt: string;
-  readonly environment: string;
-  readonly services: RegistrySnapshot["services"];
-  readonly metrics: MetricsView;
-  readonly alerts: AlertsView;
-  readonly autoscaling: readonly AutoscaleView[];
-  readonly loop: LoopStatus;
-}
 
 /** Per-socket state, kept in the WebSocket's attachment so it survives hibernation and eviction. */
 interface SocketAttachment {
@@ -98,7 +71,6 @@ const PUSH_MIN_INTERVAL_MS = 1_000;
 const PUSH_IDLE_INTERVAL_MS = 10_000;
 const AUTOSCALE_TICK_MS = 1_000;
 
-export type SilenceResult = { readonly ok: true; readonly silence: Silence } | { readonly ok: false; readonly error: string };
 
 export class MetricsDO extends DurableObject<Env> {
   private readonly config: Config;

@@ -8,9 +8,9 @@
  * the turn). Reads and picks never touch storage.
  */
 import { DurableObject } from "cloudflare:workers";
-import { pickInstance } from "../src/core/balancer";
-import { type BalancerState, type Candidate, type HealthStatus, type Strategy, initialBalancerState } from "../src/core/balancer/types";
-import { healthScore } from "../src/core/balancer/health-score";
+import { pickInstance } from "../../src/core/balancer";
+import { type BalancerState, type Candidate, type HealthStatus, type Strategy, initialBalancerState } from "../../src/core/balancer/types";
+import { healthScore } from "../../src/core/balancer/health-score";
 import {
   type ActiveCheckConfig,
   type ActiveCheckState,
@@ -28,7 +28,7 @@ import {
   recordOutcome,
   retryAllowed,
   scaleWeight,
-} from "../src/core/health";
+} from "../../src/core/health";
 import {
   type CheckStatus,
   deriveHealth,
@@ -36,16 +36,16 @@ import {
   sweepTtl,
   updateErrorEwma,
   updateLatencyEwma,
-} from "../src/core/instance-health";
-import { bindingNameForService, isValidServiceName } from "../src/core/services";
-import type { MetricsExtras } from "../src/core/metrics/view";
-import { setOwn } from "../src/core/metrics/own";
-import { checkUpstreamUrl } from "../src/core/url-guard";
-import { ROLES, type ServiceScope, serviceInScope } from "../src/core/credentials";
-import { type Config, configFor, upstreamUrlPolicy } from "../src/config";
-import { bindingByName, isFetcher } from "../src/bindings";
-import { metricsStub, REGISTRY_NAME } from "../src/registry-client";
-import { type Failure, failure, ProblemType } from "../src/problem";
+} from "../../src/core/instance-health";
+import { bindingNameForService, isValidServiceName } from "../../src/core/services";
+import type { MetricsExtras } from "../../src/core/metrics/view";
+import { setOwn } from "../../src/core/metrics/own";
+import { checkUpstreamUrl } from "../../src/core/url-guard";
+import { ROLES, type ServiceScope, serviceInScope } from "../../src/core/credentials";
+import { type Config, configFor, upstreamUrlPolicy } from "../../src/config";
+import { bindingByName, isFetcher } from "../../src/platform/bindings";
+import { metricsStub, REGISTRY_NAME } from "../../src/platform/stubs";
+import { type Failure, failure, ProblemType } from "../../src/contracts/problem";
 import type {
   AcquireResult,
   DeregisterResult,
@@ -75,8 +75,9 @@ import type {
   InstanceAdminState,
   AutoscaleResult,
   AutoscaleView,
-} from "../src/registry-contract";
-import { applyMigrations, REGISTRY_MIGRATIONS } from "./registry-schema";
+} from "../../src/contracts/registry";
+import { applyMigrations } from "../migrations";
+import { REGISTRY_MIGRATIONS } from "./schema";
 import {
   appendDecision,
   type AutoscalePolicy,
@@ -87,7 +88,7 @@ import {
   evaluationDue,
   INITIAL_AUTOSCALE_STATE,
   type Observation,
-} from "../src/core/autoscale";
+} from "../../src/core/autoscale";
 
 interface ServiceRecord {
   name: string;

@@ -3,23 +3,23 @@
  * problem+json for anything thrown → security headers and the access log.
  */
 import { type IRequest, Router } from "itty-router";
-import { RESERVED_SEGMENTS } from "./core/services";
-import { splitServicePath } from "./core/paths";
-import { authorize } from "./middleware/auth";
-import type { Role } from "./core/credentials";
-import { metricsStub, registryStub } from "./registry-client";
-import { getAudit, lifecycleAction } from "./routes/lifecycle";
-import { deleteSilence, getAlerts, getSilences, postSilence } from "./routes/alerts";
-import { getMetrics, getWorkerMetrics } from "./routes/metrics";
-import { deleteAutoscaling, getAutoscaling, putAutoscaling } from "./routes/autoscaling";
-import { getDashboard, getDashboardAsset, getDashboardLive, getDashboardState, postLogin, postLogout } from "./routes/dashboard";
+import { RESERVED_SEGMENTS } from "../core/services";
+import { splitServicePath } from "../core/paths";
+import { authorize } from "../middleware/auth";
+import type { Role } from "../core/credentials";
+import { metricsStub, registryStub } from "../platform/stubs";
+import { getAudit, lifecycleAction } from "../routes/lifecycle";
+import { deleteSilence, getAlerts, getSilences, postSilence } from "../routes/alerts";
+import { getMetrics, getWorkerMetrics } from "../routes/metrics";
+import { deleteAutoscaling, getAutoscaling, putAutoscaling } from "../routes/autoscaling";
+import { getDashboard, getDashboardAsset, getDashboardLive, getDashboardState, postLogin, postLogout } from "../routes/dashboard";
 import { problem, ProblemType, problemTypeOf } from "./problem";
-import { listServicesAdmin, putServiceSettings } from "./routes/admin";
-import { auditActor, type Handler, type RouteArgs } from "./routes/context";
-import { devOnly, getDebugConfig, getDebugDoCalls, getDebugRegistry } from "./routes/debug";
-import { getHealth, getWorkersHealth } from "./routes/health";
-import { proxyToService } from "./routes/proxy";
-import { deregisterInstance, heartbeatInstance, listServices, registerInstance } from "./routes/registry";
+import { listServicesAdmin, putServiceSettings } from "../routes/admin";
+import { auditActor, type Handler, type RouteArgs } from "../routes/context";
+import { devOnly, getDebugConfig, getDebugDoCalls, getDebugRegistry } from "../routes/debug";
+import { getHealth, getWorkersHealth } from "../routes/health";
+import { proxyToService } from "../routes/proxy";
+import { deregisterInstance, heartbeatInstance, listServices, registerInstance } from "../routes/registry";
 
 /**
  * Admin endpoints by the role they need: `viewer` reads, `operator` acts on

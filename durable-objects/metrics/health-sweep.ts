@@ -4,11 +4,11 @@
  * and hand the results back to the registry, which owns health state.
  * Returns the health events the registry reported and when the next sweep is due.
  */
-import type { Config } from "../src/config";
-import { mapWithConcurrency, MAX_OUTBOUND_CONNECTIONS, planSweep } from "../src/core/health";
-import { probeInstance } from "../src/health-probe";
-import type { HealthTarget, InstanceHealthEvent, ProbeReport } from "../src/registry-contract";
-import type { RegistryDO } from "./registry";
+import type { Config } from "../../src/config";
+import type { registryStub } from "../../src/platform/stubs";
+import { mapWithConcurrency, MAX_OUTBOUND_CONNECTIONS, planSweep } from "../../src/core/health";
+import { probeInstance } from "./health-probe";
+import type { HealthTarget, InstanceHealthEvent, ProbeReport } from "../../src/contracts/registry";
 
 export interface SweepResult {
   readonly probed: number;
@@ -19,7 +19,7 @@ export interface SweepResult {
 export async function runHealthSweep(
   env: Env,
   config: Config,
-  registry: DurableObjectStub<RegistryDO>,
+  registry: ReturnType<typeof registryStub>,
   now: number,
   random: () => number,
 ): Promise<SweepResult> {

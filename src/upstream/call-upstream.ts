@@ -4,11 +4,11 @@
  * prober so both obey the same SSRF rule (re-checked on every call) and
  * neither follows redirects.
  */
-import { bindingByName, isFetcher } from "./bindings";
-import { type Config, upstreamUrlPolicy } from "./config";
-import { PerOwnerCache } from "./core/per-owner-cache";
-import { checkUpstreamUrl } from "./core/url-guard";
-import type { Target } from "./registry-contract";
+import { bindingByName, isFetcher } from "../platform/bindings";
+import { type Config, upstreamUrlPolicy } from "../config";
+import { PerOwnerCache } from "../core/per-owner-cache";
+import { checkUpstreamUrl } from "../core/url-guard";
+import type { Target } from "../contracts/registry";
 
 export type UpstreamResult =
   | { readonly kind: "response"; readonly response: Response }

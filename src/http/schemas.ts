@@ -1,8 +1,8 @@
 /** valibot schemas for every request body the orchestrator accepts. */
 import * as v from "valibot";
-import { noDotSegments } from "./core/paths";
-import { STRATEGIES } from "./core/balancer/types";
-import { RESERVED_SEGMENTS, SERVICE_NAME_PATTERN } from "./core/services";
+import { noDotSegments } from "../core/paths";
+import { STRATEGIES } from "../core/balancer/types";
+import { RESERVED_SEGMENTS, SERVICE_NAME_PATTERN } from "../core/services";
 
 export const ServiceNameSchema = v.pipe(
   v.string("must be a string"),

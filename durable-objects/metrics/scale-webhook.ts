@@ -4,8 +4,8 @@
  * evaluation sends the then-current desired count anyway, so a lost message is
  * superseded rather than retried. Same SSRF rules as upstreams.
  */
-import { type Config, upstreamUrlPolicy } from "./config";
-import { checkUpstreamUrl } from "./core/url-guard";
+import { type Config, upstreamUrlPolicy } from "../../src/config";
+import { checkUpstreamUrl } from "../../src/core/url-guard";
 
 export async function notifyScaleWebhook(config: Config, service: string, current: number, desired: number, shortBy: number): Promise<void> {
   if (!config.scaleWebhookUrl) return;

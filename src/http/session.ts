@@ -6,8 +6,8 @@
  * ORCHESTRATOR_API_KEY: rotating that key ends every session. HttpOnly,
  * SameSite=Strict, Path=/admin, Secure outside development.
  */
-import type { Config } from "./config";
-import { ROLES, type Role } from "./core/credentials";
+import type { Config } from "../config";
+import { ROLES, type Role } from "../core/credentials";
 
 export const SESSION_COOKIE = "orch_session";
 export const SESSION_TTL_SECONDS = 8 * 3600;

@@ -2,11 +2,11 @@
  * The typed RPC contract between the edge Worker and RegistryDO: what goes in,
  * what comes out. Failures come back as values (see problem.ts `Failure`).
  */
-import type { Strategy, HealthStatus } from "./core/balancer/types";
-import type { Role } from "./core/credentials";
-import type { CheckStatus, ServiceStatus } from "./core/instance-health";
+import type { Strategy, HealthStatus } from "../core/balancer/types";
+import type { Role } from "../core/credentials";
+import type { CheckStatus, ServiceStatus } from "../core/instance-health";
 import type { Failure } from "./problem";
-import type { AutoscalePolicy, Decision, DecisionLog } from "./core/autoscale";
+import type { AutoscalePolicy, Decision, DecisionLog } from "../core/autoscale";
 
 export type Target = { readonly kind: "url"; readonly url: string } | { readonly kind: "binding"; readonly binding: string };
 

@@ -6,16 +6,11 @@
  * address that ever called.
  */
 import { DurableObject } from "cloudflare:workers";
-import { gcra, type GcraState, type RateLimitPolicy } from "../src/core/gcra";
-import { refund, settleReservation } from "../src/core/gcra-batch";
-import { applyMigrations } from "./registry-schema";
+import { gcra, type GcraState, type RateLimitPolicy } from "../../src/core/gcra";
+import { refund, settleReservation } from "../../src/core/gcra-batch";
+import type { RateDecision } from "../../src/contracts/rate-limiter";
+import { applyMigrations } from "../migrations";
 
-export interface RateDecision {
-  readonly allowed: boolean;
-  readonly remaining: number;
-  readonly resetMs: number;
-  readonly retryAfterMs: number;
-}
 
 /** More debt than an isolate can run up (its credit) is a caller bug; this caps what one call can charge. */
 const MAX_DEBT = 1_000;

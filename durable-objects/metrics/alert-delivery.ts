@@ -4,9 +4,9 @@
  * attempt's result goes back into the outbox, which decides about retries
  * (429 and 5xx with backoff honouring Retry-After) and dead letters.
  */
-import { type Config, upstreamUrlPolicy } from "./config";
-import { dueEntries, type Outbox, recordAttempt } from "./core/alerts/outbox";
-import { checkUpstreamUrl } from "./core/url-guard";
+import { type Config, upstreamUrlPolicy } from "../../src/config";
+import { dueEntries, type Outbox, recordAttempt } from "../../src/core/alerts/outbox";
+import { checkUpstreamUrl } from "../../src/core/url-guard";
 
 const DELIVERY_TIMEOUT_MS = 10_000;
 const MAX_PER_TICK = 10;

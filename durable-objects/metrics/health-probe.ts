@@ -3,9 +3,9 @@
  * service binding), with the check's timeout. Any 2xx passes, as in Envoy's
  * default expected_statuses; anything else, or no answer, fails.
  */
-import type { Config } from "./config";
-import type { HealthTarget, ProbeReport } from "./registry-contract";
-import { callUpstream } from "./upstream";
+import type { Config } from "../../src/config";
+import type { HealthTarget, ProbeReport } from "../../src/contracts/registry";
+import { callUpstream } from "../../src/upstream/call-upstream";
 
 export async function probeInstance(env: Env, config: Config, target: HealthTarget): Promise<ProbeReport> {
   const startedAt = Date.now();
