@@ -1,6 +1,6 @@
 /**
  * The receiving side of a signed lifecycle hook, as an instance would check
- * it (Node built-ins only; the README's Lifecycle hook section shows the same
+ * it (Node built-ins only; docs/architecture.md's Lifecycle hook section shows the same
  * lines). The orchestrator sends
  *
  *   X-Orchestrator-Timestamp: <Unix seconds>

@@ -5,7 +5,7 @@
  * path, a timestamp and the exact body, so a receiver can tell the
  * orchestrator's request from anyone else's and refuse a replay of an old
  * one. The receiver's side, in Node, is demo/hook-signature.mjs and the
- * README (Lifecycle hook); both must agree with `hookSigningInput`.
+ * docs/architecture.md (Lifecycle hook); both must agree with `hookSigningInput`.
  */
 
 export const HOOK_TIMESTAMP_HEADER = "x-orchestrator-timestamp";

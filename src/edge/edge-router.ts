@@ -26,7 +26,7 @@
  *   it), or the last request in flight ending. An isolate calls RegistryDO at
  *   most once per soft TTL.
  *
- * Consistency (what the README promises and the tests check): a pick uses a
+ * Consistency (what docs/architecture.md promises and the tests check): a pick uses a
  * table at most `softTtlMs` old plus one sync's duration (and never past
  * `hardTtlMs` while the registry answers); least-connections sees this
  * isolate's counts exactly and the others' as of their last report; every

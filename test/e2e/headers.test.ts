@@ -64,7 +64,7 @@ describe("hop-by-hop headers", () => {
 
   // Not covered: a header *named* in the client's Connection header still reaches the
   // upstream, because workerd consumes the Connection header before the Worker runs and
-  // src/core/headers.ts never sees the names (noted in the README's known limits).
+  // src/core/headers.ts never sees the names (noted in docs/architecture.md's known limits).
 });
 
 describe("forwarding headers", () => {

@@ -1,7 +1,7 @@
 /**
  * The lifecycle hook is signed (security review finding 4): a restart through
  * the orchestrator reaches a demo fleet instance, which checks the signature
- * the way the README tells an instance to (demo/hook-signature.mjs) and acts
+ * the way docs/architecture.md tells an instance to (demo/hook-signature.mjs) and acts
  * on it; the same instance refuses calls that are unsigned, signed with another
  * secret, too old, or whose body changed after signing. Clients cannot reach
  * the hook through the proxy at all.
@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FleetInstance, startFleet } from "../../demo/fleet.mjs";
 import { hookSignatureHeaders } from "../../src/core/hook-signature";
-import { freePort } from "../support/wrangler-dev";
+import { freePort } from "../../scripts/lib/ports.mjs";
 import { adminAuth, baseUrl, gateway, lifecycleHookSecret, putServiceSettings, registrationToken, uniqueService } from "./upstreams";
 
 const HOOK_PATH = "/__lifecycle/restart";
