@@ -24,18 +24,17 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import os from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { bundleOrchestrator } from "./bench/bundle.mjs";
+import { HOST, ROOT, WORKERD } from "./bench/config.mjs";
+import { processCpuSeconds as cpuSeconds } from "./bench/cpu.mjs";
+import { freePorts } from "./lib/ports.mjs";
+import { sleep, waitForHttp } from "./lib/wait.mjs";
 import { compatibilityDate, isolatesWorkerdConfig } from "./workerd-config.mjs";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const HOST = "127.0.0.1";
-const WORKERD = join(ROOT, "node_modules", "@cloudflare", "workerd-linux-64", "bin", "workerd");
-const WRANGLER = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 const SERVICES = ["main-bot", "api", "banking", "security", "frontend", "analytics"];
 const option = (name, fallback) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback);
 const ISOLATES = option("isolates", 8);
@@ -60,27 +59,6 @@ const deadline = setTimeout(() => {
   process.exit(1);
 }, 5 * 60_000);
 
-async function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, HOST, () => {
-      const { port } = server.address();
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-function run(command, args) {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (d) => (output += d));
-    child.stderr.on("data", (d) => (output += d));
-    child.on("exit", (code) => (code === 0 ? resolveRun(output) : reject(new Error(`${command} ${args.join(" ")} failed:\n${output.slice(-2000)}`))));
-  });
-}
-
 async function startWorkerd(name, configText, readyUrl) {
   const dir = join(tmp, name);
   writeFileSync(join(dir, "config.capnp"), configText);
@@ -90,17 +68,18 @@ async function startWorkerd(name, configText, readyUrl) {
   child.stderr.on("data", (d) => (log = (log + d).slice(-8000)));
   child.logTail = () => log;
   children.push(child);
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`workerd ${name} exited: ${log}`);
-    try {
-      const r = await fetch(readyUrl, { signal: AbortSignal.timeout(1000) });
-      await r.arrayBuffer();
-      return child;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`workerd ${name} did not start: ${log}`);
+  // Any answer will do: the reference Workers' /warm is whatever the upstream says.
+  const answer = await waitForHttp(readyUrl, {
+    timeoutMs: 20_000,
+    requestTimeoutMs: 1_000,
+    ready: () => true,
+    cancelled: () => {
+      if (child.exitCode !== null) throw new Error(`workerd ${name} exited: ${log}`);
+      return false;
+    },
+  });
+  if (!answer.ready) throw new Error(`workerd ${name} did not start: ${log}`);
+  return child;
 }
 
 /** The loopback instances: one node:http server answering every path with a small JSON body. */
@@ -115,16 +94,6 @@ async function startUpstream() {
   server.keepAliveTimeout = 60_000;
   await new Promise((r) => server.listen(0, HOST, r));
   return server;
-}
-
-/** CPU seconds a process has used so far (user + system, from /proc), or null where there is no /proc. */
-function cpuSeconds(pid) {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return null;
-  }
 }
 
 function percentile(sorted, p) {
@@ -144,7 +113,7 @@ async function openLoop(targets, rate, seconds) {
   for (let tick = 0; tick * interval < seconds * 1000; tick++) {
     const due = start + tick * interval;
     const wait = due - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    if (wait > 0) await sleep(wait);
     for (const target of targets) {
       const n = sent % CLIENTS;
       const client = `198.51.${n >> 8}.${n & 255}`;
@@ -195,7 +164,7 @@ async function main() {
   const compat = compatibilityDate(ROOT);
   say(`bundling the orchestrator; ${ISOLATES} isolates, ${SERVICES.length} services, ${RATE} and ${2 * RATE} req/s per service per isolate, ${SECONDS} s each, ${DELAY} ms added to every Durable Object call the edge makes`);
   const bundleDir = join(tmp, "bundle");
-  await run(process.execPath, [WRANGLER, "deploy", "--dry-run", "--env", "", "--outdir", bundleDir]);
+  await bundleOrchestrator(bundleDir);
   const upstream = await startUpstream();
   const upstreamPort = upstream.address().port;
 
@@ -204,8 +173,7 @@ async function main() {
     const refDir = join(tmp, name);
     mkdirSync(refDir, { recursive: true });
     copyFileSync(join(ROOT, "bench", file), join(refDir, "worker.js"));
-    const refPorts = [];
-    for (let i = 0; i < ISOLATES; i++) refPorts.push(await freePort());
+    const refPorts = await freePorts(ISOLATES);
     const child = await startWorkerd(
       name,
       `using Workerd = import "/workerd/workerd.capnp";
@@ -236,8 +204,7 @@ ${refPorts.map((_, i) => `    (name = "${name}${i}", worker = (modules = [(name 
   const adminKey = `admin-${randomBytes(16).toString("hex")}`;
   const registrationToken = `reg-${randomBytes(16).toString("hex")}`;
   const vars = { ENVIRONMENT: "development", DEV_MODE: "true", ACCESS_LOG: "errors", ORCHESTRATOR_API_KEY: adminKey, REGISTRATION_TOKEN: registrationToken, BENCH_DO_DELAY_MS: String(DELAY), RATE_LIMIT_ADMIN: "100000", AUTH_FAILURE_LIMIT: "100000" };
-  const ports = [];
-  for (let i = 0; i < ISOLATES; i++) ports.push(await freePort());
+  const ports = await freePorts(ISOLATES);
   const config = isolatesWorkerdConfig({ host: HOST, ports, storageDir, vars, uniqueKeyPrefix: "bench-isolates", compatibilityDate: compat, mainModule: "wrapper.js" });
   const orchestrator = await startWorkerd("orchestrator", config, `http://${HOST}:${ports[0]}/health`);
   for (const port of ports) await (await fetch(`http://${HOST}:${port}/health`)).arrayBuffer();

@@ -15,15 +15,17 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { appendFileSync, createWriteStream, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readDevVars, startFleet } from "../demo/fleet.mjs";
+import { LOOPBACK, portIsFree } from "./lib/ports.mjs";
+import { sendSignal, stopProcess } from "./lib/processes.mjs";
+import { sleep, waitForHttp } from "./lib/wait.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const DEV_VARS = join(ROOT, ".dev.vars");
 const DEV_LOG = join(ROOT, ".wrangler", "dev.log");
-const HOST = "127.0.0.1";
+const HOST = LOOPBACK;
 const PORT = Number(process.env.PORT || 8787);
 const BASE_URL = `http://${HOST}:${PORT}`;
 const READY_TIMEOUT_MS = 90_000;
@@ -53,7 +55,7 @@ if (!fleetToken) {
   process.exit(1);
 }
 
-if (!(await portIsFree(PORT))) {
+if (!(await portIsFree(PORT, HOST))) {
   console.error(`[start] ${HOST}:${PORT} is already in use (another wrangler dev?). Stop it, or pick another port: PORT=8788 npm start`);
   process.exit(1);
 }
@@ -151,7 +153,7 @@ process.on("exit", () => killGroup("SIGKILL"));
 void wranglerExited.then(async ({ code, signal }) => {
   if (shuttingDown) return;
   // Let its last words (usually the reason) reach the terminal first; workerd may hold the pipes a little longer.
-  await Promise.race([wranglerOutputClosed, new Promise((r) => setTimeout(r, 1_000))]);
+  await Promise.race([wranglerOutputClosed, sleep(1_000)]);
   if (shuttingDown) return;
   const exitCode = code ?? (signal ? 1 : 0);
   say(`wrangler dev exited on its own (${signal ?? `code ${code}`})${exitCode !== 0 ? "; see .wrangler/dev.log" : ""}`);
@@ -304,70 +306,40 @@ async function putLifecycleHook(service, url) {
   }
 }
 
-function portIsFree(port) {
-  return new Promise((resolveFree) => {
-    const probe = net.createServer();
-    probe.once("error", () => resolveFree(false));
-    probe.listen(port, HOST, () => probe.close(() => resolveFree(true)));
-  });
-}
-
+/** Polls GET /health until it answers 200: { ok: true }, or { ok: false } with the last answer or the problem that waiting will not fix. */
 async function waitForHealth() {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let last = "no answer yet";
-  while (Date.now() < deadline && !shuttingDown) {
-    try {
-      const response = await fetch(`${BASE_URL}/health`, { signal: AbortSignal.timeout(3_000) });
-      if (response.status === 200) {
-        await response.body?.cancel();
-        return { ok: true };
-      }
-      // A problem+json answer means the Worker runs but refuses (e.g. an invalid setting): waiting will not help.
-      if (response.status !== 429 && response.headers.get("content-type")?.startsWith("application/problem+json")) {
-        const body = await response.json().catch(() => ({}));
-        return { ok: false, problem: `${response.status} ${body.title ?? ""}: ${body.detail ?? ""}`.trim() };
-      }
-      await response.body?.cancel();
-      last = `HTTP ${response.status}`;
-    } catch (error) {
-      last = error?.cause?.code ?? error?.message ?? String(error);
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  return { ok: false, last };
+  const answer = await waitForHttp(`${BASE_URL}/health`, {
+    timeoutMs: READY_TIMEOUT_MS,
+    intervalMs: 500,
+    requestTimeoutMs: 3_000,
+    cancelled: () => shuttingDown,
+    // A problem+json answer means the Worker runs but refuses (e.g. an invalid setting): waiting will not help.
+    giveUp: async (response) => {
+      if (response.status === 429 || !response.headers.get("content-type")?.startsWith("application/problem+json")) return undefined;
+      const body = await response.json().catch(() => ({}));
+      return `${response.status} ${body.title ?? ""}: ${body.detail ?? ""}`.trim();
+    },
+  });
+  if (answer.ready) return { ok: true };
+  return answer.gaveUp ? { ok: false, problem: answer.last } : { ok: false, last: answer.last };
 }
 
+/** Signals wrangler's whole process group: even when npx itself has exited, workerd may still be alive in it. */
 function killGroup(signal) {
-  // Even when npx itself has exited, workerd may still be alive in its group.
   if (wrangler.pid === undefined) return false;
-  try {
-    process.kill(-wrangler.pid, signal);
-    return true;
-  } catch {
-    return false; // the group is already empty
-  }
+  return sendSignal(wrangler.pid, signal, { group: true }); // false: the group is already empty
 }
 
+/** SIGTERM to the group, then waits for all of it, not just npx: workerd must be gone before we say we are. */
 async function stopWrangler() {
-  if (!killGroup("SIGTERM")) return;
-  const deadline = Date.now() + STOP_GRACE_MS;
-  // Wait for the whole group, not just npx: workerd must be gone before we say we are.
-  while (Date.now() < deadline) {
-    if (!groupAlive()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  say("wrangler did not stop within 5 s; killing it");
-  killGroup("SIGKILL");
-}
-
-function groupAlive() {
-  if (wrangler.pid === undefined) return false;
-  try {
-    process.kill(-wrangler.pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  if (wrangler.pid === undefined) return;
+  await stopProcess(wrangler.pid, {
+    group: true,
+    graceMs: STOP_GRACE_MS,
+    pollMs: 100,
+    killWaitMs: 0,
+    onForce: () => say("wrangler did not stop within 5 s; killing it"),
+  });
 }
 
 function pipeLines(stream, onLine) {

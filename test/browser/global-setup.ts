@@ -20,7 +20,9 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { freePort, ROOT, snapshotTree, startWranglerDev, tail, waitForHealth } from "../support/wrangler-dev";
+import { freePort } from "../../scripts/lib/ports.mjs";
+import { tail } from "../../scripts/lib/processes.mjs";
+import { ROOT, snapshotTree, startWranglerDev, waitForHealth } from "../support/wrangler-dev";
 import { startFleet } from "../../demo/fleet.mjs";
 
 const CHROMIUM = "/usr/bin/chromium";

@@ -24,7 +24,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { freePort, ROOT, snapshotTree, startWranglerDev, tail, waitForHealth } from "../support/wrangler-dev";
+import { freePort } from "../../scripts/lib/ports.mjs";
+import { tail } from "../../scripts/lib/processes.mjs";
+import { ROOT, snapshotTree, startWranglerDev, waitForHealth } from "../support/wrangler-dev";
 
 const STARTUP_TIMEOUT_MS = Number(process.env.E2E_STARTUP_TIMEOUT_MS) || 90_000;
 

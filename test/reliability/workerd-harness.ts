@@ -1,7 +1,9 @@
 /**
  * The orchestrator on plain `workerd serve`, for the reliability suite and the
  * fuzz and soak scripts: the minimal logic of scripts/bench.mjs, copied (not
- * shared) so the benchmark can change without breaking these.
+ * shared) so the benchmark can change without breaking these; only the workerd
+ * config (scripts/workerd-config.mjs) and the small port, process and wait
+ * helpers (scripts/lib/) are shared.
  *
  * - bundle(): a snapshot of the tree (the way test/e2e/global-setup.ts takes
  *   one, so a half-saved file of someone else's cannot break the build) is
@@ -15,21 +17,24 @@
  * Everything listens on 127.0.0.1 only. Every process started here is killed
  * when the Node process exits, whatever the reason.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort, LOOPBACK } from "../../scripts/lib/ports.mjs";
+import { runCaptured, sendSignal, spawnLogged, tail } from "../../scripts/lib/processes.mjs";
+import { sleep, waitForHttp } from "../../scripts/lib/wait.mjs";
 import { compatibilityDate, orchestratorWorkerdConfig } from "../../scripts/workerd-config.mjs";
-import { freePort, snapshotTree, tail } from "../support/wrangler-dev";
+import { snapshotTree } from "../support/wrangler-dev";
 
 /** The project root. Scripts that run a bundled copy of this file set RELIABILITY_ROOT, since import.meta.url moves with the bundle. */
 export function projectRoot(): string {
   return process.env.RELIABILITY_ROOT ?? fileURLToPath(new URL("../..", import.meta.url));
 }
 
-const HOST = "127.0.0.1";
+const HOST = LOOPBACK;
 /** The schema's maximum for every RATE_LIMIT_* class (src/config.ts), per period. */
 export const MAX_RATE_LIMIT = "10000000";
 
@@ -48,13 +53,7 @@ function track(child: ChildProcess): void {
     exitHookInstalled = true;
     // Last resort (the runner died, a script threw): never leave a workerd behind.
     process.on("exit", () => {
-      for (const c of running) {
-        try {
-          if (c.pid !== undefined) process.kill(-c.pid, "SIGKILL");
-        } catch {
-          /* already gone */
-        }
-      }
+      for (const c of running) if (c.pid !== undefined) sendSignal(c.pid, "SIGKILL", { group: true });
     });
   }
 }
@@ -68,21 +67,13 @@ export function killChildrenOnSignals(): void {
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     process.once(signal, () => {
       console.error(`\n${signal}: stopping the workerd processes this run started`);
-      for (const c of running) {
-        try {
-          if (c.pid !== undefined) process.kill(-c.pid, "SIGKILL");
-        } catch {
-          /* already gone */
-        }
-      }
+      for (const c of running) if (c.pid !== undefined) sendSignal(c.pid, "SIGKILL", { group: true });
       process.exit(signal === "SIGINT" ? 130 : 143);
     });
   }
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-export { freePort };
+export { freePort, sleep };
 
 /** How much of workerd's log an error message quotes. */
 const LOG_TAIL_BYTES = 6000;
@@ -105,28 +96,13 @@ export async function bundle(workDir: string): Promise<Bundle> {
   snapshotTree(tree, root);
   const env: NodeJS.ProcessEnv = { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", WRANGLER_LOG_PATH: join(workDir, "wrangler-logs") };
   for (const name of ["CLOUDFLARE_ENV", "CLOUDFLARE_INCLUDE_PROCESS_ENV", "CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV", "FORCE_COLOR"]) delete env[name];
-  const result = await run(process.execPath, [wranglerJs(), "deploy", "--dry-run", "--env", "", "--outdir", out], tree, env, 120_000);
+  const result = await runCaptured(process.execPath, [wranglerJs(), "deploy", "--dry-run", "--env", "", "--outdir", out], { cwd: tree, env, timeoutMs: 120_000 });
   if (result.code !== 0 || !existsSync(join(out, "index.js"))) {
     throw new Error(`wrangler deploy --dry-run failed (${result.code}):\n${result.output.slice(-3000)}`);
   }
   cpSync(join(tree, "dashboard", "public"), join(out, "public"), { recursive: true });
   rmSync(tree, { recursive: true, force: true });
   return { dir: out };
-}
-
-function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.once("error", reject);
-    child.once("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
 }
 
 // ------------------------------------------------------------------ the orchestrator on workerd
@@ -198,36 +174,27 @@ export class Orchestrator {
     const config = join(this.dir, "config.capnp");
     writeFileSync(config, this.config());
     this.starts++;
-    const log = openSync(this.logFile, "a");
-    writeFileSync(log, `\n----- start ${this.starts} at ${new Date().toISOString()} -----\n`);
-    const child = spawn(workerdBinary(), ["serve", config, "--experimental", ...(this.options.verbose ? ["--verbose"] : []), ...(this.options.inspectorPort ? [`--inspector-addr=${HOST}:${this.options.inspectorPort}`] : [])], {
+    appendFileSync(this.logFile, `\n----- start ${this.starts} at ${new Date().toISOString()} -----\n`);
+    const child = spawnLogged(workerdBinary(), ["serve", config, "--experimental", ...(this.options.verbose ? ["--verbose"] : []), ...(this.options.inspectorPort ? [`--inspector-addr=${HOST}:${this.options.inspectorPort}`] : [])], {
+      logFile: this.logFile,
       cwd: this.dir,
-      stdio: ["ignore", log, log],
-      detached: true,
     });
-    closeSync(log);
     track(child);
     this.child = child;
     this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
-    const deadline = Date.now() + timeoutMs;
-    let last = "";
-    while (Date.now() < deadline) {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        this.child = null;
-        throw new Error(`workerd exited while starting (${child.exitCode ?? child.signalCode}):\n${tail(this.logFile, LOG_TAIL_BYTES)}`);
-      }
-      try {
-        const response = await fetch(`${this.baseUrl}/health`, { signal: AbortSignal.timeout(2_000) });
-        await response.arrayBuffer();
-        if (response.status === 200) return;
-        last = `HTTP ${response.status}`;
-      } catch (error) {
-        last = String((error as { cause?: { code?: string } }).cause?.code ?? error);
-      }
-      await sleep(100);
-    }
+    const answer = await waitForHttp(`${this.baseUrl}/health`, {
+      timeoutMs,
+      cancelled: () => {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          this.child = null;
+          throw new Error(`workerd exited while starting (${child.exitCode ?? child.signalCode}):\n${tail(this.logFile, LOG_TAIL_BYTES)}`);
+        }
+        return false;
+      },
+    });
+    if (answer.ready) return;
     await this.kill();
-    throw new Error(`workerd not healthy within ${timeoutMs} ms (${last}):\n${tail(this.logFile, LOG_TAIL_BYTES)}`);
+    throw new Error(`workerd not healthy within ${timeoutMs} ms (${answer.last}):\n${tail(this.logFile, LOG_TAIL_BYTES)}`);
   }
 
   /** SIGKILL: no shutdown, no flush, exactly what a crash does. Resolves once the process is gone. */
@@ -235,11 +202,7 @@ export class Orchestrator {
     const child = this.child;
     if (!child) return;
     this.child = null;
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
-    } catch {
-      /* already gone */
-    }
+    if (child.pid !== undefined) sendSignal(child.pid, "SIGKILL", { group: true });
     await Promise.race([this.exited, sleep(5_000)]);
   }
 

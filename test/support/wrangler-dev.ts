@@ -1,28 +1,17 @@
 /**
  * Starting and stopping a real `wrangler dev` for the Node-side test projects
- * (e2e, browser): free ports, a snapshot of the tree (so edits made while a run
- * is going on cannot reload it mid-test), a clean child environment, waiting for
- * /health, and stopping the whole process group.
+ * (e2e, browser): a snapshot of the tree (so edits made while a run is going on
+ * cannot reload it mid-test), a clean child environment, waiting for /health,
+ * and stopping the whole process group. Free ports, logs and signals come from
+ * scripts/lib/, shared with the scripts.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, cpSync, existsSync, openSync, readFileSync, symlinkSync } from "node:fs";
-import { createServer } from "node:net";
+import type { ChildProcess } from "node:child_process";
+import { cpSync, symlinkSync } from "node:fs";
 import { join, relative, sep } from "node:path";
+import { sendSignal, spawnLogged } from "../../scripts/lib/processes.mjs";
+import { waitForHttp } from "../../scripts/lib/wait.mjs";
 
 export const ROOT = new URL("../..", import.meta.url).pathname;
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => (port ? resolve(port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 /** Top-level entries that are never part of the Worker (or must not be: secrets files). */
 const NOT_IN_SNAPSHOT = new Set(["node_modules", ".git", ".wrangler", "dist", "test", "coverage", "bench-results", ".tmp", "test-artifacts"]);
@@ -53,43 +42,28 @@ export function childEnv(logDir?: string): NodeJS.ProcessEnv {
   return { ...env, WRANGLER_SEND_METRICS: "false", ...(logDir === undefined ? {} : { WRANGLER_LOG_PATH: logDir }), NO_COLOR: "1", CI: "true" };
 }
 
-export function tail(path: string, bytes = 16_000): string {
-  if (!existsSync(path)) return "(no output captured)";
-  const text = readFileSync(path, "utf8");
-  return text.length > bytes ? `…${text.slice(-bytes)}` : text;
-}
-
+/** Waits until GET <baseUrl>/health answers 200; throws if wrangler exits first or `deadline` passes. */
 export async function waitForHealth(baseUrl: string, child: ChildProcess, deadline: number, timeoutMs: number): Promise<void> {
-  let lastError = "";
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`wrangler dev exited early (code ${child.exitCode}, signal ${child.signalCode})`);
-    }
-    try {
-      const response = await fetch(`${baseUrl}/health`, { signal: AbortSignal.timeout(5_000) });
-      await response.arrayBuffer();
-      if (response.status === 200) return;
-      lastError = `GET /health answered ${response.status}`;
-    } catch (error) {
-      lastError = String(error);
-    }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`orchestrator not healthy within ${timeoutMs} ms (${lastError})`);
+  const answer = await waitForHttp(`${baseUrl}/health`, {
+    timeoutMs: deadline - Date.now(),
+    intervalMs: 300,
+    requestTimeoutMs: 5_000,
+    cancelled: () => {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`wrangler dev exited early (code ${child.exitCode}, signal ${child.signalCode})`);
+      }
+      return false;
+    },
+  });
+  if (!answer.ready) throw new Error(`orchestrator not healthy within ${timeoutMs} ms (${answer.last})`);
 }
 
+/** SIGTERM to the whole process group (wrangler, esbuild, workerd); once wrangler has exited, SIGKILL to what is left of it (SIGKILL anyway after 5 s). */
 export function stopGroup(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return resolve();
     const pid = child.pid;
-    const killGroup = (signal: NodeJS.Signals) => {
-      try {
-        // Negative pid: the whole process group (wrangler, esbuild, workerd).
-        process.kill(-pid, signal);
-      } catch {
-        /* already gone */
-      }
-    };
+    const killGroup = (signal: NodeJS.Signals) => void sendSignal(pid, signal, { group: true });
     const hard = setTimeout(() => killGroup("SIGKILL"), 5_000);
     child.once("exit", () => {
       clearTimeout(hard);
@@ -146,20 +120,13 @@ export interface WranglerDev {
  * leave workerd behind.
  */
 export function startWranglerDev(options: WranglerDevOptions & { readonly logFile: string; readonly wranglerLogDir?: string }): WranglerDev {
-  const out = openSync(options.logFile, "a");
-  const child = spawn(join(ROOT, "node_modules/.bin/wrangler"), wranglerDevArgs(options), {
+  const child = spawnLogged(join(ROOT, "node_modules/.bin/wrangler"), wranglerDevArgs(options), {
+    logFile: options.logFile,
     cwd: ROOT,
     env: childEnv(options.wranglerLogDir),
-    detached: true,
-    stdio: ["ignore", out, out],
   });
-  closeSync(out);
   const killOnExit = () => {
-    try {
-      if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, "SIGKILL");
-    } catch {
-      /* already gone */
-    }
+    if (child.pid !== undefined && child.exitCode === null) sendSignal(child.pid, "SIGKILL", { group: true });
   };
   process.once("exit", killOnExit);
   return {
