@@ -7,21 +7,22 @@ import type { Role } from "../core/credentials";
 import type { CheckStatus, ServiceStatus } from "../core/instance-health";
 import type { Failure } from "./problem";
 import type { AutoscalePolicy, Decision, DecisionLog } from "../core/autoscale";
+import type { InstanceAdminState, ServiceHealthSettings, Target } from "../core/registry/records";
 
-export type Target = { readonly kind: "url"; readonly url: string } | { readonly kind: "binding"; readonly binding: string };
-
-export interface RegisterInput {
-  readonly service: string;
-  readonly target: Target;
-  readonly weight: number;
-  readonly metadata: Readonly<Record<string, string>>;
-  readonly ttlSeconds?: number;
-  /** Joins the service's standby pool (out of rotation until the autoscaler needs it). */
-  readonly standby?: boolean;
-}
-
-/** An instance's place in rotation: taking traffic, stopped by an operator, or waiting in the standby pool. */
-export type InstanceAdminState = "active" | "stopped" | "standby";
+// The registry's decisions (src/core/registry) read these inputs and records, and core may not
+// import this file: they are defined there and belong to this contract all the same.
+export type { InstanceAdminState, ServiceHealthSettings, Target } from "../core/registry/records";
+export type {
+  AcquireOptions,
+  EdgeOutcome,
+  EdgeReport,
+  HeartbeatInput,
+  ProbeReport,
+  RegisterInput,
+  ReleaseOutcome,
+  ServiceSettingsInput,
+} from "../core/registry/inputs";
+export type { InstanceHealthEvent } from "../core/registry/active-checks";
 
 export interface Registered {
   readonly ok: true;
@@ -30,40 +31,11 @@ export interface Registered {
   readonly service: string;
 }
 
-export interface HeartbeatInput {
-  readonly inflight?: number;
-  readonly cpu?: number;
-}
-
 export interface HeartbeatAck {
   readonly ok: true;
   readonly id: string;
   readonly checkStatus: CheckStatus;
   readonly ttlSeconds: number;
-}
-
-/** Per-service overrides of the active health check (env settings are the defaults). */
-export interface ServiceHealthSettings {
-  readonly intervalMs?: number;
-  readonly timeoutMs?: number;
-  readonly retries?: number;
-  readonly path?: string;
-}
-
-export interface ServiceSettingsInput {
-  readonly strategy?: Strategy;
-  readonly timeoutMs?: number;
-  readonly weights?: Readonly<Record<string, number>>;
-  readonly healthCheck?: ServiceHealthSettings;
-  /** null removes the hook. */
-  readonly lifecycleHook?: Target | null;
-}
-
-export interface AcquireOptions {
-  /** Instances already tried for this request: never picked again. */
-  readonly exclude?: readonly string[];
-  /** This acquire is a retry and counts against the retry budget. */
-  readonly retry?: boolean;
 }
 
 export interface HealthTarget {
@@ -75,19 +47,6 @@ export interface HealthTarget {
   readonly timeoutMs: number;
   readonly intervalMs: number;
 }
-
-export interface ProbeReport {
-  readonly id: string;
-  readonly at: number;
-  readonly probe: { readonly ok: boolean; readonly latencyMs: number | null; readonly kind: "pass" | "fail" | "timeout"; readonly error?: string };
-}
-
-export type InstanceHealthEvent = { readonly instanceId: string; readonly service: string; readonly at: number } & (
-  | { readonly type: "status-changed"; readonly from: HealthStatus; readonly to: HealthStatus }
-  | { readonly type: "failure-threshold"; readonly consecutiveFailures: number; readonly error: string }
-  | { readonly type: "recovered" }
-  | { readonly type: "readmitted" }
-);
 
 export interface InstanceView {
   readonly id: string;
@@ -157,13 +116,6 @@ export interface Lease {
   readonly panic: boolean;
 }
 
-export interface ReleaseOutcome {
-  /** Upstream HTTP status, or null when no response arrived. */
-  readonly status: number | null;
-  readonly durationMs: number;
-  readonly failure: "timeout" | "connect" | "aborted" | null;
-}
-
 export type RegisterResult = Registered | Failure;
 export type HeartbeatResult = HeartbeatAck | Failure;
 export type AcquireResult = Lease | Failure;
@@ -211,27 +163,6 @@ export interface AuditInput {
   readonly role: Role | null;
   readonly requestId: string;
   readonly detail?: string;
-}
-
-/** One outcome of a request routed at the edge: [upstream status or null, duration ms, failure]. */
-export type EdgeOutcome = readonly [status: number | null, durationMs: number, failure: "timeout" | "connect" | null];
-
-/**
- * What an edge isolate reports when it syncs with the registry: its own
- * in-flight counts (absolute, so a lost report cannot make them drift) and
- * the outcomes of requests it finished since its last report.
- */
-export interface EdgeReport {
-  readonly isolateId: string;
-  readonly inflight: Readonly<Record<string, number>>;
-  readonly outcomes: Readonly<Record<string, readonly EdgeOutcome[]>>;
-  /**
-   * Instances this isolate could not connect to since its last report, and
-   * has stopped sending to for a while (edge-router.ts, local ejection). The
-   * registry ejects them at once: having stopped, the isolate will not send
-   * the consecutive failures that would otherwise trip outlier detection.
-   */
-  readonly refused?: readonly string[];
 }
 
 export interface RoutingInstance {

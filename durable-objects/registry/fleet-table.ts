@@ -1,0 +1,41 @@
+/**
+ * The routing table edge isolates route from (RegistryDO.edgeSync; the shape
+ * is FleetTable in src/contracts/registry.ts): every service, its strategy
+ * and timeout, and its instances in rotation with their health, weight after
+ * slow start, and load as the registry knows it.
+ */
+import type { RegistryConfig } from "../../src/core/registry/config";
+import { totalInflight } from "../../src/core/registry/inflight";
+import { routingCandidate, strategyOf, timeoutOf } from "../../src/core/registry/routing";
+import { instancesOf, type RegistryState } from "../../src/core/registry/state";
+import type { FleetTable, ServiceRoute } from "../../src/contracts/registry";
+
+/** `previousVersion`: the last table's, so versions only grow. */
+export function buildFleetTable(state: RegistryState, previousVersion: number, now: number, config: RegistryConfig): FleetTable {
+  const services: ServiceRoute[] = [];
+  for (const service of [...state.services.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    const stopped = service.adminState === "stopped";
+    services.push({
+      service: service.name,
+      stopped,
+      strategy: strategyOf(service, config),
+      timeoutMs: timeoutOf(service, config),
+      instances: stopped
+        ? []
+        : instancesOf(state, service.name)
+            .filter((i) => i.adminState === "active")
+            .map((i) => {
+              const candidate = routingCandidate(i, now, config);
+              return { id: i.id, target: i.target, weight: candidate.weight, health: candidate.health, score: candidate.score, inflight: totalInflight(i) };
+            }),
+    });
+  }
+  return {
+    // Versions grow across restarts too: the clock in ms, then a counter within the same ms.
+    version: Math.max(previousVersion + 1, now * 1000),
+    generatedAt: now,
+    panicThresholdPercent: config.health.panicThresholdPercent,
+    retryBudget: config.health.retryBudget,
+    services,
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * The registry in memory: every service and instance record, indexed the ways
+ * the hot paths read them, and each edge isolate's last in-flight report.
+ * Decisions (the other modules here) change it in place and say what storage
+ * must learn (writes.ts); RegistryDO owns the one copy.
+ */
+import type { InstanceRecord, ServiceRecord } from "./records";
+
+/** An edge isolate's last report: its in-flight counts per instance, and when it reported. */
+export interface IsolateReport {
+  readonly seenAt: number;
+  /** A Map, not a plain object: instance ids are keys like any other string (even "__proto__"). */
+  readonly inflight: ReadonlyMap<string, number>;
+}
+
+export interface RegistryState {
+  readonly services: Map<string, ServiceRecord>;
+  readonly instances: Map<string, InstanceRecord>;
+  /** Instances per service in registration order: the hot path reads one service, never the whole registry. */
+  readonly instancesByService: Map<string, InstanceRecord[]>;
+  /** The next registration's sequence number (registration order survives restarts). */
+  nextSeq: number;
+  /** Memory only: an isolate that matters reports again within its report interval. */
+  readonly isolateReports: Map<string, IsolateReport>;
+}
+
+export function emptyRegistry(): RegistryState {
+  return { services: new Map(), instances: new Map(), instancesByService: new Map(), nextSeq: 1, isolateReports: new Map() };
+}
+
+/** The registry as storage left it; instances must come in registration (seq) order. */
+export function restoreRegistry(services: Iterable<ServiceRecord>, instancesInSeqOrder: Iterable<InstanceRecord>): RegistryState {
+  const state = emptyRegistry();
+  for (const service of services) state.services.set(service.name, service);
+  for (const instance of instancesInSeqOrder) {
+    indexInstance(state, instance);
+    state.nextSeq = Math.max(state.nextSeq, instance.seq + 1);
+  }
+  return state;
+}
+
+/** Registration order (seq); callers must not modify the returned array. */
+export function instancesOf(state: RegistryState, service: string): readonly InstanceRecord[] {
+  return state.instancesByService.get(service) ?? [];
+}
+
+/** New instances always have the highest seq, so appending keeps each list in order. */
+export function indexInstance(state: RegistryState, instance: InstanceRecord): void {
+  state.instances.set(instance.id, instance);
+  const list = state.instancesByService.get(instance.service);
+  if (list) list.push(instance);
+  else state.instancesByService.set(instance.service, [instance]);
+}
+
+export function unindexInstance(state: RegistryState, instance: InstanceRecord): void {
+  state.instances.delete(instance.id);
+  const siblings = instancesOf(state, instance.service).filter((i) => i.id !== instance.id);
+  if (siblings.length > 0) state.instancesByService.set(instance.service, siblings);
+  else state.instancesByService.delete(instance.service);
+}
