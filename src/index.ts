@@ -104,7 +104,11 @@ async function ownRoute(request: Request, env: Env, ctx: ExecutionContext, meta:
   if (request.method === "HEAD") {
     // HEAD on our own routes is GET without the body (RFC 9110 §9.3.2); proxied HEADs go upstream as they are.
     // Rebuilt from the URL and headers only: a HEAD may carry a body, which a GET cannot.
-    const asGet = new Request(request.url, { method: "GET", headers: request.headers });
+    // A HEAD cannot open a WebSocket: without Upgrade, the live route answers its 426 instead of
+    // accepting a socket the client would never get.
+    const headers = new Headers(request.headers);
+    headers.delete("upgrade");
+    const asGet = new Request(request.url, { method: "GET", headers });
     const response = (await router.fetch(asGet, env, ctx, meta)) ?? problem(404, ProblemType.notFound, "Not found");
     return new Response(null, response);
   }

@@ -7,7 +7,7 @@
 export const SEED_SERVICES = ["main-bot", "api", "banking", "security", "frontend", "analytics"] as const;
 
 /** First path segments that are the orchestrator's own and can never name a service. */
-export const RESERVED_SEGMENTS = new Set(["health", "metrics", "registry", "admin", "debug", "favicon.ico", "robots.txt", "__lifecycle"]);
+export const RESERVED_SEGMENTS = new Set(["health", "metrics", "registry", "admin", "debug", "openapi.json", "favicon.ico", "robots.txt", "__lifecycle"]);
 
 export const SERVICE_NAME_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
 

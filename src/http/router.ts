@@ -18,6 +18,7 @@ import { listServicesAdmin, putServiceSettings } from "../routes/admin";
 import { auditActor, type Handler, type RouteArgs } from "../routes/context";
 import { devOnly, getDebugConfig, getDebugDoCalls, getDebugRegistry } from "../routes/debug";
 import { getHealth, getWorkersHealth } from "../routes/health";
+import { getOpenApi } from "../routes/openapi";
 import { proxyToService } from "../routes/proxy";
 import { deregisterInstance, heartbeatInstance, listServices, registerInstance } from "../routes/registry";
 
@@ -68,9 +69,13 @@ const audited = (role: Role, action: (request: IRequest) => string, handler: Han
     }
   });
 
-/** Orchestrator-owned paths and the methods each allows, for 405 answers. */
-const OWN_ROUTES: ReadonlyArray<readonly [pattern: RegExp, methods: readonly string[]]> = [
+/**
+ * Orchestrator-owned paths and the methods each allows, for 405 answers
+ * (the OpenAPI test checks the document against it).
+ */
+export const OWN_ROUTES: ReadonlyArray<readonly [pattern: RegExp, methods: readonly string[]]> = [
   [/^\/health$/, ["GET", "HEAD"]],
+  [/^\/openapi\.json$/, ["GET", "HEAD"]],
   [/^\/health\/workers$/, ["GET", "HEAD"]],
   [/^\/registry\/services$/, ["GET", "HEAD"]],
   [/^\/registry\/instances$/, ["POST"]],
@@ -90,13 +95,17 @@ const OWN_ROUTES: ReadonlyArray<readonly [pattern: RegExp, methods: readonly str
   [/^\/admin\/silences\/[^/]+$/, ["DELETE"]],
   [/^\/metrics$/, ["GET", "HEAD"]],
   [/^\/metrics\/worker\/[^/]+$/, ["GET", "HEAD"]],
+  [/^\/admin\/dashboard\/assets\/.+$/, ["GET", "HEAD"]],
+  [/^\/debug\/(config|registry|do-calls)$/, ["GET", "HEAD"]],
+  [/^\/$/, ["GET", "HEAD"]],
 ];
 
 // Paths were already checked by the hygiene step (core/paths.ts checkPath).
 const proxy: Handler = (request, env, ctx, meta) => {
   const pathname = meta.url.pathname;
   const { service, rest } = splitServicePath(pathname);
-  if (RESERVED_SEGMENTS.has(service)) return ownPathFallback(request.method, pathname);
+  // `/` itself (any method but GET) and the orchestrator's own names are never a service.
+  if (service === "" || RESERVED_SEGMENTS.has(service)) return ownPathFallback(request.method, pathname);
   meta.service = service;
   return proxyToService(request, service, rest, { env, ctx, meta });
 };
@@ -153,6 +162,7 @@ export const router = Router<IRequest, RouteArgs, Response>({
 router
   .get("/health", getHealth)
   .get("/health/workers", getWorkersHealth)
+  .get("/openapi.json", getOpenApi)
   .get("/registry/services", listServices)
   .post("/registry/instances", registerInstance)
   .put("/registry/instances/:id/heartbeat", heartbeatInstance)

@@ -1,4 +1,9 @@
-/** valibot schemas for every request body the orchestrator accepts. */
+/**
+ * valibot schemas for every request body, form and query the orchestrator
+ * accepts. The OpenAPI document (http/openapi.ts) is generated from these
+ * same schemas; a `v.metadata` action states in JSON Schema what a check or
+ * transform does (it changes nothing at run time).
+ */
 import * as v from "valibot";
 import { noDotSegments } from "../core/paths";
 import { STRATEGIES } from "../core/balancer/types";
@@ -8,6 +13,7 @@ export const ServiceNameSchema = v.pipe(
   v.string("must be a string"),
   v.regex(SERVICE_NAME_PATTERN, "must be 1-63 lower-case letters, digits or dashes, starting with a letter"),
   v.check((name) => !RESERVED_SEGMENTS.has(name), "is reserved by the orchestrator"),
+  v.metadata({ not: { enum: [...RESERVED_SEGMENTS] } }),
 );
 
 const WeightSchema = v.pipe(v.number("must be a number"), v.integer("must be a whole number"), v.minValue(1, "must be at least 1"), v.maxValue(1000, "must be at most 1000"));
@@ -26,10 +32,12 @@ const WeightSchema = v.pipe(v.number("must be a number"), v.integer("must be a w
 function ownRecord<TValue extends v.GenericSchema<unknown, unknown>>(
   keySchema: v.GenericSchema<string, string>,
   valueSchema: TValue,
-  options: { readonly message: string; readonly maxEntries: number; readonly tooMany: string },
+  options: { readonly message: string; readonly maxEntries: number; readonly tooMany: string; readonly jsonSchema: Readonly<Record<string, unknown>> },
 ) {
   return v.pipe(
     v.custom<Readonly<Record<string, unknown>>>((input) => typeof input === "object" && input !== null && !Array.isArray(input), options.message),
+    // What the transform below checks, for the OpenAPI document (a custom schema has no JSON Schema of its own).
+    v.metadata({ type: "object", maxProperties: options.maxEntries, ...options.jsonSchema }),
     v.rawTransform<Readonly<Record<string, unknown>>, Record<string, v.InferOutput<TValue>>>(({ dataset, addIssue, NEVER }) => {
       const input = dataset.value;
       const keys = Object.keys(input);
@@ -64,7 +72,12 @@ function ownRecord<TValue extends v.GenericSchema<unknown, unknown>>(
 const MetadataSchema = ownRecord(
   v.pipe(v.string(), v.regex(/^[A-Za-z0-9._-]{1,64}$/, "keys must be 1-64 letters, digits, dots, dashes or underscores")),
   v.pipe(v.string("values must be strings"), v.maxLength(256, "values may be at most 256 characters")),
-  { message: "must be an object of string values", maxEntries: 32, tooMany: "may have at most 32 entries" },
+  {
+    message: "must be an object of string values",
+    maxEntries: 32,
+    tooMany: "may have at most 32 entries",
+    jsonSchema: { propertyNames: { pattern: "^[A-Za-z0-9._-]{1,64}$" }, additionalProperties: { type: "string", maxLength: 256 } },
+  },
 );
 
 /** Instance id to weight; a key naming no instance of the service is refused by the registry (400), whatever it is. */
@@ -72,6 +85,7 @@ const WeightsSchema = ownRecord(v.pipe(v.string(), v.maxLength(128, "keys may be
   message: "must be an object of instance id to weight",
   maxEntries: 500,
   tooMany: "may have at most 500 entries",
+  jsonSchema: { propertyNames: { maxLength: 128 }, additionalProperties: { type: "integer", minimum: 1, maximum: 1000 } },
 });
 
 /** One message for the three ways a strict object can be wrong: not an object, a missing key, an unknown key. */
@@ -98,6 +112,7 @@ export const RegisterBodySchema = v.pipe(
     v.check((body) => (body.url === undefined) !== (body.binding === undefined), "exactly one of url or binding is required"),
     ["url"],
   ),
+  v.metadata({ oneOf: [{ required: ["url"] }, { required: ["binding"] }] }),
 );
 
 export const HeartbeatBodySchema = v.strictObject({
@@ -131,6 +146,7 @@ export const ServiceSettingsBodySchema = v.pipe(
     ),
   }),
   v.check((body) => Object.keys(body).length > 0, "give at least one of strategy, timeoutMs, weights, healthCheck"),
+  v.metadata({ minProperties: 1 }),
 );
 
 export const InstanceIdSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9._-]{1,160}$/));
@@ -159,3 +175,48 @@ export const AutoscalePolicyBodySchema = v.strictObject({
   ),
   scaleDown: v.optional(v.strictObject({ stabilizationMs: v.optional(v.number("must be a number")), maxPercentPer15s: v.optional(v.number("must be a number")) })),
 });
+
+const MAX_SILENCE_MS = 30 * 24 * 3_600_000;
+
+/** Longest a silence may last (POST /admin/silences). */
+export const MAX_SILENCE_SECONDS = MAX_SILENCE_MS / 1000;
+
+export const SilenceBodySchema = v.pipe(
+  v.strictObject({
+    matchers: v.pipe(
+      v.array(
+        v.strictObject({
+          name: v.pipe(v.string("must be a string"), v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "must be a label name")),
+          value: v.pipe(v.string("must be a string"), v.maxLength(256, "may be at most 256 characters")),
+          isRegex: v.optional(v.boolean("must be true or false")),
+          isEqual: v.optional(v.boolean("must be true or false")),
+        }),
+        "must be a list of {name, value, isRegex?, isEqual?}",
+      ),
+      v.minLength(1, "needs at least one matcher"),
+      v.maxLength(32, "at most 32 matchers"),
+    ),
+    startsAt: v.optional(v.pipe(v.string("must be an ISO 8601 time"), v.isoTimestamp("must be an ISO 8601 time"))),
+    endsAt: v.optional(v.pipe(v.string("must be an ISO 8601 time"), v.isoTimestamp("must be an ISO 8601 time"))),
+    durationSeconds: v.optional(v.pipe(v.number("must be a number"), v.integer("must be a whole number"), v.minValue(1, "must be at least 1"), v.maxValue(MAX_SILENCE_SECONDS, "may be at most 30 days"))),
+    createdBy: v.optional(v.pipe(v.string("must be a string"), v.maxLength(128)), "admin"),
+    comment: v.pipe(v.string("must be a string"), v.minLength(1, "say why"), v.maxLength(1024)),
+  }),
+  v.forward(
+    v.check((b) => (b.endsAt === undefined) !== (b.durationSeconds === undefined), "give exactly one of endsAt or durationSeconds"),
+    ["endsAt"],
+  ),
+  v.metadata({ oneOf: [{ required: ["endsAt"] }, { required: ["durationSeconds"] }] }),
+);
+
+/** The dashboard's sign-in form (application/x-www-form-urlencoded). */
+export const LoginFormSchema = v.object({ key: v.pipe(v.string("is required"), v.minLength(1, "is required"), v.maxLength(4096)) });
+
+/** GET /admin/audit's query: numbers as they arrive in a query string. */
+export const AuditQuerySchema = v.object({
+  limit: v.optional(v.pipe(v.string("must be given once"), v.regex(/^\d{1,4}$/, "must be a whole number"), v.transform(Number), v.minValue(1, "must be at least 1"), v.maxValue(1000, "must be at most 1000")), "100"),
+  before: v.optional(v.pipe(v.string("must be given once"), v.regex(/^\d{1,15}$/, "must be a whole number"), v.transform(Number), v.minValue(1, "must be at least 1"))),
+});
+
+/** `format` of GET /metrics and /metrics/worker/{name}; without it, Accept decides. */
+export const MetricsFormatSchema = v.picklist(["json", "prometheus"], "must be json or prometheus");

@@ -3,41 +3,12 @@
  * expiry). `POST /admin/silences`, `GET /admin/silences`,
  * `DELETE /admin/silences/{id}`, `GET /admin/alerts`.
  */
-import * as v from "valibot";
 import { problem, ProblemType, validationProblem } from "../http/problem";
 import { metricsStub } from "../platform/stubs";
 import { parseWith, readJsonBody } from "../http/validation";
+import { MAX_SILENCE_SECONDS, SilenceBodySchema } from "../http/schemas";
 import { json, type Handler } from "./context";
 import { MAX_MATCHER_PATTERN_LENGTH, matcherProblem } from "../core/alerts/labels";
-
-const MAX_SILENCE_MS = 30 * 24 * 3_600_000;
-
-const SilenceBodySchema = v.pipe(
-  v.strictObject({
-    matchers: v.pipe(
-      v.array(
-        v.strictObject({
-          name: v.pipe(v.string("must be a string"), v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "must be a label name")),
-          value: v.pipe(v.string("must be a string"), v.maxLength(256, "may be at most 256 characters")),
-          isRegex: v.optional(v.boolean("must be true or false")),
-          isEqual: v.optional(v.boolean("must be true or false")),
-        }),
-        "must be a list of {name, value, isRegex?, isEqual?}",
-      ),
-      v.minLength(1, "needs at least one matcher"),
-      v.maxLength(32, "at most 32 matchers"),
-    ),
-    startsAt: v.optional(v.pipe(v.string("must be an ISO 8601 time"), v.isoTimestamp("must be an ISO 8601 time"))),
-    endsAt: v.optional(v.pipe(v.string("must be an ISO 8601 time"), v.isoTimestamp("must be an ISO 8601 time"))),
-    durationSeconds: v.optional(v.pipe(v.number("must be a number"), v.integer("must be a whole number"), v.minValue(1, "must be at least 1"), v.maxValue(MAX_SILENCE_MS / 1000, "may be at most 30 days"))),
-    createdBy: v.optional(v.pipe(v.string("must be a string"), v.maxLength(128)), "admin"),
-    comment: v.pipe(v.string("must be a string"), v.minLength(1, "say why"), v.maxLength(1024)),
-  }),
-  v.forward(
-    v.check((b) => (b.endsAt === undefined) !== (b.durationSeconds === undefined), "give exactly one of endsAt or durationSeconds"),
-    ["endsAt"],
-  ),
-);
 
 export const postSilence: Handler = async (request, env, _ctx, meta) => {
   const body = await readJsonBody(request, meta.config.maxRegistryBodyBytes);
@@ -58,7 +29,7 @@ export const postSilence: Handler = async (request, env, _ctx, meta) => {
   const startsAt = input.startsAt === undefined ? now : Date.parse(input.startsAt);
   const endsAt = input.endsAt === undefined ? startsAt + (input.durationSeconds ?? 0) * 1000 : Date.parse(input.endsAt);
   if (endsAt <= Math.max(startsAt, now)) return validationProblem([{ field: "endsAt", message: "must be in the future and after startsAt" }]);
-  if (endsAt - startsAt > MAX_SILENCE_MS) return validationProblem([{ field: "endsAt", message: "a silence may last at most 30 days" }]);
+  if (endsAt - startsAt > MAX_SILENCE_SECONDS * 1000) return validationProblem([{ field: "endsAt", message: "a silence may last at most 30 days" }]);
   const result = await metricsStub(env).createSilence({
     id: crypto.randomUUID(),
     matchers: input.matchers,

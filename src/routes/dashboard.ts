@@ -13,6 +13,7 @@ import { adminKeyPrincipal, authorize, crossOriginProblem, currentSession } from
 import { problem, ProblemType } from "../http/problem";
 import { metricsStub, registryStub } from "../platform/stubs";
 import { clearedSessionCookie, issueSession, sessionCookie } from "../http/session";
+import { LoginFormSchema } from "../http/schemas";
 import { json, type Handler } from "./context";
 
 const ASSET_PATH = /^\/admin\/dashboard\/assets\/((?:vendor\/)?[A-Za-z0-9][A-Za-z0-9._-]{0,100})$/;
@@ -45,18 +46,18 @@ export const getDashboardAsset: Handler = async (request, env) => {
   return copy;
 };
 
-const LoginSchema = v.object({ key: v.pipe(v.string("is required"), v.minLength(1, "is required"), v.maxLength(4096)) });
-
 export const postLogin: Handler = async (request, _env, _ctx, meta) => {
   const config = meta.config;
-  if (!config.apiKey) return problem(503, ProblemType.notConfigured, "Authentication not configured", "ORCHESTRATOR_API_KEY is not set.", { field: "ORCHESTRATOR_API_KEY" });
+  // Sessions are signed with a key derived from ORCHESTRATOR_API_KEY: without it there is nothing to sign
+  // them with, whatever ADMIN_KEYS holds (bearer access with those keys still works).
+  if (!config.apiKey) return problem(503, ProblemType.notConfigured, "Authentication not configured", "Dashboard sign-in needs ORCHESTRATOR_API_KEY: sessions are signed with a key derived from it.", { field: "ORCHESTRATOR_API_KEY" });
   const type = request.headers.get("content-type") ?? "";
   if (!/^application\/x-www-form-urlencoded\s*(;|$)/i.test(type)) {
     return problem(415, ProblemType.unsupportedMediaType, "Unsupported media type", "Sign in with the form (application/x-www-form-urlencoded).", { field: "content-type" });
   }
   const text = await request.text();
   if (text.length > LOGIN_BODY_MAX_BYTES) return problem(413, ProblemType.payloadTooLarge, "Payload too large", "The sign-in form is too large.", { field: "(body)" });
-  const form = v.safeParse(LoginSchema, Object.fromEntries(new URLSearchParams(text)));
+  const form = v.safeParse(LoginFormSchema, Object.fromEntries(new URLSearchParams(text)));
   // Any admin key may sign in (ORCHESTRATOR_API_KEY, its _PREVIOUS companion, ADMIN_KEYS); the session keeps its role.
   const principal = form.success ? await adminKeyPrincipal(form.output.key, config) : null;
   if (principal === null || principal.role === null) {
@@ -91,7 +92,7 @@ export const getDashboardState: Handler = async (_request, env) => json(await me
 /** Authenticated at the edge (routes through `admin`), so an unauthenticated upgrade never reaches MetricsDO. */
 export const getDashboardLive: Handler = async (request, env, _ctx, meta) => {
   if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-    return problem(426, ProblemType.validation, "Upgrade required", "Connect with a WebSocket.", { field: "upgrade" }, { upgrade: "websocket" });
+    return problem(426, ProblemType.validation, "Upgrade required", "Connect with a WebSocket.", { field: "upgrade", errors: [{ field: "upgrade", message: "must be websocket" }] }, { upgrade: "websocket" });
   }
   const headers = new Headers({ upgrade: "websocket" });
   // Bearer-authenticated clients have no session to expire; cookie sessions end at their expiry.

@@ -11,9 +11,9 @@
  * the registry in the same turn as the change it makes (not after a drain), so
  * the audit log's order is the order the changes took effect.
  */
-import * as v from "valibot";
 import type { Config } from "../config";
 import { parseWith } from "../http/validation";
+import { AuditQuerySchema } from "../http/schemas";
 import { problemResponse } from "../http/problem";
 import { registryStub } from "../platform/stubs";
 import type { LifecycleAction, LifecycleState, Target } from "../contracts/registry";
@@ -121,11 +121,6 @@ async function callHook(env: Env, config: Config, hook: Target, service: string,
   await result.response.body?.cancel();
   return { called: true, ok: result.response.ok, status: result.response.status };
 }
-
-const AuditQuerySchema = v.object({
-  limit: v.optional(v.pipe(v.string("must be given once"), v.regex(/^\d{1,4}$/, "must be a whole number"), v.transform(Number), v.minValue(1, "must be at least 1"), v.maxValue(1000, "must be at most 1000")), "100"),
-  before: v.optional(v.pipe(v.string("must be given once"), v.regex(/^\d{1,15}$/, "must be a whole number"), v.transform(Number), v.minValue(1, "must be at least 1"))),
-});
 
 export const getAudit: Handler = async (request, env) => {
   const query = parseWith(AuditQuerySchema, { ...request.query });

@@ -4,9 +4,10 @@
  * `?format=prometheus`.
  */
 import { PROMETHEUS_CONTENT_TYPE } from "../core/metrics/prometheus";
-import { problem, ProblemType } from "../http/problem";
+import { problem, ProblemType, validationProblem } from "../http/problem";
 import { metricsStub } from "../platform/stubs";
-import { ServiceNameSchema } from "../http/schemas";
+import * as v from "valibot";
+import { MetricsFormatSchema, ServiceNameSchema } from "../http/schemas";
 import { parseWith } from "../http/validation";
 import { json, type Handler } from "./context";
 
@@ -19,9 +20,9 @@ function wantsPrometheus(request: Request): boolean {
 
 function badFormat(request: Request): Response | null {
   const format = new URL(request.url).searchParams.get("format");
-  return format === null || format === "prometheus" || format === "json"
+  return format === null || v.is(MetricsFormatSchema, format)
     ? null
-    : problem(400, ProblemType.validation, "The request is not valid", "format: must be json or prometheus", { field: "format" });
+    : validationProblem([{ field: "format", message: "must be json or prometheus" }]);
 }
 
 export const getMetrics: Handler = async (request, env) => {
@@ -41,10 +42,10 @@ export const getWorkerMetrics: Handler = async (request, env) => {
   if (!name.ok) return name.response;
   if (wantsPrometheus(request)) {
     const text = await metricsStub(env).prometheus(name.value);
-    if (text === null) return problem(404, ProblemType.unknownService, "Unknown service", `No service is named ${name.value}.`, { field: "workerName" });
+    if (text === null) return problem(404, ProblemType.unknownService, "Unknown service", `No service is named ${name.value}.`, { field: "name" });
     return new Response(text, { headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" } });
   }
   const view = await metricsStub(env).view(name.value);
-  if (view === null) return problem(404, ProblemType.unknownService, "Unknown service", `No service is named ${name.value}.`, { field: "workerName" });
+  if (view === null) return problem(404, ProblemType.unknownService, "Unknown service", `No service is named ${name.value}.`, { field: "name" });
   return json(view, 200, { "cache-control": "no-store" });
 };

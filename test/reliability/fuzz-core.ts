@@ -70,7 +70,7 @@ export type BodySpec =
   | { readonly kind: "bytes"; readonly bytes: Buffer; readonly chunks: number }
   | { readonly kind: "filler"; readonly size: number; readonly byte: number; readonly chunks: number };
 
-const RESERVED_FIRST_SEGMENTS = new Set(["health", "metrics", "registry", "admin", "debug", "favicon.ico", "robots.txt", "__lifecycle"]);
+const RESERVED_FIRST_SEGMENTS = new Set(["health", "metrics", "registry", "admin", "debug", "openapi.json", "favicon.ico", "robots.txt", "__lifecycle"]);
 
 /** Methods workerd's HTTP parser knows; it answers any other with its own 501 before the Worker runs. */
 export const RUNTIME_KNOWN_METHODS = new Set(
@@ -163,6 +163,7 @@ function segmentArb(real: readonly string[]): fc.Arbitrary<string> {
 const ROUTES = [
   "/health",
   "/health/workers",
+  "/openapi.json",
   "/registry/services",
   "/registry/instances",
   "/registry/instances/{id}",
