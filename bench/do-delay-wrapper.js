@@ -1,11 +1,11 @@
 // Bench only (scripts/bench-isolates.mjs): the orchestrator's bundle behind a wrapper that adds
 // BENCH_DO_DELAY_MS before every Durable Object call its edge makes, standing in for the round trip
 // to an object in another location. The product code does not know: it gets an environment whose
-// three namespaces hand out delayed stubs. The objects themselves (exported unchanged) call each
-// other without the delay.
-import orchestrator, { MetricsDO, RateLimiterDO, RegistryDO } from "./index.js";
+// three namespaces hand out delayed stubs (PROBER, used only by the objects, is left alone). The
+// objects themselves (exported unchanged) call each other without the delay.
+import orchestrator, { MetricsDO, ProberDO, RateLimiterDO, RegistryDO } from "./index.js";
 
-export { MetricsDO, RateLimiterDO, RegistryDO };
+export { MetricsDO, ProberDO, RateLimiterDO, RegistryDO };
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 

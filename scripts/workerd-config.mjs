@@ -1,7 +1,7 @@
 /**
  * The plain `workerd serve` configuration of the bundled orchestrator, shared
  * by `npm run bench` (scripts/bench.mjs) and the reliability suite
- * (test/reliability/workerd-harness.ts): one Worker with its three
+ * (test/reliability/workerd-harness.ts): one Worker with its
  * SQLite-backed Durable Objects on local disk, listening on loopback only.
  * SQLite-backed Durable Objects need localDisk storage: workerd's inMemory
  * storage has no SQL API.
@@ -21,7 +21,7 @@ export function compatibilityDate(root) {
   return match[1];
 }
 
-const DURABLE_OBJECT_CLASSES = ["RegistryDO", "RateLimiterDO", "MetricsDO"];
+const DURABLE_OBJECT_CLASSES = ["RegistryDO", "RateLimiterDO", "MetricsDO", "ProberDO"];
 
 /** A capnp string literal. JSON's escapes are valid capnp escapes. */
 export function capnpString(value) {
@@ -62,7 +62,8 @@ const worker :Workerd.Worker = (
   bindings = [
     (name = "REGISTRY", durableObjectNamespace = "RegistryDO"),
     (name = "RATE_LIMITER", durableObjectNamespace = "RateLimiterDO"),
-    (name = "METRICS", durableObjectNamespace = "MetricsDO"),${assetsBinding}
+    (name = "METRICS", durableObjectNamespace = "MetricsDO"),
+    (name = "PROBER", durableObjectNamespace = "ProberDO"),${assetsBinding}
 ${textBindings.join("\n")}
   ],
   globalOutbound = "internet",
@@ -77,7 +78,7 @@ ${DURABLE_OBJECT_CLASSES.map((c) => `    (className = "${c}", uniqueKey = "${uni
 /**
  * Several copies of the bundled orchestrator in one plain `workerd serve`: each its own
  * Worker (so its own isolate and module state) on its own port, the first defining the
- * three Durable Object namespaces and the others binding to them. How production spreads
+ * Durable Object namespaces and the others binding to them. How production spreads
  * traffic over isolates, for scripts/bench-isolates.mjs and test/reliability/isolates.test.ts.
  * The modules (`index.js`, and `mainModule` if it is another one) sit beside the config.
  *
@@ -92,7 +93,7 @@ ${DURABLE_OBJECT_CLASSES.map((c) => `    (className = "${c}", uniqueKey = "${uni
  * @returns {string}
  */
 export function isolatesWorkerdConfig({ host, ports, storageDir, vars, uniqueKeyPrefix, compatibilityDate, mainModule = "index.js" }) {
-  const bindingNames = { RegistryDO: "REGISTRY", RateLimiterDO: "RATE_LIMITER", MetricsDO: "METRICS" };
+  const bindingNames = { RegistryDO: "REGISTRY", RateLimiterDO: "RATE_LIMITER", MetricsDO: "METRICS", ProberDO: "PROBER" };
   const modules = [...new Set([mainModule, "index.js"])].map((name) => `(name = ${capnpString(name)}, esModule = embed ${capnpString(name)})`);
   const bindings = [
     ...DURABLE_OBJECT_CLASSES.map((c) => `(name = "${bindingNames[c]}", durableObjectNamespace = (className = "${c}", serviceName = "iso0"))`),

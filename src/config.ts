@@ -149,6 +149,25 @@ const serviceLimitsSetting = v.optional(
   "{}",
 );
 
+/** Durable Object location hints (Cloudflare's regions): where a vantage point's probers are created. */
+export const LOCATION_HINTS = ["wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me"] as const;
+export type LocationHint = (typeof LOCATION_HINTS)[number];
+/** The one vantage point of a configuration that names none: its probers get no location hint. */
+export const LOCAL_VANTAGE_POINT = "local";
+
+/** HEALTH_CHECK_VANTAGE_POINTS: distinct location hints, comma-separated; empty is one vantage point without a hint. */
+const vantagePointsSetting = v.optional(
+  v.pipe(
+    v.string(),
+    v.transform((s) => s.split(",").map((h) => h.trim().toLowerCase()).filter((h) => h !== "")),
+    // Checked as a whole, so a refusal names the variable rather than an item of it.
+    v.check((hints) => hints.every((h) => (LOCATION_HINTS as readonly string[]).includes(h)), `each must be a location hint: ${LOCATION_HINTS.join(", ")}`),
+    v.check((hints) => new Set(hints).size === hints.length, "must not name a location hint twice"),
+    v.transform((hints): readonly string[] => (hints.length === 0 ? [LOCAL_VANTAGE_POINT] : hints)),
+  ),
+  "",
+);
+
 /** all: one line per request; errors: only responses with status 400 or more; off: none. */
 export const ACCESS_LOG_MODES = ["all", "errors", "off"] as const;
 export type AccessLogMode = (typeof ACCESS_LOG_MODES)[number];
@@ -363,6 +382,28 @@ export const SETTINGS = {
     ...integer(30_000, 100, 3_600_000),
     group: "health",
     doc: "Active probe interval (the seed's `interval`), ±10% jitter.",
+  },
+  HEALTH_CHECK_UNHEALTHY_INTERVAL_MS: {
+    ...integer(5_000, 100, 3_600_000),
+    group: "health",
+    doc: "The probe interval of an unhealthy instance (Envoy's unhealthy_interval), so one that comes back is seen soon. Never longer than the service's interval.",
+  },
+  HEALTH_CHECK_UNHEALTHY_EDGE_INTERVAL_MS: {
+    ...integer(5_000, 100, 3_600_000),
+    group: "health",
+    doc: "The interval right after an instance is marked unhealthy (Envoy's unhealthy_edge_interval). Never longer than the service's interval.",
+  },
+  HEALTH_CHECK_HEALTHY_EDGE_INTERVAL_MS: {
+    ...integer(5_000, 100, 3_600_000),
+    group: "health",
+    doc: "The interval while an unhealthy instance is passing but has not yet made `HEALTH_CHECK_RISE` passes, and right after it recovers (Envoy's healthy_edge_interval): a restarted instance is back in rotation within rise × this. Never longer than the service's interval.",
+  },
+  HEALTH_CHECK_VANTAGE_POINTS: {
+    schema: vantagePointsSetting,
+    default: "empty: one vantage point without a location hint (wrangler.toml sets `wnam,enam,weur` in staging/production)",
+    range: `comma-separated location hints, each once: ${LOCATION_HINTS.map((h) => `\`${h}\``).join(", ")}`,
+    group: "health",
+    doc: "Where active checks run from: each vantage point's probers are created with that [location hint](https://developers.cloudflare.com/durable-objects/reference/data-location/), and an instance's result is the majority of the vantage points that answered, discounting one whose every probe failed while others got through ([Health](architecture.md#health)).",
   },
   HEALTH_CHECK_TIMEOUT_MS: {
     ...integer(5_000, 50, 60_000),
@@ -616,6 +657,12 @@ function toConfig(e: v.InferOutput<typeof EnvSchema>) {
     maxHeaderBytes: e.MAX_HEADER_BYTES,
     health: {
       intervalMs: e.HEALTH_CHECK_INTERVAL_MS,
+      /** Check intervals by state (Envoy's unhealthy_interval and edge intervals), each capped at the service's interval. */
+      unhealthyIntervalMs: e.HEALTH_CHECK_UNHEALTHY_INTERVAL_MS,
+      unhealthyEdgeIntervalMs: e.HEALTH_CHECK_UNHEALTHY_EDGE_INTERVAL_MS,
+      healthyEdgeIntervalMs: e.HEALTH_CHECK_HEALTHY_EDGE_INTERVAL_MS,
+      /** Location hints the probers run at ([LOCAL_VANTAGE_POINT] when none is set); results are decided by quorum. */
+      vantagePoints: e.HEALTH_CHECK_VANTAGE_POINTS,
       timeoutMs: e.HEALTH_CHECK_TIMEOUT_MS,
       /** Consecutive failed probes that mark an instance unhealthy (the seed's "retries"; Envoy's unhealthy_threshold). */
       retries: e.HEALTH_CHECK_RETRIES,

@@ -23,6 +23,7 @@ import { sessionFrom } from "./http/session";
 export { RegistryDO } from "../durable-objects/registry/registry-do";
 export { RateLimiterDO } from "../durable-objects/rate-limiter/rate-limiter-do";
 export { MetricsDO } from "../durable-objects/metrics/metrics-do";
+export { ProberDO } from "../durable-objects/prober/prober-do";
 
 export default {
   async fetch(request, env, ctx): Promise<Response> {

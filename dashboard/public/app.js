@@ -237,6 +237,13 @@
       ["p50 / p95 / p99", `${fmtMs(g.p50)} / ${fmtMs(g.p95)} / ${fmtMs(g.p99)}`, true],
       ["Last health sweep", loop.lastSweepAt ? `${fmtTime(loop.lastSweepAt)} (${fmtInt(loop.lastSweepProbed)} probed)` : "—", true],
     ];
+    if (isNum(loop.lastSweepShards) && Array.isArray(loop.vantagePoints)) {
+      // Vantage points whose every probe failed while others got through (their own partition): their votes did not count.
+      const sweep = loop.lastCompletedSweep;
+      const discounted = sweep && Array.isArray(sweep.vantagePoints) ? sweep.vantagePoints.filter((v) => isNum(v.discounted) && v.discounted > 0).map((v) => String(v.name)) : [];
+      const where = loop.vantagePoints.map(String).join(", ");
+      items.push(["Probing from", `${where} · ${fmtInt(loop.lastSweepShards)} shard(s)${discounted.length > 0 ? ` · discounted: ${discounted.join(", ")}` : ""}`, true]);
+    }
     if (isNum(loop.consecutiveSweepFailures) && loop.consecutiveSweepFailures > 0) items.push(["Sweep failures", fmtInt(loop.consecutiveSweepFailures)]);
     if (isNum(loop.consecutiveAlertFailures) && loop.consecutiveAlertFailures > 0) items.push(["Alert evaluation failures", fmtInt(loop.consecutiveAlertFailures)]);
     const list = byId("overview");

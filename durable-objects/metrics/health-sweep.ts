@@ -1,52 +1,72 @@
 /**
- * One health sweep: ask the registry what to probe, probe what is due (each
- * service on its own interval, jittered) with at most six probes in flight,
- * and hand the results back to the registry, which owns health state.
- * Returns the health events the registry reported and when the next sweep is due.
+ * The health sweep's coordinator, run by MetricsDO's alarm: ask the registry
+ * what to probe, pick what is due (each instance on the interval its state
+ * calls for, jittered; at once when it asked for a probe), split it over
+ * shards by a stable hash of the instance id, and hand each shard's round to
+ * that shard's prober at every vantage point (ProberDO, one RPC each, answered
+ * at once: the probing runs in the prober's own invocation, six at a time).
+ * The batches come back through MetricsDO.reportProbes; health-rounds.ts
+ * decides each round by quorum and hands it to the registry in one call.
+ *
+ * Why MetricsDO coordinates and not RegistryDO: the loop (alarms, back-off,
+ * LoopStatus) already lives here, and RegistryDO serves the edge's syncs: the
+ * planning, the fan-out and the collection of V × S batches per sweep stay off
+ * the object every isolate depends on, which sees one healthTargets call per
+ * sweep and one applyProbeResults call per shard.
  */
 import type { Config } from "../../src/config";
 import type { registryStub } from "../../src/platform/stubs";
-import { mapWithConcurrency, MAX_OUTBOUND_CONNECTIONS, planSweep } from "../../src/core/health";
-import { probeInstance } from "./health-probe";
-import type { HealthTarget, InstanceHealthEvent, ProbeReport } from "../../src/contracts/registry";
+import { proberStub } from "../../src/platform/stubs";
+import { planDueTargets, roundDeadline, shardCount, shardOf, type SweepRounds } from "../../src/core/health";
+import type { HealthTarget } from "../../src/contracts/registry";
 
-export interface SweepResult {
+export interface SweepKick {
+  /** Instances handed out to probers in this sweep. */
   readonly probed: number;
-  readonly events: InstanceHealthEvent[];
+  /** The shard count the fleet was sized to (core/health/shards.ts). */
+  readonly shards: number;
+  /** Shards that had instances due: each became one round, handed to every vantage point. */
+  readonly rounds: number;
+  /** Instances already in a round that has not closed (not handed out again). */
+  readonly inFlight: number;
   readonly nextAt: number;
 }
 
-export async function runHealthSweep(
+export async function startHealthSweep(
   env: Env,
   config: Config,
   registry: ReturnType<typeof registryStub>,
+  rounds: SweepRounds,
   now: number,
   random: () => number,
-): Promise<SweepResult> {
+): Promise<SweepKick> {
   const targets = await registry.healthTargets();
-  const byInterval = new Map<number, HealthTarget[]>();
-  for (const target of targets) byInterval.set(target.intervalMs, [...(byInterval.get(target.intervalMs) ?? []), target]);
+  const shards = shardCount(targets);
+  const plan = planDueTargets(targets, now, config.health.intervalMs, random, (id) => rounds.isInFlight(id));
+  const inFlight = rounds.inFlightCount();
+  if (plan.due.length === 0) return { probed: 0, shards, rounds: 0, inFlight, nextAt: plan.nextAt };
 
-  const due: HealthTarget[] = [];
-  let nextAt = now + config.health.intervalMs;
-  for (const [intervalMs, group] of byInterval) {
-    const plan = planSweep(group, now, intervalMs, random);
-    const dueIds = new Set(plan.due);
-    due.push(...group.filter((t) => dueIds.has(t.id)));
-    nextAt = Math.min(nextAt, plan.nextAt);
+  const byShard = new Map<number, HealthTarget[]>();
+  for (const target of plan.due) {
+    const shard = shardOf(target.id, shards);
+    const list = byShard.get(shard);
+    if (list) list.push(target);
+    else byShard.set(shard, [target]);
   }
-  if (due.length === 0) return { probed: 0, events: [], nextAt };
 
-  const settled = await mapWithConcurrency(due, MAX_OUTBOUND_CONNECTIONS, (target) => probeInstance(env, config, target));
-  const reports: ProbeReport[] = [];
-  settled.forEach((outcome, index) => {
-    const target = due[index] as HealthTarget;
-    reports.push(
-      outcome.status === "fulfilled"
-        ? outcome.value
-        : { id: target.id, at: Date.now(), probe: { ok: false, kind: "fail", latencyMs: null, error: String(outcome.reason) } },
-    );
-  });
-  const events = await registry.applyProbeResults(reports);
-  return { probed: reports.length, events, nextAt };
+  const vantagePoints = config.health.vantagePoints;
+  const kicks: Promise<void>[] = [];
+  let deadline = Number.POSITIVE_INFINITY;
+  for (const [shard, list] of byShard) {
+    const roundPlan = { round: now, shard, vantagePoints, deadline: roundDeadline(list, now), ids: list.map((t) => t.id) };
+    deadline = Math.min(deadline, roundPlan.deadline);
+    rounds.start(roundPlan);
+    for (const vantagePoint of vantagePoints) kicks.push(proberStub(env, vantagePoint, shard).assign({ ...roundPlan, vantagePoint, targets: list }));
+  }
+  const kicked = await Promise.allSettled(kicks);
+  const failed = kicked.filter((k): k is PromiseRejectedResult => k.status === "rejected");
+  for (const f of failed) console.error(JSON.stringify({ level: "error", message: "could not hand a round to a prober", error: String(f.reason) }));
+  // Nobody took the work: a failed sweep (counted, backed off); its rounds close empty at their deadline.
+  if (failed.length === kicks.length) throw failed[0]?.reason;
+  return { probed: plan.due.length, shards, rounds: byShard.size, inFlight, nextAt: Math.min(plan.nextAt, deadline) };
 }

@@ -7,8 +7,10 @@
  *   call per batch, not per request) and keeps totals, sketches and rolling
  *   windows (core/metrics).
  * - Its alarm runs the loop's named tasks (core/alarm-tasks), in order: the
- *   active health sweep (probing happens here, health state lives in
- *   RegistryDO), autoscaling, alert evaluation (the Alertmanager-style
+ *   active health sweep (this object coordinates: it hands each shard's round
+ *   to the probers of every vantage point, ProberDO, collects their batches in
+ *   `reportProbes` and decides each round by quorum; health state lives in
+ *   RegistryDO), closing rounds past their deadline, autoscaling, alert evaluation (the Alertmanager-style
  *   pipeline of core/alerts), webhook delivery, persistence and the dashboard
  *   push. The alarm is re-armed in `finally`, whatever a tick does, and the
  *   constructor arms it if none is pending, so the loop restarts by itself
@@ -22,6 +24,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { type Config, configFor } from "../../src/config";
 import type { AlertsView, DashboardState, LoopStatus, SilenceResult } from "../../src/contracts/metrics";
+import type { ProbeBatch } from "../../src/contracts/prober";
+import { type OpenRound, SweepRounds } from "../../src/core/health";
 import type { RegistrySnapshot } from "../../src/contracts/registry";
 import { AlarmTaskRunner, type FailurePolicy, type TaskFailure } from "../../src/core/alarm-tasks";
 import { createAlertHistory } from "../../src/core/alerts/history";
@@ -38,10 +42,11 @@ import { deliverDue } from "./alert-delivery";
 import { evaluateAlertRound } from "./alert-evaluation";
 import { Autoscaler } from "./autoscaler";
 import { DashboardHub, type SocketAttachment } from "./dashboard-hub";
-import { runHealthSweep } from "./health-sweep";
+import { applyRound } from "./health-rounds";
+import { startHealthSweep } from "./health-sweep";
 import { extrasFrom, withoutDeregistered } from "./registry-snapshot";
 import { MetricsStore } from "./store";
-import { afterSweep, NO_SWEEP_YET, type SweepStatus } from "./sweep-status";
+import { SweepStatus } from "./sweep-status";
 
 /** Never tick faster than this, whatever the tasks ask for: probes need time to land. */
 const MIN_TICK_MS = 250;
@@ -49,6 +54,7 @@ const PERSIST_INTERVAL_MS = 2_000;
 
 /** The tasks whose consecutive failures LoopStatus shows. */
 const SWEEP_TASK = "health-sweep";
+const ROUNDS_TASK = "health-rounds";
 const ALERTS_TASK = "alerts";
 
 /**
@@ -69,7 +75,11 @@ export class MetricsDO extends DurableObject<Env> {
   private outbox = createOutbox();
   private history = createAlertHistory();
   private metricsDirtySince: number | null = null;
-  private sweeps: SweepStatus = NO_SWEEP_YET;
+  private readonly sweeps = new SweepStatus();
+  /** Sweep rounds handed to probers and not decided yet (core/health/sweep-rounds.ts). */
+  private readonly rounds = new SweepRounds();
+  /** Each vantage point's run of failed probes, for the quorum's partition rule. Memory only. */
+  private readonly failureRuns = new Map<string, number>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -93,6 +103,13 @@ export class MetricsDO extends DurableObject<Env> {
           runs: "when-due",
           run: (now) => this.sweep(now),
           onFailure: { kind: "back-off", message: "health sweep failed", maxDelayMs: this.config.health.intervalMs },
+        },
+        {
+          // Rounds whose vantage points did not all answer are decided at their deadline.
+          name: ROUNDS_TASK,
+          runs: "every-tick",
+          run: (now) => this.closeExpiredRounds(now),
+          onFailure: { kind: "log", message: "deciding expired health rounds failed", wakeAt: (now) => now + 1_000 },
         },
         {
           // Every tick: the registry decides whether each policy's evaluation period is due.
@@ -163,11 +180,38 @@ export class MetricsDO extends DurableObject<Env> {
     return prometheusText(state, { [service]: entry });
   }
 
+  /**
+   * One prober's batch for one round (ProberDO calls this when its probes are done). When it
+   * completes its round (every vantage point has answered), the round is decided by quorum and
+   * applied in one registry call; otherwise the round waits for the others or its deadline.
+   */
+  async reportProbes(batch: ProbeBatch): Promise<void> {
+    const outcome = this.rounds.add(batch, Date.now());
+    if (outcome.kind === "complete") await this.decide(outcome.round);
+    else if (outcome.kind === "waiting") await this.armAtMost(batch.deadline);
+  }
+
+  /**
+   * An instance asked for a probe before its interval (RegistryDO calls this, in the background,
+   * when one re-registers or heartbeats while unhealthy): the sweep runs now, and finds it due.
+   */
+  async probeSoon(): Promise<void> {
+    const now = Date.now();
+    const due = this.loop.nextAt(SWEEP_TASK);
+    if (due === null || due > now) this.loop.scheduleAt(SWEEP_TASK, now);
+    await this.armAtMost(now);
+  }
+
   status(): LoopStatus {
     return {
       lastSweepAt: this.sweeps.lastSweepAt,
       lastSweepProbed: this.sweeps.lastSweepProbed,
       lastSweepDurationMs: this.sweeps.lastSweepDurationMs,
+      lastSweepShards: this.sweeps.lastSweepShards,
+      lastSweepRounds: this.sweeps.lastSweepRounds,
+      vantagePoints: this.config.health.vantagePoints,
+      probesInFlight: this.rounds.inFlightCount(),
+      lastCompletedSweep: this.sweeps.lastCompletedSweep,
       consecutiveSweepFailures: this.loop.failures(SWEEP_TASK),
       consecutiveAlertFailures: this.loop.failures(ALERTS_TASK),
       recentEvents: this.sweeps.recentEvents,
@@ -280,15 +324,38 @@ export class MetricsDO extends DurableObject<Env> {
     this.loop.scheduleAt(SWEEP_TASK, at);
   }
 
-  /** The health sweep task: probes what is due; resolves to when the next sweep is due. */
+  /** The health sweep task: hands what is due to the probers; resolves to when the next sweep is due. */
   private async sweep(now: number): Promise<number> {
-    const sweep = await runHealthSweep(this.env, this.config, registryStub(this.env), now, Math.random);
-    this.sweeps = afterSweep(this.sweeps, sweep, now, Date.now());
-    if (sweep.events.length > 0) {
-      this.hub.markChanged();
-      for (const event of sweep.events) console.log(JSON.stringify({ level: event.type === "failure-threshold" ? "warn" : "info", message: "health event", ...event }));
+    const kick = await startHealthSweep(this.env, this.config, registryStub(this.env), this.rounds, now, Math.random);
+    this.sweeps.started(now, kick);
+    return kick.nextAt;
+  }
+
+  /** The rounds task: decides the rounds whose deadline passed with the batches they have. */
+  private async closeExpiredRounds(now: number): Promise<number | null> {
+    for (const round of this.rounds.expire(now)) await this.decide(round);
+    return this.rounds.nextDeadline();
+  }
+
+  /** Decides a closed round and applies it in one registry call; records it for LoopStatus and logs its events. */
+  private async decide(round: OpenRound): Promise<void> {
+    let result: Awaited<ReturnType<typeof applyRound>>;
+    try {
+      result = await applyRound(registryStub(this.env), round, this.failureRuns);
+    } finally {
+      // Only now: a sweep that ran meanwhile must not have seen these instances as due again.
+      this.rounds.release(round);
     }
-    return sweep.nextAt;
+    this.sweeps.roundDecided(round.round, result.decision, result.perVantage, result.applied, Date.now());
+    const { discounted, missing } = result.decision;
+    if (discounted.length > 0 || missing.length > 0) {
+      console.warn(JSON.stringify({ level: "warn", message: "health round decided without some vantage points", round: round.round, shard: round.shard, discounted, missing }));
+    }
+    if (result.events.length > 0) {
+      this.sweeps.addEvents(result.events);
+      this.hub.markChanged();
+      for (const event of result.events) console.log(JSON.stringify({ level: event.type === "failure-threshold" ? "warn" : "info", message: "health event", ...event }));
+    }
   }
 
   /** The autoscale task: latency and error rate come from the last minute of traffic. */

@@ -19,7 +19,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { AutoscalePolicy } from "../../src/core/autoscale";
 import type { ServiceScope } from "../../src/core/credentials";
 import type { MetricsExtras } from "../../src/core/metrics/view";
-import { recordProbeResults } from "../../src/core/registry/active-checks";
+import { recordProbeResults, requestImmediateProbe } from "../../src/core/registry/active-checks";
 import { changeAdminState, forgetHealth, lifecycleTarget } from "../../src/core/registry/admin-state";
 import { actuateAutoscale, type TrafficObservation } from "../../src/core/registry/autoscale-actuator";
 import { nextAlarmAt } from "../../src/core/registry/deadlines";
@@ -74,6 +74,8 @@ export class RegistryDO extends DurableObject<Env> {
   /** The last FleetTable's version. */
   private tableVersion = 0;
   private scheduledAlarmAt: number | null = null;
+  /** The production singleton (not a test's own registry): only it drives the background loop. */
+  private readonly isGlobal: boolean;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -92,7 +94,8 @@ export class RegistryDO extends DurableObject<Env> {
     });
     // The background loop (health sweeps, alerts) lives in MetricsDO; make sure it is running
     // whenever the registry is. Only the production singleton does this, not test instances.
-    if (ctx.id.equals(env.REGISTRY.idFromName(REGISTRY_NAME))) {
+    this.isGlobal = ctx.id.equals(env.REGISTRY.idFromName(REGISTRY_NAME));
+    if (this.isGlobal) {
       ctx.waitUntil(metricsStub(env).ensureRunning().catch((error: unknown) => console.error(JSON.stringify({ level: "error", message: "could not start the background loop", error: String(error) }))));
     }
   }
@@ -102,9 +105,14 @@ export class RegistryDO extends DurableObject<Env> {
   register(input: RegisterInput): RegisterResult {
     const now = Date.now();
     const registered = registerInstance(this.state, input, crypto.randomUUID(), now, this.config, this.targets);
-    if (!registered.ok) return failureFor(registered);
+    if (!registered.ok) {
+      // The 409 that hands a restarted instance its old id: it is probably back, so check it now.
+      if (registered.reason === "already-registered") this.probeSoon(registered.existingId, "registered", now);
+      return failureFor(registered);
+    }
     this.store.apply(registered.writes);
     this.rearmAlarm(now);
+    this.probeSoon(registered.instance.id, "registered", now);
     return { ok: true, id: registered.instance.id, ttlSeconds: registered.ttlSeconds, service: registered.instance.service };
   }
 
@@ -115,6 +123,7 @@ export class RegistryDO extends DurableObject<Env> {
     if (!beat.ok) return failureFor(beat);
     this.store.apply(beat.writes);
     this.rearmAlarm(now);
+    this.probeSoon(id, "heartbeat", now);
     return { ok: true, id, checkStatus: beat.instance.checkStatus, ttlSeconds: beat.ttlSeconds };
   }
 
@@ -315,6 +324,20 @@ export class RegistryDO extends DurableObject<Env> {
       // Re-armed whatever happened above, so one bad sweep cannot stop expiry for good.
       this.rearmAlarm(now);
     }
+  }
+
+  /**
+   * Asks for a probe of the instance before its interval is up (core: requestImmediateProbe) and,
+   * on a new request, tells the sweeper in the background: the caller's answer does not wait.
+   */
+  private probeSoon(id: string, why: "registered" | "heartbeat", now: number): void {
+    const instance = this.state.instances.get(id);
+    if (!instance || !requestImmediateProbe(this.state, instance, why, now) || !this.isGlobal) return;
+    this.ctx.waitUntil(
+      metricsStub(this.env)
+        .probeSoon()
+        .catch((error: unknown) => console.error(JSON.stringify({ level: "error", message: "could not ask for an immediate probe", error: String(error) }))),
+    );
   }
 
   private rearmAlarm(now: number): void {

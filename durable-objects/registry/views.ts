@@ -9,7 +9,7 @@ import { isEjected } from "../../src/core/health";
 import { serviceStatus } from "../../src/core/instance-health";
 import { setOwn } from "../../src/core/metrics/own";
 import type { MetricsExtras } from "../../src/core/metrics/view";
-import { healthSettingsOf } from "../../src/core/registry/active-checks";
+import { checkIntervalOf, healthSettingsOf } from "../../src/core/registry/active-checks";
 import { instancesAffected, type LifecycleTarget } from "../../src/core/registry/admin-state";
 import type { RegistryConfig } from "../../src/core/registry/config";
 import { totalInflight } from "../../src/core/registry/inflight";
@@ -151,7 +151,10 @@ export function autoscaleViews(state: RegistryState): AutoscaleView[] {
   return views;
 }
 
-/** What the health sweeper should probe: every instance not stopped, with its service's check settings. */
+/**
+ * What the health sweeper should probe: every instance not stopped, with its service's check
+ * settings, the interval its state calls for, and whether it asked for a probe now.
+ */
 export function healthTargets(state: RegistryState, config: RegistryConfig): HealthTarget[] {
   const targets: HealthTarget[] = [];
   for (const instance of state.instances.values()) {
@@ -165,7 +168,8 @@ export function healthTargets(state: RegistryState, config: RegistryConfig): Hea
       lastCheckAt: instance.active.lastCheckAt,
       path: settings.path,
       timeoutMs: settings.timeoutMs,
-      intervalMs: settings.intervalMs,
+      intervalMs: checkIntervalOf(state, instance, config),
+      probeNow: state.probeRequests.has(instance.id),
     });
   }
   return targets;

@@ -45,7 +45,10 @@ export interface HealthTarget {
   readonly lastCheckAt: number | null;
   readonly path: string;
   readonly timeoutMs: number;
+  /** Until its next check, chosen by its state (the unhealthy and edge intervals; core/health/check-interval.ts). */
   readonly intervalMs: number;
+  /** It asked for a probe before its interval is up (re-registered, or heartbeating while unhealthy). */
+  readonly probeNow: boolean;
 }
 
 export interface InstanceView {

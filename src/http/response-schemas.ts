@@ -381,11 +381,38 @@ export const InstanceHealthEventSchema = documents<InstanceHealthEvent>()(
   ]),
 );
 
+const VantagePointStatsSchema = v.object({
+  name: v.string(),
+  answered: Count,
+  missing: Count,
+  discounted: v.pipe(Count, v.description("Rounds where every probe it made failed while another vantage point got through: its votes did not count.")),
+  probes: Count,
+  failed: Count,
+});
+
+const CompletedSweepSchema = v.pipe(
+  v.object({
+    at: EpochMs,
+    probed: Count,
+    rounds: Count,
+    decided: Count,
+    registryCalls: v.pipe(Count, v.description("RegistryDO calls the sweep cost: one healthTargets, plus one applyProbeResults per round decided.")),
+    durationMs: v.number(),
+    vantagePoints: v.array(VantagePointStatsSchema),
+  }),
+  v.description("The last sweep whose rounds have all been decided, summed over its shards and vantage points."),
+);
+
 export const LoopStatusSchema = documents<LoopStatus>()(
   v.object({
     lastSweepAt: v.nullable(EpochMs),
     lastSweepProbed: Count,
     lastSweepDurationMs: v.nullable(v.number()),
+    lastSweepShards: v.pipe(Count, v.description("Probers per vantage point the fleet was sized to at the last sweep.")),
+    lastSweepRounds: Count,
+    vantagePoints: v.array(v.string()),
+    probesInFlight: Count,
+    lastCompletedSweep: v.nullable(CompletedSweepSchema),
     consecutiveSweepFailures: Count,
     consecutiveAlertFailures: Count,
     recentEvents: v.array(InstanceHealthEventSchema),

@@ -1,4 +1,5 @@
 /** The one place the Worker finds its singleton Durable Objects, each named "global". */
+import { LOCATION_HINTS } from "../config";
 import { PerOwnerCache } from "../core/per-owner-cache";
 
 export const REGISTRY_NAME = "global";
@@ -28,4 +29,24 @@ export const METRICS_NAME = "global";
 
 export function metricsStub(env: Env) {
   return env.METRICS.get(singletonId(env.METRICS, METRICS_NAME));
+}
+
+/**
+ * The prober of one shard at one vantage point (MetricsDO's health sweep hands it work).
+ * Named `<vantage point>/<shard>`; created at the vantage point's location hint. A hint
+ * counts only when an object is first created, so each location keeps its own names.
+ */
+export function proberName(vantagePoint: string, shard: number): string {
+  return `${vantagePoint}/${shard}`;
+}
+
+export function proberStub(env: Env, vantagePoint: string, shard: number) {
+  const id = singletonId(env.PROBER, proberName(vantagePoint, shard));
+  return isLocationHint(vantagePoint) ? env.PROBER.get(id, { locationHint: vantagePoint }) : env.PROBER.get(id);
+}
+
+const HINTS: ReadonlySet<string> = new Set(LOCATION_HINTS);
+
+function isLocationHint(name: string): name is DurableObjectLocationHint {
+  return HINTS.has(name);
 }

@@ -101,13 +101,27 @@ describe("rise", () => {
     expect(r.statuses).toEqual(["unhealthy", "unhealthy", "unhealthy"]);
   });
 
-  it("returns as degraded while the recent failure rate is high, then clears", () => {
-    // Fresh instance: 3 failures of its last 5 probes is a 60% failure rate.
+  it("returns healthy: the failures it recovered from do not keep it degraded (issue #17)", () => {
+    // 3 failures of its last 5 probes used to be a 60% failure rate, and degraded for 20 more probes.
     const r = run([FAIL, FAIL, FAIL, PASS, PASS]);
-    expect(r.state.status).toBe("degraded");
+    expect(r.state.status).toBe("healthy");
     expect(r.events).toContainEqual({ type: "recovered" });
-    const later = run(times(20, PASS), r.state);
-    expect(later.state.status).toBe("healthy");
+    expect(r.state.recentResults).toEqual([true, true]);
+    // A long outage too: many failures, then `rise` passes.
+    expect(run([...times(10, PASS), ...times(15, FAIL), PASS, PASS]).state.status).toBe("healthy");
+  });
+
+  it("returns degraded when the passes that bring it back are slow (its current latency)", () => {
+    const config = { ...DEFAULT_ACTIVE_CHECK_CONFIG, rise: 3 };
+    const r = run([...times(5, passAt(20)), FAIL, FAIL, FAIL, passAt(2500), passAt(2500), passAt(2500)], initialActiveState(), config);
+    expect(r.state.status).toBe("degraded");
+    // The fast passes from before the outage are not what it is now.
+    expect(r.state.recentLatenciesMs).toEqual([2500, 2500, 2500]);
+  });
+
+  it("after recovery, new failures count again", () => {
+    const back = run([FAIL, FAIL, FAIL, PASS, PASS]).state;
+    expect(run([FAIL, PASS, FAIL, PASS], back).state.status).toBe("degraded");
   });
 
   it("an instance starting unhealthy needs `rise` passes", () => {

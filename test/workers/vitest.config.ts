@@ -30,6 +30,9 @@ export default defineProject({
           INSTANCE_TTL_SECONDS: "5",
           DEREGISTER_CRITICAL_AFTER_SECONDS: "3",
           DEGRADED_RESPONSE_TIME_MS: "300",
+          // Three vantage points, all in this workerd (location hints do nothing locally): every health
+          // test runs under quorum, and health-quorum.test.ts cuts one off.
+          HEALTH_CHECK_VANTAGE_POINTS: "wnam,enam,weur",
           CORS_ORIGINS: "https://app.example.com,https://admin.example.com",
           METRICS_FLUSH_INTERVAL_MS: "100",
           // Short like the other intervals here: isolates report queue depth within 200 ms, not 1 s.

@@ -39,6 +39,12 @@ export interface ActiveCheckState {
   readonly recentLatenciesMs: readonly number[];
   /** Outcomes (true = pass) of the last RESULT_WINDOW probes, oldest first. */
   readonly recentResults: readonly boolean[];
+  /**
+   * Set by the probe that moved the instance across the unhealthy line: "fell" when it
+   * was marked unhealthy, "rose" when it came back; absent otherwise (the next probe
+   * clears it). The check interval reads it (check-interval.ts: the edge intervals).
+   */
+  readonly edge?: "fell" | "rose";
 }
 
 export interface ActiveCheckConfig {
@@ -153,10 +159,13 @@ function degradedSignal(
  * a sick instance look quick, and a timeout has no real latency. Failures are
  * accounted for by the failure rate instead.
  *
- * The failure history is kept across an unhealthy spell, so an instance that
- * comes back after e.g. 3 failures in its last 5 probes returns as degraded and
- * only becomes healthy once its record clears; a flapping instance therefore
- * keeps being deprioritised.
+ * Recovery starts a clean record: when `rise` passes bring an instance back,
+ * its result and latency windows keep only that streak of passes, so it returns
+ * healthy unless those passes themselves say otherwise (once enough samples
+ * exist). The failures it recovered from no longer keep it degraded for the
+ * many probes it would take to push them out of the window (20 probes, ten
+ * minutes at a 30 s interval). A flapping instance is still kept out: it never
+ * makes `rise` passes in a row.
  */
 export function applyProbe(
   state: ActiveCheckState,
@@ -172,8 +181,8 @@ export function applyProbe(
   const previousFailures = normalizeCount(state.consecutiveFailures);
   const consecutiveFailures = passed ? 0 : previousFailures + 1;
   const consecutiveSuccesses = passed ? normalizeCount(state.consecutiveSuccesses) + 1 : 0;
-  const recentResults = pushBounded(state.recentResults, passed, RESULT_WINDOW);
-  const recentLatenciesMs =
+  let recentResults = pushBounded(state.recentResults, passed, RESULT_WINDOW);
+  let recentLatenciesMs =
     passed && isLatency(probe.latencyMs)
       ? pushBounded(state.recentLatenciesMs, probe.latencyMs, LATENCY_WINDOW)
       : trimBounded(state.recentLatenciesMs, LATENCY_WINDOW);
@@ -182,6 +191,10 @@ export function applyProbe(
   let to: HealthStatus = from;
   if (from === "unhealthy") {
     if (passed && consecutiveSuccesses >= config.rise) {
+      // A clean record from the streak that brought it back (see above).
+      const streak = Math.min(consecutiveSuccesses, RESULT_WINDOW);
+      recentResults = Array.from({ length: streak }, () => true);
+      recentLatenciesMs = recentLatenciesMs.slice(-Math.min(consecutiveSuccesses, LATENCY_WINDOW));
       to = degradedSignal(recentLatenciesMs, recentResults, config, 1) ? "degraded" : "healthy";
     }
   } else if (!passed && consecutiveFailures >= config.retries) {
@@ -212,6 +225,8 @@ export function applyProbe(
       lastError: passed ? null : (probe.error ?? null),
       recentLatenciesMs,
       recentResults,
+      ...(from !== "unhealthy" && to === "unhealthy" ? { edge: "fell" as const } : {}),
+      ...(from === "unhealthy" && to !== "unhealthy" ? { edge: "rose" as const } : {}),
     },
     events,
   };

@@ -18,6 +18,12 @@
  * - panic: when too few instances are available, the balancer ignores health.
  * - retry-budget: the proxy path asks isRetryable and retryAllowed before retrying.
  *
+ * - check-interval: how soon an instance is checked again, by its state (Envoy's
+ *   interval, unhealthy_interval and edge intervals).
+ * - shards, quorum, sweep-rounds: a sweep split over prober objects (one per
+ *   vantage point and shard), their batches collected per round and decided by
+ *   majority of the vantage points that answered.
+ *
  * The balancer therefore sees, per instance: status (active check), whether it is
  * ejected (outlier), and its effective weight (slow start); per service: panic.
  */
@@ -74,11 +80,41 @@ export {
 } from "./retry-budget";
 export { DEFAULT_PANIC_THRESHOLD_PERCENT, panicMode } from "./panic";
 export {
+  type DueTargets,
   type SweepInstance,
   type SweepPlan,
+  type SweepTarget,
   DEFAULT_JITTER_FRACTION,
   MAX_JITTER_FRACTION,
   MAX_OUTBOUND_CONNECTIONS,
+  ROUND_GRACE_MS,
   mapWithConcurrency,
+  planDueTargets,
   planSweep,
+  roundDeadline,
 } from "./probe-plan";
+export { type CheckIntervals, type CheckPhase, checkIntervalMs, checkPhase } from "./check-interval";
+export { type ShardLoad, MAX_PROBE_SHARDS, PROBE_SHARD_SAFETY, shardCount, shardOf } from "./shards";
+export {
+  type InstanceVerdict,
+  type QuorumDecision,
+  type VantageBatch,
+  type VantageResult,
+  type VerdictKind,
+  PARTITION_EVIDENCE,
+  decideQuorum,
+  passed,
+} from "./quorum";
+export {
+  type BatchOutcome,
+  type BatchResult,
+  type OpenRound,
+  type RoundKey,
+  type RoundDecision,
+  type RoundPlan,
+  type RoundVerdict,
+  type VantageBatchIn,
+  CLOSED_MEMORY_MS,
+  SweepRounds,
+  decideRound,
+} from "./sweep-rounds";

@@ -78,6 +78,68 @@ export function planSweep(
   return { due, nextAt: Number.isFinite(nextAt) ? nextAt : now + intervalMs };
 }
 
+export interface SweepTarget extends SweepInstance {
+  /** Its interval now (by state: core/health/check-interval.ts). */
+  readonly intervalMs: number;
+  /** It asked for a probe before its interval is up. */
+  readonly probeNow: boolean;
+}
+
+export interface DueTargets<T> {
+  readonly due: T[];
+  readonly nextAt: number;
+}
+
+/**
+ * Which targets a sweep hands out now, and when the next sweep is due. Each
+ * target is planned on its own interval (planSweep per interval, jittered);
+ * one that asked for a probe is due at once; one still in flight (handed out
+ * in a round not decided yet) waits for its result, and its next check is at
+ * least 0.9 of an interval away (the most jitter takes off). `defaultIntervalMs`
+ * keeps an empty fleet ticking.
+ */
+export function planDueTargets<T extends SweepTarget>(
+  targets: readonly T[],
+  now: number,
+  defaultIntervalMs: number,
+  random: () => number,
+  inFlight: (id: string) => boolean,
+): DueTargets<T> {
+  const byInterval = new Map<number, T[]>();
+  const dueIds = new Set<string>();
+  let nextAt = now + defaultIntervalMs;
+  for (const target of targets) {
+    if (inFlight(target.id) || target.probeNow) {
+      if (!inFlight(target.id)) dueIds.add(target.id);
+      nextAt = Math.min(nextAt, now + target.intervalMs * (1 - DEFAULT_JITTER_FRACTION));
+      continue;
+    }
+    const group = byInterval.get(target.intervalMs);
+    if (group) group.push(target);
+    else byInterval.set(target.intervalMs, [target]);
+  }
+  for (const [intervalMs, group] of byInterval) {
+    const plan = planSweep(group, now, intervalMs, random);
+    for (const id of plan.due) dueIds.add(id);
+    nextAt = Math.min(nextAt, plan.nextAt);
+  }
+  // In input order.
+  return { due: targets.filter((t) => dueIds.has(t.id)), nextAt };
+}
+
+/** A round's deadline allows this much beyond its worst case, for queueing and the RPCs. */
+export const ROUND_GRACE_MS = 1_000;
+
+/**
+ * When a round is given up on: its probes all timing out, six at a time, one
+ * more timeout for a prober that was still finishing its previous batch, and grace.
+ */
+export function roundDeadline(targets: readonly { readonly timeoutMs: number }[], now: number): number {
+  let longest = 0;
+  for (const t of targets) longest = Math.max(longest, t.timeoutMs);
+  return now + (Math.ceil(targets.length / MAX_OUTBOUND_CONNECTIONS) + 1) * longest + ROUND_GRACE_MS;
+}
+
 /**
  * Runs fn over items with at most `limit` calls in flight, returning one settled
  * result per item in input order. Probes are expected to catch their own errors,

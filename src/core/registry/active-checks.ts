@@ -3,9 +3,11 @@
  * core/health/active-check.ts): each service's check settings, and folding a
  * sweep's probe results into its instances' state, with the events alerting
  * needs. A passing probe after an ejection ran out readmits the instance.
+ * Also: how soon each instance is checked again (its interval by state), and
+ * the immediate probes a re-registration or a heartbeat asks for.
  */
 import type { HealthStatus } from "../balancer/types";
-import { type ActiveCheckConfig, applyProbe, decayEjectionCount, type HealthEvent, isEjected, readmit } from "../health";
+import { type ActiveCheckConfig, applyProbe, checkIntervalMs, decayEjectionCount, type HealthEvent, isEjected, readmit } from "../health";
 import type { RegistryConfig } from "./config";
 import type { ProbeReport } from "./inputs";
 import type { InstanceRecord, ServiceHealthSettings } from "./records";
@@ -38,22 +40,68 @@ export interface ProbeResultsApplied {
   readonly writes: readonly RegistryWrite[];
 }
 
-/** Starts slow start on recovery and on readmission; decays the ejection multiplier after a clean sweep. */
+/** How soon the instance is checked again: by its state (core/health/check-interval.ts), never later than its service's interval. */
+export function checkIntervalOf(state: RegistryState, instance: InstanceRecord, config: Pick<RegistryConfig, "health">): number {
+  return checkIntervalMs(instance.active, {
+    intervalMs: healthSettingsOf(state, instance.service, config).intervalMs,
+    unhealthyIntervalMs: config.health.unhealthyIntervalMs,
+    unhealthyEdgeIntervalMs: config.health.unhealthyEdgeIntervalMs,
+    healthyEdgeIntervalMs: config.health.healthyEdgeIntervalMs,
+  });
+}
+
+/**
+ * An instance that registers (or re-registers: the 409 that hands it its old
+ * id), or heartbeats while its active check has it unhealthy, is probably
+ * (back) up: it gets a probe now rather than at its next interval. `why` says
+ * which; a heartbeat of an instance that is not unhealthy asks for nothing.
+ * True when this is a new request (the caller then tells the sweeper); one
+ * request is outstanding per instance, until a probe result after it lands.
+ * A stopped instance is not probed, so it asks for nothing.
+ */
+export function requestImmediateProbe(state: RegistryState, instance: InstanceRecord, why: "registered" | "heartbeat", now: number): boolean {
+  if (instance.adminState === "stopped") return false;
+  if (why === "heartbeat" && instance.active.status !== "unhealthy") return false;
+  if (state.probeRequests.has(instance.id)) return false;
+  state.probeRequests.set(instance.id, now);
+  return true;
+}
+
+/**
+ * Starts slow start on recovery and on readmission; decays the ejection multiplier after a clean sweep.
+ * A recovery (and a readmission) also forgets the traffic error average: it described the
+ * failures the instance has just recovered from, and a degraded instance gets little traffic
+ * (none under health-aware while others are healthy) to wash it out. A recovery forgets the
+ * traffic latency average too; new traffic rebuilds both within a few requests.
+ */
 export function recordProbeResults(state: RegistryState, reports: readonly ProbeReport[], now: number, config: Pick<RegistryConfig, "health" | "degradedResponseTimeMs">): ProbeResultsApplied {
   const events: InstanceHealthEvent[] = [];
   const writes: RegistryWrite[] = [];
   for (const report of reports) {
     const instance = state.instances.get(report.id);
     if (!instance) continue;
+    const requestedAt = state.probeRequests.get(instance.id);
+    if (requestedAt !== undefined && report.at >= requestedAt) state.probeRequests.delete(instance.id);
+    if (report.split === true) {
+      // The vantage points disagreed evenly: checked, but nothing to conclude.
+      instance.active = { ...instance.active, lastCheckAt: report.at };
+      writes.push({ kind: "health-checks", instance });
+      continue;
+    }
     const applied = applyProbe(instance.active, report.probe, report.at, activeCheckConfig(state, instance.service, config));
     instance.active = applied.state;
     for (const event of applied.events) {
       events.push(healthEvent(instance, event, report));
-      if (event.type === "recovered") instance.inRotationSince = now;
+      if (event.type === "recovered") {
+        instance.inRotationSince = now;
+        instance.errorEwma = 0;
+        instance.latencyEwmaMs = null;
+      }
     }
     if (instance.outlier.ejectedUntil !== null && now >= instance.outlier.ejectedUntil && report.probe.ok) {
       instance.outlier = readmit(instance.outlier);
       instance.inRotationSince = now;
+      instance.errorEwma = 0;
       events.push({ instanceId: instance.id, service: instance.service, type: "readmitted", at: now });
     } else if (!isEjected(instance.outlier, now)) {
       instance.outlier = decayEjectionCount(instance.outlier, now);

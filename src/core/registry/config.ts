@@ -15,6 +15,10 @@ export interface RegistryConfig {
   readonly degradedResponseTimeMs: number;
   readonly health: {
     readonly intervalMs: number;
+    /** Check intervals by state (core/health/check-interval.ts); each capped at the service's interval. */
+    readonly unhealthyIntervalMs: number;
+    readonly unhealthyEdgeIntervalMs: number;
+    readonly healthyEdgeIntervalMs: number;
     readonly timeoutMs: number;
     readonly retries: number;
     readonly rise: number;

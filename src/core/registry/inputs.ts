@@ -66,8 +66,17 @@ export interface EdgeReport {
   readonly refused?: readonly string[];
 }
 
+/**
+ * One instance's result in a sweep: one probe, or the verdict of several
+ * vantage points (core/health/quorum.ts).
+ */
 export interface ProbeReport {
   readonly id: string;
   readonly at: number;
   readonly probe: { readonly ok: boolean; readonly latencyMs: number | null; readonly kind: "pass" | "fail" | "timeout"; readonly error?: string };
+  /**
+   * The vantage points that counted split evenly: the instance was checked (its check
+   * time moves on) but its state does not change; `probe` is then not read.
+   */
+  readonly split?: boolean;
 }

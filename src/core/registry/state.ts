@@ -22,10 +22,15 @@ export interface RegistryState {
   nextSeq: number;
   /** Memory only: an isolate that matters reports again within its report interval. */
   readonly isolateReports: Map<string, IsolateReport>;
+  /**
+   * Instances that asked for a probe before their next sweep (re-registered or heartbeating
+   * while unhealthy), with when they asked. Memory only: lost, they wait for their interval.
+   */
+  readonly probeRequests: Map<string, number>;
 }
 
 export function emptyRegistry(): RegistryState {
-  return { services: new Map(), instances: new Map(), instancesByService: new Map(), nextSeq: 1, isolateReports: new Map() };
+  return { services: new Map(), instances: new Map(), instancesByService: new Map(), nextSeq: 1, isolateReports: new Map(), probeRequests: new Map() };
 }
 
 /** The registry as storage left it; instances must come in registration (seq) order. */
@@ -54,6 +59,7 @@ export function indexInstance(state: RegistryState, instance: InstanceRecord): v
 
 export function unindexInstance(state: RegistryState, instance: InstanceRecord): void {
   state.instances.delete(instance.id);
+  state.probeRequests.delete(instance.id);
   const siblings = instancesOf(state, instance.service).filter((i) => i.id !== instance.id);
   if (siblings.length > 0) state.instancesByService.set(instance.service, siblings);
   else state.instancesByService.delete(instance.service);

@@ -20,6 +20,9 @@ export const REGISTRY_CONFIG: RegistryConfig = {
   degradedResponseTimeMs: 2_000,
   health: {
     intervalMs: 30_000,
+    unhealthyIntervalMs: 5_000,
+    unhealthyEdgeIntervalMs: 5_000,
+    healthyEdgeIntervalMs: 5_000,
     timeoutMs: 5_000,
     retries: 3,
     rise: 2,
