@@ -10,6 +10,10 @@ export declare class FleetInstance {
   /** The registry id, or null while unregistered. */
   readonly id: string | null;
   readonly inflight: number;
+  /** Like a crash: stops answering and heartbeating, keeps the registration. */
+  kill(): Promise<void>;
+  /** Starts again on the same port, registers (adopting its registration) and heartbeats. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 

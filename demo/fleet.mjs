@@ -248,6 +248,27 @@ export class FleetInstance {
     return response.status;
   }
 
+  /**
+   * Behaves like a crashed process: the server stops answering and heartbeats
+   * stop, but the registration stays, as a killed instance leaves it. The
+   * orchestrator finds out from its probes (and, later, the TTL).
+   */
+  async kill() {
+    if (this._heartbeatTimer) clearTimeout(this._heartbeatTimer);
+    this._heartbeatTimer = null;
+    if (this._server.listening) {
+      this._server.closeAllConnections();
+      await new Promise((resolvePromise) => this._server.close(() => resolvePromise()));
+    }
+  }
+
+  /** The killed process starting again on the same port: listens, registers (adopting its registration) and heartbeats. */
+  async restart() {
+    await this.listen(this.port);
+    await this.register();
+    this.startHeartbeats();
+  }
+
   /** Deregisters (best effort) and closes the server. */
   async stop() {
     if (this._heartbeatTimer) clearTimeout(this._heartbeatTimer);
