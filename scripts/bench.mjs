@@ -15,6 +15,11 @@
  *      round-robin once more with the Durable Objects' SQLite files on the
  *      other storage (tmpfs vs disk), to show how much of the cost is disk I/O,
  *      and once more logging every request, to show what the access log costs.
+ *   d'. the health sweep at fleet scale (scripts/bench/sweep-scale.mjs), each on an
+ *      orchestrator of its own with a 1 s probe timeout and a 10 s interval, against
+ *      a loopback upstream in this process that records every probe: 500 instances
+ *      that all time out (after a restart, and as a new fleet registering), and
+ *      2,000 healthy ones (with the sweep's RegistryDO calls). Not with --smoke.
  *   e. then scripts/bench-isolates.mjs: several isolates at low load each, with a
  *      delay on every Durable Object call (the hot path as production runs it).
  *      The other runs log errors only (ACCESS_LOG=errors), as nginx here runs
@@ -41,8 +46,9 @@
  *
  * This file is the run's order; each part lives in scripts/bench/ (config and options,
  * session: processes and cleanup, tools, bundle, nginx, workerd: the reference Worker rows,
- * orchestrator, strategies, scale, wrk: measuring one target, report), and the process and
- * port helpers it shares with `npm start` and the test suites in scripts/lib/.
+ * orchestrator, strategies, scale, sweep-scale and its probe-upstream, wrk: measuring one
+ * target, report), and the process and port helpers it shares with `npm start` and the test
+ * suites in scripts/lib/.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
@@ -55,6 +61,8 @@ import { startNginx } from "./bench/nginx.mjs";
 import { startOrchestrator } from "./bench/orchestrator.mjs";
 import { addRatios, buildReport, printTable, writeReport } from "./bench/report.mjs";
 import { measureScale, printScale } from "./bench/scale.mjs";
+import { startProbeUpstream } from "./bench/probe-upstream.mjs";
+import { measureSweepScale, SWEEP_SCALE_VARS } from "./bench/sweep-scale.mjs";
 import { createSession } from "./bench/session.mjs";
 import { measureOrchestrator, orchestratorRuns, runName } from "./bench/strategies.mjs";
 import { ensureTools } from "./bench/tools.mjs";
@@ -73,8 +81,11 @@ async function main() {
   session.tmpDir = mkdtempSync(join(os.tmpdir(), "orchestrator-bench-"));
   const loadBefore = os.loadavg();
 
-  const [upstreamPort, upstreamPort2, proxyPort, passthroughPort, minimalProxyPort, ...orchestratorPorts] = await freePorts(5 + STRATEGIES.length + 2);
-  session.usedPorts.push(upstreamPort, upstreamPort2, proxyPort, passthroughPort, minimalProxyPort, ...orchestratorPorts);
+  // The health-sweep checks take one more upstream (in this process) and three more orchestrators.
+  const [upstreamPort, upstreamPort2, proxyPort, passthroughPort, minimalProxyPort, probeUpstreamPort, ...allOrchestratorPorts] = await freePorts(6 + STRATEGIES.length + 2 + 3);
+  const orchestratorPorts = allOrchestratorPorts.slice(0, STRATEGIES.length + 2);
+  const sweepScalePorts = allOrchestratorPorts.slice(STRATEGIES.length + 2);
+  session.usedPorts.push(upstreamPort, upstreamPort2, proxyPort, passthroughPort, minimalProxyPort, probeUpstreamPort, ...allOrchestratorPorts);
   const upstreamPorts = [upstreamPort, upstreamPort2];
 
   say("bundling the orchestrator (wrangler deploy --dry-run)");
@@ -113,6 +124,26 @@ async function main() {
     await measureOrchestrator(measure, orchestrator, run.strategy, { id, label, servers: [orchestrator.entry, nginx], storage: run.storage });
     if (index === 0 && !options.smoke) scale = await measureScale(orchestrator, upstreamPorts[0]);
     await session.stopAndForget(orchestrator.entry);
+  }
+
+  // The health sweep at fleet scale: 500 instances that all time out, 2,000 healthy ones; each check on a
+  // fresh orchestrator with SWEEP_SCALE_VARS, after the rows so that it takes nothing from them.
+  if (scale) {
+    say(`health sweep at fleet scale: probe upstream on :${probeUpstreamPort}, ${Object.entries(SWEEP_SCALE_VARS).map(([k, v]) => `${k}=${v}`).join(", ")}`);
+    const upstream = await startProbeUpstream(probeUpstreamPort);
+    try {
+      const ports = [...sweepScalePorts];
+      Object.assign(
+        scale,
+        await measureSweepScale({
+          upstream,
+          startScaleOrchestrator: (name) => startOrchestrator(session, name, ports.shift(), options.storage, "errors", bundleDir, [], SWEEP_SCALE_VARS),
+          stop: (orchestrator) => session.stopAndForget(orchestrator.entry),
+        }),
+      );
+    } finally {
+      await upstream.close();
+    }
   }
 
   // ---- report

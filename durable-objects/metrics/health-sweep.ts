@@ -29,8 +29,13 @@ export interface SweepKick {
   readonly rounds: number;
   /** Instances already in a round that has not closed (not handed out again). */
   readonly inFlight: number;
+  /** Due instances whose shard still had a round open: handed out once it closes. */
+  readonly deferred: number;
   readonly nextAt: number;
 }
+
+/** While due instances wait for their shard's round to close, look again this often (not every tick: each look asks the registry). */
+const DEFERRED_RECHECK_MS = 1_000;
 
 export async function startHealthSweep(
   env: Env,
@@ -44,11 +49,17 @@ export async function startHealthSweep(
   const shards = shardCount(targets);
   const plan = planDueTargets(targets, now, config.health.intervalMs, random, (id) => rounds.isInFlight(id));
   const inFlight = rounds.inFlightCount();
-  if (plan.due.length === 0) return { probed: 0, shards, rounds: 0, inFlight, nextAt: plan.nextAt };
+  if (plan.due.length === 0) return { probed: 0, shards, rounds: 0, inFlight, deferred: 0, nextAt: plan.nextAt };
 
+  const busy = rounds.busyShards();
   const byShard = new Map<number, HealthTarget[]>();
+  let deferred = 0;
   for (const target of plan.due) {
     const shard = shardOf(target.id, shards);
+    if (busy.has(shard)) {
+      deferred++;
+      continue;
+    }
     const list = byShard.get(shard);
     if (list) list.push(target);
     else byShard.set(shard, [target]);
@@ -56,7 +67,8 @@ export async function startHealthSweep(
 
   const vantagePoints = config.health.vantagePoints;
   const kicks: Promise<void>[] = [];
-  let deadline = Number.POSITIVE_INFINITY;
+  let deadline = deferred > 0 ? now + DEFERRED_RECHECK_MS : Number.POSITIVE_INFINITY;
+  if (byShard.size === 0) return { probed: 0, shards, rounds: 0, inFlight, deferred, nextAt: Math.min(plan.nextAt, deadline) };
   for (const [shard, list] of byShard) {
     const roundPlan = { round: now, shard, vantagePoints, deadline: roundDeadline(list, now), ids: list.map((t) => t.id) };
     deadline = Math.min(deadline, roundPlan.deadline);
@@ -68,5 +80,5 @@ export async function startHealthSweep(
   for (const f of failed) console.error(JSON.stringify({ level: "error", message: "could not hand a round to a prober", error: String(f.reason) }));
   // Nobody took the work: a failed sweep (counted, backed off); its rounds close empty at their deadline.
   if (failed.length === kicks.length) throw failed[0]?.reason;
-  return { probed: plan.due.length, shards, rounds: byShard.size, inFlight, nextAt: Math.min(plan.nextAt, deadline) };
+  return { probed: plan.due.length - deferred, shards, rounds: byShard.size, inFlight, deferred, nextAt: Math.min(plan.nextAt, deadline) };
 }

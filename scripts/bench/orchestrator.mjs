@@ -39,7 +39,7 @@ function tmpfsRoot() {
   return "/dev/shm";
 }
 
-function orchestratorConfig(session, { name, port, storage: storageKind, accessLog, bundleDir, adminKey, registrationToken }) {
+function orchestratorConfig(session, { name, port, storage: storageKind, accessLog, bundleDir, adminKey, registrationToken, extraVars }) {
   const dir = join(session.tmpDir, name);
   mkdirSync(dir, { recursive: true });
   copyFileSync(join(bundleDir, "index.js"), join(dir, "index.js"));
@@ -47,20 +47,21 @@ function orchestratorConfig(session, { name, port, storage: storageKind, accessL
   const storageDir = storageKind === "tmpfs" ? mkdtempSync(join(tmpfsRoot(), "orchestrator-bench-do-")) : join(dir, "do-storage");
   mkdirSync(storageDir, { recursive: true });
   if (storageKind === "tmpfs") session.addExtraDir(storageDir);
-  const vars = { ...orchestratorVars(adminKey, registrationToken), ACCESS_LOG: accessLog };
+  const vars = { ...orchestratorVars(adminKey, registrationToken), ACCESS_LOG: accessLog, ...extraVars };
   return orchestratorWorkerdConfig({ host: HOST, port, storageDir, vars, uniqueKeyPrefix: "orchestrator-bench", compatibilityDate: COMPATIBILITY_DATE });
 }
 
 /**
- * Starts the bundled orchestrator on plain workerd and registers the two upstream instances of "bench".
+ * Starts the bundled orchestrator on plain workerd and registers one instance of "bench" per upstream port
+ * (none for an empty list). `extraVars` override orchestratorVars for this process (the health-sweep scale checks).
  *
  * @param {ReturnType<typeof import("./session.mjs").createSession>} session
  */
-export async function startOrchestrator(session, name, port, storage, accessLog, bundleDir, upstreamPorts) {
+export async function startOrchestrator(session, name, port, storage, accessLog, bundleDir, upstreamPorts, extraVars = {}) {
   const adminKey = randomBytes(24).toString("hex");
   const registrationToken = randomBytes(24).toString("hex");
   say(`starting the orchestrator on workerd :${port} (Durable Object storage: ${storage})`);
-  const entry = await startWorkerd(session, name, orchestratorConfig(session, { name, port, storage, accessLog, bundleDir, adminKey, registrationToken }), `http://${HOST}:${port}/health`);
+  const entry = await startWorkerd(session, name, orchestratorConfig(session, { name, port, storage, accessLog, bundleDir, adminKey, registrationToken, extraVars }), `http://${HOST}:${port}/health`);
   const client = orchestratorClient(`http://${HOST}:${port}`, adminKey, registrationToken);
   const instanceIds = [];
   for (const upstreamPort of upstreamPorts) {
@@ -70,7 +71,7 @@ export async function startOrchestrator(session, name, port, storage, accessLog,
     expectStatus(registered, [201], "registering an instance");
     instanceIds.push(registered.json.id);
   }
-  say(`registered 2 instances of "bench": ${instanceIds.join(", ")}`);
+  if (instanceIds.length > 0) say(`registered ${instanceIds.length} instances of "bench": ${instanceIds.join(", ")}`);
   return { ...client, entry, instanceIds, port };
 }
 

@@ -94,3 +94,17 @@ describe("roundDeadline", () => {
     expect(roundDeadline(targets, NOW)).toBe(NOW + (3 + 1) * 5_000 + 1_000);
   });
 });
+
+describe("one round per shard at a time", () => {
+  it("a shard with a round open is busy until that round closes", () => {
+    const rounds = new SweepRounds();
+    rounds.start({ round: NOW, shard: 3, vantagePoints: ["a"], deadline: NOW + 5_000, ids: ["x"] });
+    rounds.start({ round: NOW, shard: 5, vantagePoints: ["a"], deadline: NOW + 5_000, ids: ["y"] });
+    expect([...rounds.busyShards()].sort()).toEqual([3, 5]);
+    const outcome = rounds.add({ round: NOW, shard: 3, vantagePoints: ["a"], deadline: NOW + 5_000, ids: ["x"], vantagePoint: "a", results: [] }, NOW + 100);
+    expect(outcome.kind).toBe("complete");
+    expect([...rounds.busyShards()]).toEqual([5]);
+    rounds.expire(NOW + 5_000);
+    expect(rounds.busyShards().size).toBe(0);
+  });
+});

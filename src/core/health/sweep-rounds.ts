@@ -84,6 +84,19 @@ export class SweepRounds {
     return this.open.size;
   }
 
+  /**
+   * Shards with a round still open. A shard gets one round at a time: a prober
+   * works through its rounds one after another, so a second round would wait
+   * behind the first and miss a deadline sized for its own instances alone,
+   * and its instances would be handed out again (found by the bench's "500
+   * new instances that time out" check).
+   */
+  busyShards(): ReadonlySet<number> {
+    const busy = new Set<number>();
+    for (const round of this.open.values()) busy.add(round.shard);
+    return busy;
+  }
+
   /** Records one vantage point's batch. A complete round is closed (later batches are late) but still in flight until `release`. */
   add(batch: VantageBatchIn, now: number): BatchOutcome {
     const key = keyOf(batch);
