@@ -7,18 +7,15 @@
  */
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, inject, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
+import { controlUpstream, fastCheckedService } from "./helpers";
 import { MAX_PROBE_SHARDS } from "../../src/core/health";
 import type { HealthTarget, InstanceView, ProbeReport } from "../../src/contracts/registry";
 import { metricsStub, proberStub, registryStub } from "../../src/platform/stubs";
 
-const port = inject("upstreamPort");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function control(name: string, mode: string) {
-  const response = await fetch(`http://127.0.0.1:${port}/control/${name}?mode=${mode}`);
-  expect(response.status).toBe(200);
-}
+const control = controlUpstream;
 
 type ProbeFn = (target: HealthTarget) => Promise<ProbeReport>;
 type Prober = { probeTarget: ProbeFn };
@@ -49,19 +46,8 @@ afterEach(async () => {
   if (originals.size > 0) await reconnect("weur");
 });
 
-async function serviceWith(names: string[]) {
-  const service = `vq-${crypto.randomUUID().slice(0, 8)}`;
-  const registry = registryStub(env);
-  const ids: string[] = [];
-  for (const name of names) {
-    await control(name, "ok");
-    const result = await registry.register({ service, target: { kind: "url", url: `http://127.0.0.1:${port}/i/${name}` }, weight: 1, metadata: {}, ttlSeconds: 3600 });
-    if (!result.ok) throw new Error(JSON.stringify(result.problem));
-    ids.push(result.id);
-  }
-  expect((await registry.configureService(service, { healthCheck: { intervalMs: 100, timeoutMs: 300 } })).ok).toBe(true);
-  return { service, ids };
-}
+/** A fresh service with one instance per name on the controllable upstream, checked every 100 ms with a 300 ms timeout. */
+const serviceWith = (names: string[]) => fastCheckedService("vq", names);
 
 async function instances(service: string): Promise<InstanceView[]> {
   return [...((await registryStub(env).service(service))?.instances ?? [])];

@@ -5,33 +5,17 @@
  */
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { controlUpstream, fastCheckedService } from "./helpers";
 import { metricsStub, registryStub } from "../../src/platform/stubs";
 import type { InstanceView } from "../../src/contracts/registry";
 
-const port = inject("upstreamPort");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function control(name: string, mode: string, delayMs = 0) {
-  const response = await fetch(`http://127.0.0.1:${port}/control/${name}?mode=${mode}&delayMs=${delayMs}`);
-  expect(response.status).toBe(200);
-}
+const control = controlUpstream;
 
-/** A fresh service with one or more instances on the controllable upstream, checked every 100 ms with a 300 ms timeout. */
-async function serviceWith(names: string[]) {
-  const service = `hc-${crypto.randomUUID().slice(0, 8)}`;
-  const registry = registryStub(env);
-  const ids: string[] = [];
-  for (const name of names) {
-    await control(name, "ok");
-    const result = await registry.register({ service, target: { kind: "url", url: `http://127.0.0.1:${port}/i/${name}` }, weight: 1, metadata: {}, ttlSeconds: 3600 });
-    if (!result.ok) throw new Error(JSON.stringify(result.problem));
-    ids.push(result.id);
-  }
-  const configured = await registry.configureService(service, { healthCheck: { intervalMs: 100, timeoutMs: 300 } });
-  expect(configured.ok).toBe(true);
-  return { service, ids, registry };
-}
+/** A fresh service with one instance per name on the controllable upstream, checked every 100 ms with a 300 ms timeout. */
+const serviceWith = (names: string[]) => fastCheckedService("hc", names);
 
 /** One sweep: wait out the interval (plus jitter), then run the loop's alarm now (if its own has not just taken it). */
 async function sweep() {

@@ -1,4 +1,6 @@
 import { env } from "cloudflare:workers";
+import { expect, inject } from "vitest";
+import { registryStub } from "../../src/platform/stubs";
 import type { RegistryDO } from "../../src/index";
 import type { RegisterInput } from "../../src/contracts/registry";
 
@@ -17,3 +19,28 @@ export async function registerOk(registry: DurableObjectStub<RegistryDO>, input:
   if (!result.ok) throw new Error(`register failed: ${JSON.stringify(result.problem)}`);
   return result.id;
 }
+
+/** Switches one named instance of the controllable upstream (upstream-server.ts) between behaviours. */
+export async function controlUpstream(name: string, mode: string, delayMs = 0): Promise<void> {
+  const response = await fetch(`http://127.0.0.1:${inject("upstreamPort")}/control/${name}?mode=${mode}&delayMs=${delayMs}`);
+  expect(response.status).toBe(200);
+}
+
+/**
+ * A fresh service (`prefix-…`) with one instance per name on the controllable upstream, each
+ * answering "ok", checked every 100 ms with a 300 ms timeout: the health tests' fleet.
+ */
+export async function fastCheckedService(prefix: string, names: readonly string[]) {
+  const service = `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
+  const registry = registryStub(env);
+  const ids: string[] = [];
+  for (const name of names) {
+    await controlUpstream(name, "ok");
+    const result = await registry.register({ service, target: { kind: "url", url: `http://127.0.0.1:${inject("upstreamPort")}/i/${name}` }, weight: 1, metadata: {}, ttlSeconds: 3600 });
+    if (!result.ok) throw new Error(JSON.stringify(result.problem));
+    ids.push(result.id);
+  }
+  expect((await registry.configureService(service, { healthCheck: { intervalMs: 100, timeoutMs: 300 } })).ok).toBe(true);
+  return { service, ids, registry };
+}
+
