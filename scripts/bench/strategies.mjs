@@ -38,6 +38,13 @@ export function runName(run) {
  * One orchestrator row: sets the strategy, heartbeats both instances, checks one request, then
  * measures with Durable Object calls read before and after and the registry's leases checked after.
  */
+/** How long after a run the registry's in-flight counts are watched for their return to 0. */
+const DRAIN_WATCH_MS = 5_000;
+
+function totalInflight(registry, instanceIds) {
+  return instanceIds.reduce((sum, id) => sum + (registry?.inflight?.[id] ?? 0), 0);
+}
+
 export async function measureOrchestrator(measure, orchestrator, strategy, { id, label, servers, storage }) {
   const configured = await orchestrator.call("PUT", "/admin/services/bench", "admin", { strategy });
   expectStatus(configured, [200, 201], `setting strategy ${strategy}`);
@@ -50,15 +57,22 @@ export async function measureOrchestrator(measure, orchestrator, strategy, { id,
     before: () => orchestrator.doCalls(),
     after: async (before) => {
       const after = await orchestrator.doCalls();
-      // Give the last releases (ctx.waitUntil) a moment, then check that every lease came back.
-      await sleep(500);
-      const registry = await orchestrator.call("GET", "/debug/registry", "admin");
+      // Every isolate reports its last requests' end within a soft TTL (EDGE_TABLE_SOFT_TTL_MS, 1 s):
+      // watch the registry's counts come back to 0, for at most 5 s.
+      const endedAt = Date.now();
+      let registry = await orchestrator.call("GET", "/debug/registry", "admin");
+      while (totalInflight(registry.json, orchestrator.instanceIds) > 0 && Date.now() - endedAt < DRAIN_WATCH_MS) {
+        await sleep(250);
+        registry = await orchestrator.call("GET", "/debug/registry", "admin");
+      }
+      const drainedAfterMs = totalInflight(registry.json, orchestrator.instanceIds) === 0 ? Date.now() - endedAt : null;
       const service = registry.json?.services?.find((s) => s.name === "bench");
       return {
         strategy,
         durableObjectStorage: storage,
         doCalls: doCallDelta(before, after),
         registryAfter: {
+          drainedAfterMs,
           inflight: Object.fromEntries(orchestrator.instanceIds.map((i) => [i, registry.json?.inflight?.[i] ?? null])),
           panic: service?.panic ?? null,
           instances:
@@ -82,5 +96,6 @@ export async function measureOrchestrator(measure, orchestrator, strategy, { id,
     say(`  ${failed} failed requests; one request now answers ${sample.status}: ${sample.text.slice(0, 200)}`);
   }
   const leaked = Object.values(result.registryAfter.inflight).reduce((sum, n) => sum + (n ?? 0), 0);
-  if (leaked > 0) say(`  note: ${leaked} lease(s) still counted in flight 0.5 s after the run`);
+  if (leaked > 0) say(`  note: ${leaked} request(s) still counted in flight ${DRAIN_WATCH_MS / 1000} s after the run`);
+  else say(`  in-flight counts back to 0 within ${result.registryAfter.drainedAfterMs} ms of the run's end`);
 }
