@@ -10,12 +10,12 @@ import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import { DISCORD_COLORS, type DiscordPayload, type SlackPayload } from "../../src/core/alerts/payloads";
 import { metricsStub, registryStub } from "../../src/platform/stubs";
+import { sleep } from "./helpers";
 
 const KEY = "test-admin-key-0123456789";
 const port = inject("upstreamPort");
 let nextIp = 1;
 const ip = () => `198.18.50.${nextIp++ % 250}`;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface ReceiverState {
   hits: number;

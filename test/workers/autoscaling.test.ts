@@ -7,12 +7,12 @@ import { runDurableObjectAlarm, SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import { metricsStub, registryStub } from "../../src/platform/stubs";
+import { sleep } from "./helpers";
 
 const KEY = "test-admin-key-0123456789";
 const port = inject("upstreamPort");
 let nextIp = 1;
 const ip = () => `198.18.80.${nextIp++ % 250}`;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function control(name: string, mode: string, delayMs = 0) {
   await fetch(`http://127.0.0.1:${port}/control/${name}?mode=${mode}&delayMs=${delayMs}`);

@@ -9,9 +9,9 @@ import { describe, expect, inject, it } from "vitest";
 import { metricsStub, registryStub } from "../../src/platform/stubs";
 import type { InstanceView } from "../../src/contracts/registry";
 import { runDurableObjectAlarm } from "cloudflare:test";
+import { sleep } from "./helpers";
 
 const port = inject("upstreamPort");
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function control(name: string, mode: string) {
   expect((await fetch(`http://127.0.0.1:${port}/control/${name}?mode=${mode}`)).status).toBe(200);

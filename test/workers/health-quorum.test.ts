@@ -5,15 +5,14 @@
  * locally. Cutting one off replaces its probers' probe with one that fails,
  * as a partition between that location and every instance would.
  */
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
-import { controlUpstream, fastCheckedService } from "./helpers";
+import { controlUpstream, eventuallyWhileSweeping, fastCheckedService, sweep } from "./helpers";
 import { MAX_PROBE_SHARDS } from "../../src/core/health";
 import type { HealthTarget, InstanceView, ProbeReport } from "../../src/contracts/registry";
 import { metricsStub, proberStub, registryStub } from "../../src/platform/stubs";
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const control = controlUpstream;
 
@@ -53,22 +52,11 @@ async function instances(service: string): Promise<InstanceView[]> {
   return [...((await registryStub(env).service(service))?.instances ?? [])];
 }
 
-/** Polls while driving the loop, up to a bound. */
-async function eventually<T>(read: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 8_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (accept(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not reached in ${timeoutMs} ms; last value ${JSON.stringify(value)}`);
-    await sleep(130);
-    await runDurableObjectAlarm(metricsStub(env));
-  }
-}
 
 describe("vantage points and quorum", () => {
   it("reports its vantage points, shards and registry calls per sweep in LoopStatus", async () => {
     await serviceWith([`vq-s-${crypto.randomUUID().slice(0, 6)}`]);
-    const status = await eventually(() => metricsStub(env).status(), (s) => s.lastCompletedSweep !== null && s.lastCompletedSweep.rounds > 0);
+    const status = await eventuallyWhileSweeping(() => metricsStub(env).status(), (s) => s.lastCompletedSweep !== null && s.lastCompletedSweep.rounds > 0);
     expect(status.vantagePoints).toEqual(["wnam", "enam", "weur"]);
     expect(status.lastSweepShards).toBeGreaterThanOrEqual(1);
     const sweep = status.lastCompletedSweep;
@@ -84,20 +72,19 @@ describe("vantage points and quorum", () => {
   it("a vantage point cut off from everything changes no instance's state while the others see them healthy", async () => {
     const names = [`vq-a-${crypto.randomUUID().slice(0, 6)}`, `vq-b-${crypto.randomUUID().slice(0, 6)}`];
     const { service, ids } = await serviceWith(names);
-    await eventually(() => instances(service), (list) => list.length === 2 && list.every((i) => i.activeCheck.lastResult === "pass"));
+    await eventuallyWhileSweeping(() => instances(service), (list) => list.length === 2 && list.every((i) => i.activeCheck.lastResult === "pass"));
 
     await cutOff("weur");
     const cutAt = Date.now();
     // weur's rounds are discounted: every probe it makes fails while wnam and enam get through.
-    await eventually(
+    await eventuallyWhileSweeping(
       () => metricsStub(env).status(),
       (s) => (s.lastCompletedSweep?.at ?? 0) > cutAt && (s.lastCompletedSweep?.vantagePoints.find((v) => v.name === "weur")?.discounted ?? 0) > 0,
     );
     // Keep sweeping for a while (many rounds at a 100 ms interval): nothing changes.
     const checkedAt = new Map<string, string | null>((await instances(service)).map((i) => [i.id, i.activeCheck.lastCheckAt]));
     for (let i = 0; i < 8; i++) {
-      await sleep(130);
-      await runDurableObjectAlarm(metricsStub(env));
+      await sweep();
       for (const view of await instances(service)) {
         expect(view.health).toBe("healthy");
         expect(view.activeCheck.status).toBe("healthy");
@@ -115,10 +102,10 @@ describe("vantage points and quorum", () => {
     const down = `vq-d-${crypto.randomUUID().slice(0, 6)}`;
     const up = `vq-u-${crypto.randomUUID().slice(0, 6)}`;
     const { service, ids } = await serviceWith([down, up]);
-    await eventually(() => instances(service), (list) => list.length === 2 && list.every((i) => i.activeCheck.lastResult === "pass"));
+    await eventuallyWhileSweeping(() => instances(service), (list) => list.length === 2 && list.every((i) => i.activeCheck.lastResult === "pass"));
     await cutOff("weur");
     await control(down, "down");
-    const list = await eventually(() => instances(service), (l) => l.find((i) => i.id === ids[0])?.health === "unhealthy");
+    const list = await eventuallyWhileSweeping(() => instances(service), (l) => l.find((i) => i.id === ids[0])?.health === "unhealthy");
     expect(list.find((i) => i.id === ids[1])?.health).toBe("healthy");
     expect(list.find((i) => i.id === ids[0])?.activeCheck.lastError).toMatch(/^(wnam|enam|weur): /);
   });

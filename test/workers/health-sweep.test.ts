@@ -3,25 +3,19 @@
  * runDurableObjectAlarm) against real loopback upstreams that go down, hang,
  * slow down and flap.
  */
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { controlUpstream, fastCheckedService } from "./helpers";
+import { controlUpstream, eventuallyWhileSweeping, fastCheckedService, sweep } from "./helpers";
 import { metricsStub, registryStub } from "../../src/platform/stubs";
 import type { InstanceView } from "../../src/contracts/registry";
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const control = controlUpstream;
 
 /** A fresh service with one instance per name on the controllable upstream, checked every 100 ms with a 300 ms timeout. */
 const serviceWith = (names: string[]) => fastCheckedService("hc", names);
 
-/** One sweep: wait out the interval (plus jitter), then run the loop's alarm now (if its own has not just taken it). */
-async function sweep() {
-  await sleep(130);
-  await runDurableObjectAlarm(metricsStub(env));
-}
 
 async function instance(service: string, id: string): Promise<InstanceView> {
   const view = await registryStub(env).service(service);
@@ -30,16 +24,6 @@ async function instance(service: string, id: string): Promise<InstanceView> {
   return found;
 }
 
-/** Polls a condition while the loop runs (its own alarm and ours), up to a bound. */
-async function eventually<T>(read: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 8_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (accept(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not reached in ${timeoutMs} ms; last value ${JSON.stringify(value)}`);
-    await sweep();
-  }
-}
 
 // The loop's own alarm keeps running while these tests drive it, so they wait
 // for outcomes rather than count sweeps; exact counting is the unit tests' job
@@ -49,10 +33,10 @@ describe("active health checks", () => {
     const name = `down-${crypto.randomUUID().slice(0, 6)}`;
     const { service, ids } = await serviceWith([name]);
     const id = ids[0] as string;
-    await eventually(() => instance(service, id), (v) => v.activeCheck.lastResult === "pass");
+    await eventuallyWhileSweeping(() => instance(service, id), (v) => v.activeCheck.lastResult === "pass");
 
     await control(name, "down");
-    const unhealthy = await eventually(() => instance(service, id), (v) => v.health === "unhealthy");
+    const unhealthy = await eventuallyWhileSweeping(() => instance(service, id), (v) => v.health === "unhealthy");
     expect(unhealthy.activeCheck.consecutiveFailures).toBeGreaterThanOrEqual(3);
     expect(unhealthy.activeCheck.lastResult).toBe("fail");
     const events = (await metricsStub(env).status()).recentEvents.filter((e) => e.instanceId === id).reverse();
@@ -61,7 +45,7 @@ describe("active health checks", () => {
     expect(events.findIndex((e) => e.type === "failure-threshold")).toBeLessThan(events.findIndex((e) => e.type === "status-changed" && e.to === "unhealthy"));
 
     await control(name, "ok");
-    const back = await eventually(() => instance(service, id), (v) => v.health !== "unhealthy");
+    const back = await eventuallyWhileSweeping(() => instance(service, id), (v) => v.health !== "unhealthy");
     expect(back.activeCheck.consecutiveSuccesses).toBeGreaterThanOrEqual(2);
     expect(back.effectiveWeight).toBeLessThan(back.weight);
     expect((await metricsStub(env).status()).recentEvents.some((e) => e.instanceId === id && e.type === "recovered")).toBe(true);
@@ -71,7 +55,7 @@ describe("active health checks", () => {
     const name = `hang-${crypto.randomUUID().slice(0, 6)}`;
     const { service, ids } = await serviceWith([name]);
     await control(name, "hang");
-    const view = await eventually(() => instance(service, ids[0] as string), (v) => v.activeCheck.lastResult === "timeout");
+    const view = await eventuallyWhileSweeping(() => instance(service, ids[0] as string), (v) => v.activeCheck.lastResult === "timeout");
     expect(view.activeCheck.lastError).toContain("300 ms");
   });
 
@@ -81,7 +65,7 @@ describe("active health checks", () => {
     const { service, ids, registry } = await serviceWith([slow, fast]);
     await registry.configureService(service, { strategy: "health-aware", healthCheck: { timeoutMs: 2000 } });
     await control(slow, "slow", 400);
-    await eventually(() => instance(service, ids[0] as string), (v) => v.health === "degraded");
+    await eventuallyWhileSweeping(() => instance(service, ids[0] as string), (v) => v.health === "degraded");
     expect((await instance(service, ids[1] as string)).health).toBe("healthy");
     for (let i = 0; i < 10; i++) {
       const lease = await registry.acquire(service);
@@ -95,7 +79,7 @@ describe("active health checks", () => {
     const { service, ids } = await serviceWith([name]);
     const id = ids[0] as string;
     await control(name, "error");
-    await eventually(() => instance(service, id), (v) => v.health === "unhealthy");
+    await eventuallyWhileSweeping(() => instance(service, id), (v) => v.health === "unhealthy");
     await control(name, "flap");
     for (let i = 0; i < 8; i++) {
       await sweep();
@@ -119,14 +103,14 @@ describe("active health checks", () => {
       Object.defineProperty(object, "env", { value: broken, configurable: true, writable: true });
     });
     try {
-      await eventually(() => metrics.status(), (s) => s.consecutiveSweepFailures >= 2);
+      await eventuallyWhileSweeping(() => metrics.status(), (s) => s.consecutiveSweepFailures >= 2);
       expect(await runInDurableObject(metrics, (_object, state) => state.storage.getAlarm())).not.toBeNull();
     } finally {
       await runInDurableObject(metrics, (object) => {
         Object.defineProperty(object, "env", { value: env, configurable: true, writable: true });
       });
     }
-    await eventually(() => metrics.status(), (s) => s.consecutiveSweepFailures === 0);
+    await eventuallyWhileSweeping(() => metrics.status(), (s) => s.consecutiveSweepFailures === 0);
     expect(await runInDurableObject(metrics, (_object, state) => state.storage.getAlarm())).not.toBeNull();
   });
 });

@@ -1,6 +1,7 @@
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, inject } from "vitest";
-import { registryStub } from "../../src/platform/stubs";
+import { metricsStub, registryStub } from "../../src/platform/stubs";
 import type { RegistryDO } from "../../src/index";
 import type { RegisterInput } from "../../src/contracts/registry";
 
@@ -42,5 +43,24 @@ export async function fastCheckedService(prefix: string, names: readonly string[
   }
   expect((await registry.configureService(service, { healthCheck: { intervalMs: 100, timeoutMs: 300 } })).ok).toBe(true);
   return { service, ids, registry };
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One health sweep: wait out a 100 ms interval (plus jitter), then run MetricsDO's alarm now (if its own has not just taken it). */
+export async function sweep(): Promise<void> {
+  await sleep(130);
+  await runDurableObjectAlarm(metricsStub(env));
+}
+
+/** Polls a condition while the health loop runs (its own alarm and ours), up to a bound. */
+export async function eventuallyWhileSweeping<T>(read: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 8_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (accept(value)) return value;
+    if (Date.now() > deadline) throw new Error(`condition not reached in ${timeoutMs} ms; last value ${JSON.stringify(value)}`);
+    await sweep();
+  }
 }
 

@@ -7,11 +7,11 @@ import { SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import { registryStub } from "../../src/platform/stubs";
+import { sleep } from "./helpers";
 
 const port = inject("upstreamPort");
 let nextIp = 1;
 const ip = () => `198.18.40.${nextIp++ % 250}`;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function control(name: string, mode: string) {
   await fetch(`http://127.0.0.1:${port}/control/${name}?mode=${mode}`);

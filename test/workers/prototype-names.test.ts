@@ -13,13 +13,13 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, inject, it } from "vitest";
 import { metricsStub } from "../../src/platform/stubs";
+import { sleep } from "./helpers";
 
 const KEY = "test-admin-key-0123456789";
 const TOKEN = "test-registration-token";
 const port = inject("upstreamPort");
 let nextIp = 1;
 const ip = () => `198.18.90.${nextIp++ % 250}`;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Valid service names (1-63 of a-z 0-9 -, starting with a letter) that are, or spell, Object.prototype members. */
 const PROTOTYPE_SERVICE_NAMES = ["constructor", "tostring", "hasownproperty", "valueof", "prototype", "proto"] as const;

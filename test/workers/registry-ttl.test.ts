@@ -1,8 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { freshRegistry, registerOk, urlInstance } from "./helpers";
+import { freshRegistry, registerOk, sleep, urlInstance } from "./helpers";
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // The pool runs with DEREGISTER_CRITICAL_AFTER_SECONDS=3 (test/workers/vitest.config.ts).
 describe("RegistryDO TTL expiry", () => {
