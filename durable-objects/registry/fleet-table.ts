@@ -20,6 +20,8 @@ export function buildFleetTable(state: RegistryState, previousVersion: number, n
       stopped,
       strategy: strategyOf(service, config),
       timeoutMs: timeoutOf(service, config),
+      websockets: true,
+      affinity: null,
       instances: stopped
         ? []
         : instancesOf(state, service.name)

@@ -337,6 +337,7 @@ function instanceFromRow(row: InstanceRow): InstanceRecord {
     inflight: 0,
     retryInflight: 0,
     edgeInflight: 0,
+    edgeSockets: 0,
     active: parseJsonObject<ActiveCheckState>(row.active_state, initialActiveState()),
     outlier: parseJsonObject<OutlierState>(row.outlier_state, initialOutlierState),
     inRotationSince: row.in_rotation_since,

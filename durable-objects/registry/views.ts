@@ -97,11 +97,11 @@ function statusOf(service: ServiceRecord, activeHealth: readonly HealthStatus[])
 export function metricsExtras(state: RegistryState, now: number, config: RegistryConfig): MetricsExtras {
   const extras: Record<string, MetricsExtras[string]> = {};
   for (const service of state.services.values()) {
-    const instances: Record<string, { health: HealthStatus; inflight: number }> = {};
+    const instances: Record<string, { health: HealthStatus; inflight: number; websockets: number }> = {};
     const activeHealth: HealthStatus[] = [];
     for (const instance of instancesOf(state, service.name)) {
       const health = routingHealth(instance, now, config);
-      setOwn(instances, instance.id, { health, inflight: totalInflight(instance) });
+      setOwn(instances, instance.id, { health, inflight: totalInflight(instance), websockets: instance.edgeSockets });
       if (instance.adminState === "active") activeHealth.push(health);
     }
     setOwn(extras, service.name, { status: statusOf(service, activeHealth), instances });
@@ -123,6 +123,7 @@ export function lifecycleState(state: RegistryState, target: LifecycleTarget, ch
     instance: target.instance?.id ?? null,
     adminState: (target.instance ?? target.service).adminState,
     inflight: instancesAffected(state, target).reduce((sum, i) => sum + totalInflight(i), 0),
+    websockets: instancesAffected(state, target).reduce((sum, i) => sum + i.edgeSockets, 0),
     changed,
   };
 }

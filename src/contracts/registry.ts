@@ -135,8 +135,10 @@ export interface LifecycleState {
   readonly service: string;
   readonly instance: string | null;
   readonly adminState: InstanceAdminState;
-  /** Requests still in flight to what was stopped. */
+  /** Requests still in flight to what was stopped (open WebSocket connections included). */
   readonly inflight: number;
+  /** Of those, open WebSocket connections. */
+  readonly websockets: number;
   /** False when the action changed nothing (e.g. stopping a stopped service). */
   readonly changed: boolean;
 }
@@ -179,12 +181,23 @@ export interface RoutingInstance {
   readonly inflight: number;
 }
 
+/**
+ * Where a client's affinity key comes from: a request header, a cookie, or the
+ * client's IP (CF-Connecting-IP). Requests with the same key go to the same
+ * instance while it stays eligible (core/balancer/affinity.ts).
+ */
+export type AffinitySetting = { readonly source: "header" | "cookie"; readonly name: string } | { readonly source: "ip" };
+
 /** One service as the edge routes it. A stopped service has no instances: its requests get 503 service-stopped. */
 export interface ServiceRoute {
   readonly service: string;
   readonly stopped: boolean;
   readonly strategy: Strategy;
   readonly timeoutMs: number;
+  /** Whether WebSocket upgrades are proxied to it (otherwise they get 403 websocket-not-allowed). */
+  readonly websockets: boolean;
+  /** Consistent-hash affinity, or null: the strategy alone picks. */
+  readonly affinity: AffinitySetting | null;
   /** Instances in rotation (admin state active). */
   readonly instances: readonly RoutingInstance[];
 }

@@ -24,6 +24,8 @@ export const RECENT_WINDOW_MINUTES = 5;
 export interface InstanceExtras {
   readonly health?: HealthStatus;
   readonly inflight?: number;
+  /** Open WebSocket connections (part of inflight), as the registry counts them from isolate reports. */
+  readonly websockets?: number;
 }
 
 export interface ServiceExtras {

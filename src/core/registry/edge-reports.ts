@@ -23,7 +23,7 @@ export interface EdgeReportApplied {
 }
 
 export function applyEdgeReport(state: RegistryState, report: EdgeReport, now: number, config: RegistryConfig): EdgeReportApplied {
-  replaceIsolateInflight(state, report.isolateId, report.inflight, now);
+  replaceIsolateInflight(state, report.isolateId, report.inflight, now, report.sockets);
   // Allocated only when an outlier state changes: most reports change none.
   let writes: RegistryWrite[] | null = null;
   for (const [id, outcomes] of Object.entries(report.outcomes)) {

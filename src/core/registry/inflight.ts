@@ -85,13 +85,29 @@ export function instanceRemoved(state: RegistryState, instance: InstanceRecord):
   instance.retryInflight = 0;
 }
 
-/** Replaces an isolate's counts with its new report; counts for unknown instances, and non-positive ones, are dropped. */
-export function replaceIsolateInflight(state: RegistryState, isolateId: string, inflight: Readonly<Record<string, number>>, now: number): void {
-  const previous = state.isolateReports.get(isolateId)?.inflight;
+const NO_COUNTS: Readonly<Record<string, number>> = Object.freeze({});
+
+/**
+ * Replaces an isolate's counts with its new report; counts for unknown instances, and
+ * non-positive ones, are dropped. `sockets` (open WebSocket connections) are part of
+ * `inflight`, so a socket count above the instance's in-flight count is capped to it.
+ */
+export function replaceIsolateInflight(
+  state: RegistryState,
+  isolateId: string,
+  inflight: Readonly<Record<string, number>>,
+  now: number,
+  sockets: Readonly<Record<string, number>> = NO_COUNTS,
+): void {
+  const previous = state.isolateReports.get(isolateId);
   if (previous !== undefined) {
-    for (const [id, count] of previous) {
+    for (const [id, count] of previous.inflight) {
       const instance = state.instances.get(id);
       if (instance) instance.edgeInflight = Math.max(0, instance.edgeInflight - count);
+    }
+    for (const [id, count] of previous.sockets) {
+      const instance = state.instances.get(id);
+      if (instance) instance.edgeSockets = Math.max(0, instance.edgeSockets - count);
     }
   }
   const accepted = new Map<string, number>();
@@ -101,18 +117,24 @@ export function replaceIsolateInflight(state: RegistryState, isolateId: string, 
     accepted.set(id, count);
     instance.edgeInflight += count;
   }
-  if (accepted.size > 0) state.isolateReports.set(isolateId, { seenAt: now, inflight: accepted });
+  const acceptedSockets = new Map<string, number>();
+  for (const [id, count] of Object.entries(sockets)) {
+    const ceiling = accepted.get(id);
+    if (ceiling === undefined || !Number.isSafeInteger(count) || count <= 0) continue;
+    const counted = Math.min(count, ceiling);
+    acceptedSockets.set(id, counted);
+    (state.instances.get(id) as InstanceRecord).edgeSockets += counted;
+  }
+  if (accepted.size > 0) state.isolateReports.set(isolateId, { seenAt: now, inflight: accepted, sockets: acceptedSockets });
   else state.isolateReports.delete(isolateId);
 }
-
-const NOTHING_IN_FLIGHT: Readonly<Record<string, number>> = Object.freeze({});
 
 /** An isolate that stopped reporting (it died, or went idle with nothing in flight) no longer counts. */
 export function expireIsolateReports(state: RegistryState, now: number, config: Pick<RegistryConfig, "edge">): void {
   const ttlMs = isolateReportTtlMs(config);
   for (const [isolateId, report] of state.isolateReports) {
     if (now - report.seenAt < ttlMs) continue;
-    replaceIsolateInflight(state, isolateId, NOTHING_IN_FLIGHT, now);
+    replaceIsolateInflight(state, isolateId, NO_COUNTS, now);
   }
 }
 

@@ -56,6 +56,8 @@ export type EdgeOutcome = readonly [status: number | null, durationMs: number, f
 export interface EdgeReport {
   readonly isolateId: string;
   readonly inflight: Readonly<Record<string, number>>;
+  /** Of `inflight`, the open WebSocket connections per instance (absent when there are none). */
+  readonly sockets?: Readonly<Record<string, number>>;
   readonly outcomes: Readonly<Record<string, readonly EdgeOutcome[]>>;
   /**
    * Instances this isolate could not connect to since its last report, and

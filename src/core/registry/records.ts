@@ -71,6 +71,8 @@ export interface InstanceRecord {
   retryInflight: number;
   /** Requests in flight as reported by edge isolates routing from a snapshot (sum over isolates). Memory only. */
   edgeInflight: number;
+  /** Of edgeInflight, how many are open WebSocket connections (sum over isolates). Memory only. */
+  edgeSockets: number;
   active: ActiveCheckState;
   outlier: OutlierState;
   /** When it (re-)entered rotation, for slow start; null once fully warmed up or never ramped. */
@@ -132,6 +134,7 @@ export function newInstanceRecord(fields: NewInstance, seq: number, now: number)
     inflight: 0,
     retryInflight: 0,
     edgeInflight: 0,
+    edgeSockets: 0,
     active: initialActiveState(),
     outlier: initialOutlierState,
     inRotationSince: now,

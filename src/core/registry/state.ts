@@ -11,6 +11,8 @@ export interface IsolateReport {
   readonly seenAt: number;
   /** A Map, not a plain object: instance ids are keys like any other string (even "__proto__"). */
   readonly inflight: ReadonlyMap<string, number>;
+  /** Of those, open WebSocket connections (never more than the instance's count in `inflight`). */
+  readonly sockets: ReadonlyMap<string, number>;
 }
 
 export interface RegistryState {
