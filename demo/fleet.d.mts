@@ -9,11 +9,15 @@ export declare class FleetInstance {
   readonly url: string;
   /** The registry id, or null while unregistered. */
   readonly id: string | null;
+  /** HTTP requests being answered now (WebSockets not included: see openWebSockets). */
   readonly inflight: number;
-  /** Like a crash: stops answering and heartbeating, keeps the registration. */
+  /** WebSocket connections open now (/ws/echo, /ws/feed). */
+  openWebSockets(): number;
+  /** Like a crash: drops open WebSockets without a close frame, stops answering and heartbeating, keeps the registration. */
   kill(): Promise<void>;
   /** Starts again on the same port, registers (adopting its registration) and heartbeats. */
   restart(): Promise<void>;
+  /** Deregisters, closes open WebSockets with 1001 (drops those still open after 1 s) and closes the server. */
   stop(): Promise<void>;
 }
 

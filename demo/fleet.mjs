@@ -1,7 +1,7 @@
 /**
  * The local demo fleet: a few tiny HTTP services on 127.0.0.1 that register
  * themselves with the orchestrator, heartbeat, and deregister on the way out,
- * exactly as a real instance would. Node built-ins only.
+ * exactly as a real instance would. Node built-ins, and `ws` for WebSockets.
  *
  *   node demo/fleet.mjs            # uses ORCHESTRATOR_URL, the token and LIFECYCLE_HOOK_SECRET from env or .dev.vars
  *
@@ -17,6 +17,11 @@
  * Given a hookSecret (LIFECYCLE_HOOK_SECRET), it also answers the orchestrator's
  * signed lifecycle hook, `POST /__lifecycle/restart`, checking the signature
  * as a real instance should (demo/hook-signature.mjs).
+ *
+ * Every instance also accepts WebSockets on /ws/echo (echoes each message) and
+ * /ws/feed (a JSON tick a second), and refuses other upgrade paths with 404
+ * (demo/websockets.mjs). `kill()` drops its open connections without a close
+ * frame, as a crash would; `stop()` closes them with 1001.
  */
 import { setMaxListeners } from "node:events";
 import { readFileSync } from "node:fs";
@@ -24,6 +29,7 @@ import http from "node:http";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { verifyLifecycleHook } from "./hook-signature.mjs";
+import { createWebSocketEndpoints, isWebSocketUpgrade } from "./websockets.mjs";
 
 export const DEFAULT_SERVICES = ["main-bot", "api", "banking", "security", "frontend", "analytics"];
 
@@ -140,8 +146,15 @@ export class FleetInstance {
     this._notReady = notReady;
     this._lifetime = lifetime;
     this._heartbeatTimer = null;
-    this._server = http.createServer((request, response) => this._handle(request, response));
+    this._webSockets = createWebSocketEndpoints({ service, instance: name, log: say });
+    this._server = http.createServer({ shouldUpgradeCallback: isWebSocketUpgrade }, (request, response) => this._handle(request, response));
     this._server.keepAliveTimeout = 5_000;
+    this._server.on("upgrade", (request, socket, head) => this._webSockets.handleUpgrade(request, socket, head));
+  }
+
+  /** WebSocket connections open now. */
+  openWebSockets() {
+    return this._webSockets.open();
   }
 
   /** Listens on the first free port from `fromPort` up; returns the port taken. */
@@ -251,11 +264,15 @@ export class FleetInstance {
   /**
    * Behaves like a crashed process: the server stops answering and heartbeats
    * stop, but the registration stays, as a killed instance leaves it. The
-   * orchestrator finds out from its probes (and, later, the TTL).
+   * orchestrator finds out from its probes (and, later, the TTL). Open
+   * WebSockets are dropped without a close frame: their clients see the
+   * connection die (1006), not a close.
    */
   async kill() {
     if (this._heartbeatTimer) clearTimeout(this._heartbeatTimer);
     this._heartbeatTimer = null;
+    const dropped = this._webSockets.terminateAll();
+    if (dropped > 0) this._say(`${this.name}: killed with ${dropped} WebSocket(s) open`);
     if (this._server.listening) {
       this._server.closeAllConnections();
       await new Promise((resolvePromise) => this._server.close(() => resolvePromise()));
@@ -269,7 +286,7 @@ export class FleetInstance {
     this.startHeartbeats();
   }
 
-  /** Deregisters (best effort) and closes the server. */
+  /** Deregisters (best effort), closes open WebSockets with 1001 (dropping those not closed within a second) and closes the server. */
   async stop() {
     if (this._heartbeatTimer) clearTimeout(this._heartbeatTimer);
     this._heartbeatTimer = null;
@@ -284,6 +301,8 @@ export class FleetInstance {
         this._say(`${this.name}: could not deregister (${describeError(error)}); the registry expires it after its TTL`);
       }
     }
+    // An upgraded socket is no longer the HTTP server's: close() would wait for it.
+    await this._webSockets.closeAll(1001, "instance stopping", 1_000);
     if (this._server.listening) {
       this._server.closeAllConnections();
       await new Promise((resolvePromise) => this._server.close(() => resolvePromise()));
@@ -362,6 +381,7 @@ export class FleetInstance {
               instance: this.name,
               id: this.id,
               port: this.port,
+              openWebSockets: this._webSockets.open(),
               method: request.method,
               path: url.pathname,
               query: queryObject(url.searchParams),

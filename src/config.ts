@@ -371,7 +371,12 @@ export const SETTINGS = {
   DRAIN_TIMEOUT_MS: {
     ...integer(30_000, 0, 600_000),
     group: "registry",
-    doc: "How long stop and restart wait for in-flight requests.",
+    doc: "How long stop and restart wait for in-flight requests; open WebSocket connections to what was stopped are closed with 1001 this long after their isolate sees the stop.",
+  },
+  WEBSOCKET_IDLE_TIMEOUT_MS: {
+    ...integer(3_600_000, 0, 86_400_000),
+    group: "limits",
+    doc: "A proxied WebSocket connection with no message in either direction for this long is closed with 1001 on both ends. Pings and pongs are answered by the runtime on each leg and do not count. `0`: never.",
   },
   DEGRADED_RESPONSE_TIME_MS: {
     ...integer(2_000, 1, 600_000),
@@ -655,6 +660,8 @@ function toConfig(e: v.InferOutput<typeof EnvSchema>) {
     maxRequestBodyBytes: e.MAX_REQUEST_BODY_BYTES,
     maxHeaderCount: e.MAX_HEADER_COUNT,
     maxHeaderBytes: e.MAX_HEADER_BYTES,
+    /** A relayed WebSocket with no message either way for this long is closed (0: never). */
+    websocketIdleTimeoutMs: e.WEBSOCKET_IDLE_TIMEOUT_MS,
     health: {
       intervalMs: e.HEALTH_CHECK_INTERVAL_MS,
       /** Check intervals by state (Envoy's unhealthy_interval and edge intervals), each capped at the service's interval. */

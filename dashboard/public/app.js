@@ -89,6 +89,12 @@
   const fmtRps = (x) => (isNum(x) ? `${x.toFixed(2)} req/s` : "—");
   const fmtPct = (x) => (isNum(x) ? `${x.toFixed(2)} %` : "—");
   const fmtInt = (x) => (isNum(x) ? Math.round(x).toLocaleString() : "—");
+  /** Open WebSocket connections from a metrics entry (service, instance or global); absent in older snapshots. */
+  const openSockets = (m) => (m && m.websockets ? m.websockets.open : null);
+  /** In flight, and of those the open WebSockets when there are any: compact, and no new row for fleets without them. */
+  const fmtInflight = (inflight, sockets) =>
+    isNum(sockets) && sockets > 0 ? `${fmtInt(inflight)} (${fmtInt(sockets)} WebSocket${sockets === 1 ? "" : "s"})` : fmtInt(inflight);
+  const ownEntry = (record, key) => (record && Object.prototype.hasOwnProperty.call(record, key) ? record[key] : null);
   const fmtWeight = (x) => (isNum(x) ? String(Math.round(x * 100) / 100) : "—");
   const shortId = (id) => (String(id).length > 8 ? String(id).slice(0, 8) : String(id));
 
@@ -234,6 +240,7 @@
       ["Throughput (1 min)", fmtRps(g.throughput && g.throughput.m1)],
       ["Error rate", fmtPct(g.errorRate)],
       ["In flight", fmtInt(g.inflight)],
+      ["WebSockets open", fmtInt(openSockets(g))],
       ["p50 / p95 / p99", `${fmtMs(g.p50)} / ${fmtMs(g.p95)} / ${fmtMs(g.p99)}`, true],
       ["Last health sweep", loop.lastSweepAt ? `${fmtTime(loop.lastSweepAt)} (${fmtInt(loop.lastSweepProbed)} probed)` : "—", true],
     ];
@@ -346,7 +353,7 @@
     buttons.restart.disabled = busy;
   }
 
-  function renderInstance(row, service, instance) {
+  function renderInstance(row, service, instance, metrics) {
     const check = instance.activeCheck || {};
     setText(row.health, instance.health || "unknown");
     setClass(row.health, `badge ${STATUS_CLASS[instance.health] || "status-none"}`);
@@ -364,7 +371,7 @@
     setText(row.stats.error, check.lastError || "—");
     setText(row.stats.failures, fmtInt(check.consecutiveFailures ?? 0));
     setText(row.stats.ejectedUntil, isEjected ? fmtTime(ejectedUntil) : "—");
-    setText(row.stats.inflight, fmtInt(instance.inflight));
+    setText(row.stats.inflight, fmtInflight(instance.inflight, openSockets(metrics)));
     setText(row.stats.weight, `${fmtWeight(instance.effectiveWeight)} / ${fmtWeight(instance.weight)}`);
     const target = instance.target || {};
     setText(row.stats.target, target.kind === "binding" ? `binding ${target.binding}` : target.url || "—");
@@ -379,7 +386,7 @@
     card.panic.hidden = !service.panic;
     const m = metrics || {};
     setText(card.stats.strategy, service.strategy ? `${service.strategy}${service.strategyIsDefault ? " (default)" : ""}` : "—");
-    setText(card.stats.inflight, fmtInt(service.inflight));
+    setText(card.stats.inflight, fmtInflight(service.inflight, openSockets(m)));
     setText(card.stats.rps, fmtRps(m.throughput && m.throughput.m1));
     setText(card.stats.errorRate, fmtPct(m.errorRate));
     setText(card.stats.p50, fmtMs(m.p50));
@@ -400,7 +407,7 @@
         row = buildInstanceRow(service.name, instance.id, label);
         card.instances.set(instance.id, row);
       }
-      renderInstance(row, service.name, instance);
+      renderInstance(row, service.name, instance, ownEntry(m.instances, instance.id));
       if (card.list.children[index] !== row.root) card.list.insertBefore(row.root, card.list.children[index] || null);
     });
     for (const [id, row] of card.instances) {
@@ -423,7 +430,7 @@
         card = buildCard(service.name);
         cards.set(service.name, card);
       }
-      renderService(card, service, Object.prototype.hasOwnProperty.call(workers, service.name) ? workers[service.name] : null);
+      renderService(card, service, ownEntry(workers, service.name));
       if (container.children[index] !== card.root) container.insertBefore(card.root, container.children[index] || null);
     });
     for (const [name, card] of cards) {

@@ -3,9 +3,9 @@
  * instance ("global"). This file is the object's RPC surface and its wiring;
  * the work is done in the modules beside it and in src/core.
  *
- * - Ingests pre-aggregated batches of request outcomes from the edge (one
- *   call per batch, not per request) and keeps totals, sketches and rolling
- *   windows (core/metrics).
+ * - Ingests pre-aggregated batches of request outcomes and WebSocket
+ *   connection events from the edge (one call per batch, not per request) and
+ *   keeps totals, sketches and rolling windows (core/metrics).
  * - Its alarm runs the loop's named tasks (core/alarm-tasks), in order: the
  *   active health sweep (this object coordinates: it hands each shard's round
  *   to the probers of every vantage point, ProberDO, collects their batches in
@@ -44,7 +44,7 @@ import { Autoscaler } from "./autoscaler";
 import { DashboardHub, type SocketAttachment } from "./dashboard-hub";
 import { applyRound } from "./health-rounds";
 import { startHealthSweep } from "./health-sweep";
-import { extrasFrom, withoutDeregistered } from "./registry-snapshot";
+import { withoutDeregistered } from "./registry-snapshot";
 import { MetricsStore } from "./store";
 import { SweepStatus } from "./sweep-status";
 
@@ -147,7 +147,7 @@ export class MetricsDO extends DurableObject<Env> {
     return this.ctx.storage.getAlarm();
   }
 
-  /** One pre-aggregated batch of request outcomes from an edge isolate. */
+  /** One pre-aggregated batch of request outcomes and connection events from an edge isolate. */
   async ingest(batch: Batch): Promise<void> {
     const now = Date.now();
     this.metrics = applyBatch(this.metrics, batch, now);
@@ -255,13 +255,15 @@ export class MetricsDO extends DurableObject<Env> {
   async dashboardState(): Promise<DashboardState> {
     const now = Date.now();
     const registry = registryStub(this.env);
-    const [snapshot, autoscaling] = await Promise.all([registry.snapshot(), registry.autoscaleViews()]);
+    // The extras come from their own call, not from the snapshot: they carry the open WebSocket
+    // counts the snapshot does not, and it keeps the dashboard's numbers the same as /metrics'.
+    const [snapshot, autoscaling, extras] = await Promise.all([registry.snapshot(), registry.autoscaleViews(), registry.metricsExtras()]);
     return {
       type: "snapshot",
       generatedAt: new Date(now).toISOString(),
       environment: this.config.environment,
       services: snapshot.services,
-      metrics: metricsView(this.metrics, now, extrasFrom(snapshot)),
+      metrics: metricsView(this.metrics, now, extras),
       alerts: this.alerts(),
       autoscaling,
       loop: this.status(),

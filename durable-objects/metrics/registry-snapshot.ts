@@ -1,23 +1,11 @@
 /**
- * What MetricsDO takes from a registry snapshot: the per-service extras its
- * metrics views show beside the traffic (status, health, in-flight counts),
- * and which instances no longer exist, so their series can be retired.
+ * What MetricsDO takes from a registry snapshot: which instances no longer
+ * exist, so their series can be retired. (The extras its metrics views show
+ * beside the traffic come from the registry's metricsExtras, which also
+ * carries the open WebSocket counts the snapshot lacks.)
  */
 import type { RegistrySnapshot } from "../../src/contracts/registry";
 import { type MetricsState, removeInstance } from "../../src/core/metrics/aggregate";
-import { setOwn } from "../../src/core/metrics/own";
-import type { MetricsExtras } from "../../src/core/metrics/view";
-
-/** Keyed by service name and instance id: built with setOwn, so every name is an own key like any other. */
-export function extrasFrom(snapshot: RegistrySnapshot): MetricsExtras {
-  const extras: Record<string, MetricsExtras[string]> = {};
-  for (const service of snapshot.services) {
-    const instances: Record<string, { health: (typeof service.instances)[number]["health"]; inflight: number }> = {};
-    for (const instance of service.instances) setOwn(instances, instance.id, { health: instance.health, inflight: instance.inflight });
-    setOwn(extras, service.name, { status: service.status, instances });
-  }
-  return extras;
-}
 
 /**
  * The metrics without the instances the registry no longer has: their counts move

@@ -1,8 +1,9 @@
 /**
  * The routing table edge isolates route from (RegistryDO.edgeSync; the shape
- * is FleetTable in src/contracts/registry.ts): every service, its strategy
- * and timeout, and its instances in rotation with their health, weight after
- * slow start, and load as the registry knows it.
+ * is FleetTable in src/contracts/registry.ts): every service, its strategy,
+ * timeout, WebSocket permission and affinity, and its instances in rotation
+ * with their health, weight after slow start, and load as the registry knows
+ * it.
  */
 import type { RegistryConfig } from "../../src/core/registry/config";
 import { totalInflight } from "../../src/core/registry/inflight";
@@ -20,8 +21,8 @@ export function buildFleetTable(state: RegistryState, previousVersion: number, n
       stopped,
       strategy: strategyOf(service, config),
       timeoutMs: timeoutOf(service, config),
-      websockets: true,
-      affinity: null,
+      websockets: service.websockets,
+      affinity: service.affinity,
       instances: stopped
         ? []
         : instancesOf(state, service.name)

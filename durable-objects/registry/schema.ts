@@ -80,4 +80,7 @@ export const REGISTRY_MIGRATIONS: readonly (readonly string[])[] = [
   [`CREATE TABLE revoked_sessions (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)`],
   // Scoped credentials: the role of the key that acted, beside its fingerprint.
   [`ALTER TABLE audit ADD COLUMN role TEXT`],
+  // WebSocket proxying: whether a service takes WebSocket upgrades (existing
+  // services keep taking them), and its client affinity (JSON, null for none).
+  [`ALTER TABLE services ADD COLUMN websockets INTEGER NOT NULL DEFAULT 1`, `ALTER TABLE services ADD COLUMN affinity TEXT`],
 ];

@@ -9,6 +9,7 @@
  */
 import type { AuditEntry, AuditInput } from "../../src/contracts/registry";
 import { type AutoscalePolicy, type AutoscaleState, type DecisionLog, EMPTY_DECISION_LOG, INITIAL_AUTOSCALE_STATE } from "../../src/core/autoscale";
+import type { AffinitySetting } from "../../src/core/balancer/affinity";
 import { type BalancerState, initialBalancerState, type Strategy } from "../../src/core/balancer/types";
 import { ROLES } from "../../src/core/credentials";
 import { type ActiveCheckState, initialActiveState, initialOutlierState, type OutlierState } from "../../src/core/health";
@@ -32,6 +33,8 @@ interface ServiceRow extends Record<string, SqlStorageValue> {
   created_at: number;
   health_settings: string | null;
   lifecycle_hook: string | null;
+  websockets: number;
+  affinity: string | null;
   autoscale_policy: string | null;
   autoscale_state: string | null;
   autoscale_log: string | null;
@@ -237,11 +240,12 @@ export class RegistryStore {
   private writeService(service: ServiceRecord): void {
     this.sql.exec(
       `INSERT INTO services (name, strategy, timeout_ms, admin_state, lb_state, seed, created_at, health_settings, lifecycle_hook,
-         autoscale_policy, autoscale_state, autoscale_log)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         websockets, affinity, autoscale_policy, autoscale_state, autoscale_log)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (name) DO UPDATE SET strategy = excluded.strategy, timeout_ms = excluded.timeout_ms,
          admin_state = excluded.admin_state, lb_state = excluded.lb_state, seed = excluded.seed,
          health_settings = excluded.health_settings, lifecycle_hook = excluded.lifecycle_hook,
+         websockets = excluded.websockets, affinity = excluded.affinity,
          autoscale_policy = excluded.autoscale_policy, autoscale_state = excluded.autoscale_state, autoscale_log = excluded.autoscale_log`,
       service.name,
       service.strategy,
@@ -252,6 +256,8 @@ export class RegistryStore {
       service.createdAt,
       JSON.stringify(service.healthSettings),
       service.lifecycleHook === null ? null : JSON.stringify(service.lifecycleHook),
+      service.websockets ? 1 : 0,
+      service.affinity === null ? null : JSON.stringify(service.affinity),
       service.autoscalePolicy === null ? null : JSON.stringify(service.autoscalePolicy),
       JSON.stringify(service.autoscaleState),
       JSON.stringify(service.autoscaleLog),
@@ -301,6 +307,8 @@ function serviceFromRow(row: ServiceRow): ServiceRecord {
     name: row.name,
     strategy: row.strategy as Strategy | null,
     timeoutMs: row.timeout_ms,
+    websockets: row.websockets !== 0,
+    affinity: parseAffinity(row.affinity),
     adminState: row.admin_state === "stopped" ? "stopped" : "active",
     balancer: parseBalancerState(row.lb_state),
     seed: row.seed === 1,
@@ -362,6 +370,14 @@ function parseTarget(json: string | null): Target | null {
   const parsed = parseJsonObject<Partial<{ kind: string; url: string; binding: string }>>(json, {});
   if (parsed.kind === "url" && typeof parsed.url === "string") return { kind: "url", url: parsed.url };
   if (parsed.kind === "binding" && typeof parsed.binding === "string") return { kind: "binding", binding: parsed.binding };
+  return null;
+}
+
+/** Anything but a well-formed setting (a hand-edited row, a shape from another version) is no affinity. */
+function parseAffinity(json: string | null): AffinitySetting | null {
+  const parsed = parseJsonObject<Partial<{ source: string; name: string }>>(json, {});
+  if (parsed.source === "ip") return { source: "ip" };
+  if ((parsed.source === "header" || parsed.source === "cookie") && typeof parsed.name === "string" && parsed.name !== "") return { source: parsed.source, name: parsed.name };
   return null;
 }
 

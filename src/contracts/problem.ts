@@ -24,6 +24,8 @@ export const ProblemType = {
   serviceStopped: "urn:orchestrator:problem:service-stopped",
   upstreamTimeout: "urn:orchestrator:problem:upstream-timeout",
   upstreamUnreachable: "urn:orchestrator:problem:upstream-unreachable",
+  upstreamRefusedUpgrade: "urn:orchestrator:problem:upstream-refused-upgrade",
+  websocketNotAllowed: "urn:orchestrator:problem:websocket-not-allowed",
   badPath: "urn:orchestrator:problem:bad-path",
   badHeader: "urn:orchestrator:problem:bad-header",
   headersTooLarge: "urn:orchestrator:problem:headers-too-large",

@@ -2,6 +2,7 @@
  * The typed RPC contract between the edge Worker and RegistryDO: what goes in,
  * what comes out. Failures come back as values (see problem.ts `Failure`).
  */
+import type { AffinitySetting } from "../core/balancer/affinity";
 import type { Strategy, HealthStatus } from "../core/balancer/types";
 import type { Role } from "../core/credentials";
 import type { CheckStatus, ServiceStatus } from "../core/instance-health";
@@ -67,6 +68,8 @@ export interface InstanceView {
   readonly ttlSeconds: number | null;
   readonly criticalSince: string | null;
   readonly inflight: number;
+  /** Of those, open WebSocket connections. */
+  readonly websockets: number;
   readonly reportedInflight: number | null;
   readonly cpu: number | null;
   readonly responseTimeMs: number | null;
@@ -94,6 +97,10 @@ export interface ServiceView {
   readonly strategy: Strategy;
   readonly strategyIsDefault: boolean;
   readonly timeoutMs: number;
+  /** Whether WebSocket upgrades are proxied to it (otherwise the edge answers 403). */
+  readonly websockets: boolean;
+  /** Where the consistent-hash affinity key comes from, or null: the strategy alone picks. */
+  readonly affinity: AffinitySetting | null;
   readonly adminState: "active" | "stopped";
   readonly status: ServiceStatus;
   /** True when no instance is available and traffic is spread over all of them (Envoy's panic mode). */
@@ -184,9 +191,10 @@ export interface RoutingInstance {
 /**
  * Where a client's affinity key comes from: a request header, a cookie, or the
  * client's IP (CF-Connecting-IP). Requests with the same key go to the same
- * instance while it stays eligible (core/balancer/affinity.ts).
+ * instance while it stays eligible. Declared in core/balancer/affinity.ts,
+ * which reads it (core may not import this contract).
  */
-export type AffinitySetting = { readonly source: "header" | "cookie"; readonly name: string } | { readonly source: "ip" };
+export type { AffinitySetting };
 
 /** One service as the edge routes it. A stopped service has no instances: its requests get 503 service-stopped. */
 export interface ServiceRoute {

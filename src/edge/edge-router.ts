@@ -35,6 +35,8 @@
  * No Durable Object, clock or timer here: the caller injects them.
  */
 import { type BalancerState, type Candidate, initialBalancerState, pickInstance } from "../core/balancer";
+import { type AffinityRequest, affinityKey } from "../core/balancer/affinity";
+import { AffinityRings, pickByAffinity } from "../core/balancer/affinity-pick";
 import { retryAllowed } from "../core/health";
 import { type Failure, failure, ProblemType } from "../http/problem";
 import type { EdgeOutcome, EdgeReport, FleetTable, ReleaseOutcome, RoutingInstance, ServiceRoute, Target } from "../contracts/registry";
@@ -78,6 +80,10 @@ export interface PickOptions {
   readonly exclude?: readonly string[];
   /** A retry: counts against the service's retry budget. */
   readonly retry?: boolean;
+  /** A WebSocket upgrade: refused (403) for a service that does not allow them. */
+  readonly websocket?: boolean;
+  /** Where a service with affinity reads the request's key (its headers and client IP); without it, the strategy picks. */
+  readonly request?: AffinityRequest;
 }
 
 export const DEFAULT_SOFT_TTL_MS = 1_000;
@@ -117,9 +123,18 @@ class SyncTimeout extends Error {}
 export class EdgeRouter {
   private current: RoutedTable | null = null;
   private readonly balancers = new Map<string, BalancerState>();
+  private readonly affinityRings = new AffinityRings();
   private readonly activeRetries = new Map<string, number>();
-  /** This isolate's requests in flight per instance id (all services). */
+  /** This isolate's requests in flight per instance id (all services), open WebSocket connections included. */
   private readonly inflight = new Map<string, number>();
+  /**
+   * Of those, open WebSocket connections per instance id. While any is open the
+   * isolate reports every report interval even with nothing new to say: the
+   * registry stops counting an isolate that goes quiet (inflight.ts), so the
+   * reports are the connections' lease, renewed while they live.
+   */
+  private readonly sockets = new Map<string, number>();
+  private openSockets = 0;
   /**
    * The in-flight counts of the last report the registry took: already inside its tables' counts.
    * A Map like the live counts (one copy per sync, none per request): as a plain object, an
@@ -234,7 +249,8 @@ export class EdgeRouter {
   }
 
   private reportDue(now: number): boolean {
-    return this.unreported && (this.urgent || now - this.lastReportAt >= this.reportInterval);
+    if (!this.unreported) return this.openSockets > 0 && now - this.lastReportAt >= this.reportInterval;
+    return this.urgent || now - this.lastReportAt >= this.reportInterval;
   }
 
   private syncInFlight(now: number): boolean {
@@ -301,6 +317,7 @@ export class EdgeRouter {
       for (const instance of route.instances) active.set(instance.id, instance);
     }
     this.current = { table, madeAt, routes, active };
+    this.affinityRings.retain(routes);
     return this.current;
   }
 
@@ -308,6 +325,9 @@ export class EdgeRouter {
     const route = current.routes.get(service);
     if (route === undefined) return failure(404, ProblemType.unknownService, "Unknown service", `No service is named ${service}.`, { service });
     if (route.stopped) return failure(503, ProblemType.serviceStopped, "Service stopped", `An operator stopped ${service}.`, { service, retryAfterSeconds: 30 });
+    if (options.websocket && !route.websockets) {
+      return failure(403, ProblemType.websocketNotAllowed, "WebSockets not allowed", `${service} does not accept WebSocket connections through the orchestrator (its websockets setting is off).`, { service, field: "upgrade" });
+    }
     const retries = this.activeRetries.get(service) ?? 0;
     if (options.retry) {
       let activeRequests = 0;
@@ -330,7 +350,13 @@ export class EdgeRouter {
       else candidates.push(candidate);
     }
     // When every candidate is quarantined, try them anyway: a likely failure beats certain refusal.
-    const picked = pickInstance(route.strategy, candidates.length > 0 ? candidates : (skipped ?? candidates), this.balancers.get(service) ?? initialBalancerState, current.table.panicThresholdPercent);
+    const pool = candidates.length > 0 ? candidates : (skipped ?? candidates);
+    const state = this.balancers.get(service) ?? initialBalancerState;
+    const panicThreshold = current.table.panicThresholdPercent;
+    // A request carrying the service's affinity key goes where its key hashes; the others, and a
+    // ring with no member to give, fall back to the strategy.
+    const key = route.affinity !== null && options.request !== undefined ? affinityKey(route.affinity, options.request) : null;
+    const picked = (key !== null ? pickByAffinity(service, key, pool, state, panicThreshold, this.affinityRings) : null) ?? pickInstance(route.strategy, pool, state, panicThreshold);
     if (!picked) return noInstance(service, "No available instance", 5);
     this.balancers.set(service, picked.state);
     const instance = current.active.get(picked.id) as RoutingInstance;
@@ -352,25 +378,109 @@ export class EdgeRouter {
    * when nothing is owed.
    */
   release(lease: LocalLease, outcome: ReleaseOutcome): number | null {
-    const count = this.inflight.get(lease.instanceId) ?? 0;
-    if (count <= 1) this.inflight.delete(lease.instanceId);
-    else this.inflight.set(lease.instanceId, count - 1);
-    if (lease.retry) {
-      const retries = this.activeRetries.get(lease.service) ?? 0;
-      if (retries <= 1) this.activeRetries.delete(lease.service);
-      else this.activeRetries.set(lease.service, retries - 1);
-    }
-    if (outcome.failure === "connect") this.quarantine(lease.instanceId);
+    this.endRetry(lease);
+    this.learn(lease.instanceId, outcome);
+    return this.endInflight(lease.instanceId);
+  }
+
+  /**
+   * A pick whose upgrade succeeded becomes an open WebSocket connection: the
+   * handshake's outcome is learnt now (its duration is the handshake's, not the
+   * connection's), and the connection stays counted in flight until `closeSocket`.
+   * A retried upgrade gives its retry back now: the retry was the handshake.
+   */
+  openSocket(lease: LocalLease, handshake: ReleaseOutcome): number | null {
+    this.endRetry(lease);
+    this.learn(lease.instanceId, handshake);
+    this.sockets.set(lease.instanceId, (this.sockets.get(lease.instanceId) ?? 0) + 1);
+    this.openSockets++;
+    this.unreported = true;
+    return this.flushDelay(this.deps.now());
+  }
+
+  /** An open connection ended (either side closed it, it died, or a drain closed it). Call once per `openSocket`. */
+  closeSocket(lease: LocalLease): number | null {
+    const count = this.sockets.get(lease.instanceId) ?? 0;
+    if (count === 0) return null;
+    if (count === 1) this.sockets.delete(lease.instanceId);
+    else this.sockets.set(lease.instanceId, count - 1);
+    this.openSockets--;
+    return this.endInflight(lease.instanceId);
+  }
+
+  /**
+   * Whether an instance is still in rotation in the table this isolate routes
+   * from: an open connection to one that left (stopped, restarted, deregistered)
+   * is drained. True while the isolate has no table.
+   */
+  inRotation(instanceId: string): boolean {
+    return this.current === null || this.current.active.has(instanceId);
+  }
+
+  /** Open WebSocket connections in this isolate, per instance id (tests, debugging). */
+  localSockets(): Record<string, number> {
+    return Object.fromEntries(this.sockets);
+  }
+
+  /**
+   * Keeps an isolate that holds open connections informed without traffic:
+   * called on each connection's tick. Takes the location's shared table when
+   * this one is a soft TTL old (no registry call), and calls the registry when
+   * a report is due, which for open connections is every report interval (their
+   * lease). At most one sync at a time, as for requests.
+   */
+  maintain(keepAlive: KeepAlive): void {
+    const now = this.deps.now();
+    if (this.syncInFlight(now) || now < this.syncAgainAt) return;
+    const reportDue = this.reportDue(now) && now - this.lastRegistryCallAt >= this.softTtl;
+    const stale = this.current === null || now - this.current.madeAt >= this.softTtl;
+    if (!reportDue && !stale) return;
+    keepAlive(
+      (async () => {
+        try {
+          if (!reportDue) {
+            if (this.deps.shared && (await this.adoptShared())) return;
+            // Without a fresh shared copy, a quiet isolate asks the registry only at report cadence.
+            if (this.current !== null && now - this.current.madeAt < this.reportInterval) return;
+          }
+          await this.syncWithRegistry(false, false);
+        } catch (error) {
+          this.syncAgainAt = this.deps.now() + SYNC_BACKOFF_MS;
+          console.error(JSON.stringify({ level: "error", message: "routing table refresh for open connections failed", error: String(error) }));
+        }
+      })(),
+    );
+  }
+
+  private endRetry(lease: LocalLease): void {
+    if (!lease.retry) return;
+    const retries = this.activeRetries.get(lease.service) ?? 0;
+    if (retries <= 1) this.activeRetries.delete(lease.service);
+    else this.activeRetries.set(lease.service, retries - 1);
+  }
+
+  /** What one outcome teaches: kept for the registry's health scoring, and a refused connection quarantines here at once. */
+  private learn(instanceId: string, outcome: ReleaseOutcome): void {
+    if (outcome.failure === "connect") this.quarantine(instanceId);
     if (outcome.failure !== "aborted") {
-      const list = this.outcomes.get(lease.instanceId) ?? [];
+      const list = this.outcomes.get(instanceId) ?? [];
       if (list.length < MAX_PENDING_OUTCOMES) list.push([outcome.status, outcome.durationMs, outcome.failure]);
-      this.outcomes.set(lease.instanceId, list);
+      this.outcomes.set(instanceId, list);
     }
     const failed = outcome.failure === "connect" || outcome.failure === "timeout" || (outcome.status !== null && outcome.status >= 500);
-    // The registry should learn soon of a failure, of a request ending on an instance out of
-    // rotation (a drain may be waiting for it), or of the end of what it believes is in flight here.
+    if (failed) this.urgent = true;
+    this.unreported = true;
+  }
+
+  /** One less in flight on an instance (a request's end, or a connection's). */
+  private endInflight(instanceId: string): number | null {
+    const count = this.inflight.get(instanceId) ?? 0;
+    if (count <= 1) this.inflight.delete(instanceId);
+    else this.inflight.set(instanceId, count - 1);
+    // The registry should learn soon of a request ending on an instance out of rotation (a drain
+    // may be waiting for it), or of the end of what it believes is in flight here.
     const drained = this.inflight.size === 0 && this.reportedInflight.size > 0;
-    if (failed || !this.current?.active.has(lease.instanceId) || drained) this.urgent = true;
+    if (!this.current?.active.has(instanceId) || drained) this.urgent = true;
     this.unreported = true;
     return this.flushDelay(this.deps.now());
   }
@@ -382,7 +492,8 @@ export class EdgeRouter {
 
   /** When the owed report is due: an urgent one a soft TTL after the last registry call, others a report interval after the last report. */
   private reportDueAt(): number | null {
-    if (!this.unreported) return null;
+    // Open connections renew their lease (this isolate's report) every report interval.
+    if (!this.unreported) return this.openSockets > 0 ? this.lastReportAt + this.reportInterval : null;
     return this.urgent ? this.lastRegistryCallAt + this.softTtl : this.lastReportAt + this.reportInterval;
   }
 
@@ -406,7 +517,7 @@ export class EdgeRouter {
 
   /** Sends what is owed now, whatever its schedule (a drain in this isolate polls the registry's counts). */
   async reportNow(): Promise<void> {
-    if (!this.unreported) return;
+    if (!this.unreported && this.openSockets === 0) return;
     await this.syncWithRegistry(false, false);
   }
 
@@ -452,7 +563,8 @@ export class EdgeRouter {
     this.outcomes = new Map();
     this.unreported = false;
     this.urgent = false;
-    const report: EdgeReport = { isolateId: this.deps.isolateId, inflight: Object.fromEntries(this.inflight), outcomes };
+    const base: EdgeReport = { isolateId: this.deps.isolateId, inflight: Object.fromEntries(this.inflight), outcomes };
+    const report: EdgeReport = this.openSockets > 0 ? { ...base, sockets: Object.fromEntries(this.sockets) } : base;
     if (this.refused.size === 0) return report;
     const refused = [...this.refused];
     this.refused = new Set();

@@ -48,6 +48,7 @@ const COMPONENT_SCHEMAS = {
   WorkersHealth: responses.WorkersHealthSchema,
   WorkerHealth: responses.WorkerHealthSchema,
   Target: responses.TargetSchema,
+  Affinity: responses.AffinitySchema,
   Instance: responses.InstanceSchema,
   ServiceView: responses.ServiceViewSchema,
   RegistrySnapshot: responses.RegistrySnapshotSchema,
@@ -332,7 +333,10 @@ const OPERATIONS: readonly OperationSpec[] = [
     operationId: "configureService",
     tag: "Services",
     summary: "Change a service's settings (creating it if needed)",
-    description: "Audited. At least one field is required; `healthCheck` is merged into the existing overrides; `lifecycleHook: null` removes the hook.",
+    description:
+      "Audited. At least one field is required; `healthCheck` is merged into the existing overrides; `lifecycleHook: null` removes the hook. " +
+      "`websockets: false` makes the edge refuse WebSocket upgrades to the service (403). `affinity` sends requests that carry its key (a header, a cookie or the client's IP) " +
+      "to an instance chosen by consistent hashing over the eligible instances, whatever the strategy; `affinity: null` removes it.",
     auth: { kind: "admin", role: "admin" },
     rateClass: "admin",
     parameters: [serviceNameParameter("The service.")],

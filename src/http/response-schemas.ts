@@ -12,7 +12,7 @@ import * as v from "valibot";
 import { ENVIRONMENTS } from "../config";
 import type { AlertsView, DashboardState, LoopStatus } from "../contracts/metrics";
 import { ProblemType } from "../contracts/problem";
-import type { AuditEntry, AutoscaleView, InstanceHealthEvent, InstanceView, RegistrySnapshot, ServiceView, Target } from "../contracts/registry";
+import type { AffinitySetting, AuditEntry, AutoscaleView, InstanceHealthEvent, InstanceView, RegistrySnapshot, ServiceView, Target } from "../contracts/registry";
 import type { AutoscalePolicy, Decision } from "../core/autoscale";
 import { METRIC_NAMES } from "../core/autoscale";
 import { STRATEGIES } from "../core/balancer/types";
@@ -83,6 +83,13 @@ export const TargetSchema = documents<Target>()(
   v.variant("kind", [v.object({ kind: v.literal("url"), url: v.pipe(v.string(), v.url()) }), v.object({ kind: v.literal("binding"), binding: v.string() })]),
 );
 
+export const AffinitySchema = documents<AffinitySetting>()(
+  v.pipe(
+    v.variant("source", [v.object({ source: v.picklist(["header", "cookie"]), name: v.string() }), v.object({ source: v.literal("ip") })]),
+    v.description("Where the consistent-hash affinity key comes from: a header (name lower-cased), a cookie (name as set), or the client's IP."),
+  ),
+);
+
 export const AutoscalePolicySchema = documents<AutoscalePolicy>()(
   v.object({
     minInstances: Count,
@@ -116,7 +123,8 @@ export const InstanceSchema = documents<InstanceView>()(
     lastHeartbeatAt: v.nullable(Time),
     ttlSeconds: v.nullable(Count),
     criticalSince: v.nullable(Time),
-    inflight: Count,
+    inflight: v.pipe(Count, v.description("In flight to it, open WebSocket connections included.")),
+    websockets: v.pipe(Count, v.description("Open WebSocket connections to it.")),
     reportedInflight: v.nullable(Count),
     cpu: v.nullable(v.number()),
     responseTimeMs: v.nullable(v.number()),
@@ -144,6 +152,8 @@ export const ServiceViewSchema = documents<ServiceView>()(
     strategy: Strategy,
     strategyIsDefault: v.boolean(),
     timeoutMs: Count,
+    websockets: v.pipe(v.boolean(), v.description("Whether WebSocket upgrades are proxied to the service (otherwise 403).")),
+    affinity: v.nullable(AffinitySchema),
     adminState: v.picklist(["active", "stopped"]),
     status: ServiceStatus,
     panic: v.boolean(),
@@ -220,13 +230,40 @@ const statsEntries = {
   }),
 };
 
-export const InstanceMetricsSchema = v.object({ ...statsEntries, health: v.nullable(HealthStatus), inflight: v.nullable(Count), lastSeen: v.nullable(Time) });
-export const ServiceMetricsSchema = v.object({ ...statsEntries, status: v.nullable(ServiceStatus), inflight: Count, instances: v.record(v.string(), InstanceMetricsSchema) });
+const SocketDuration = v.pipe(v.nullable(v.number()), v.description("How long closed WebSocket connections lasted, in ms; null when none has closed."));
+const websocketEntries = {
+  opened: v.pipe(Count, v.description("WebSocket connections opened (lifetime).")),
+  closed: v.pipe(Count, v.description("WebSocket connections closed (lifetime).")),
+  closedBy: v.pipe(
+    v.object({ normal: Count, error: Count, abnormal: Count, other: Count }),
+    v.description("closed by how they ended: normal 1000/1001/1005, error 1011–1014, abnormal 1006/1015 or no close code, other any other code."),
+  ),
+  avgDurationMs: SocketDuration,
+  p50DurationMs: SocketDuration,
+  p95DurationMs: SocketDuration,
+};
+const OpenSockets = v.pipe(Count, v.description("Open now, as the registry counts them (bound to each isolate's lease)."));
+const WebSocketsSchema = v.object({ open: OpenSockets, ...websocketEntries });
+
+export const InstanceMetricsSchema = v.object({
+  ...statsEntries,
+  health: v.nullable(HealthStatus),
+  inflight: v.nullable(Count),
+  websockets: v.object({ open: v.nullable(OpenSockets), ...websocketEntries }),
+  lastSeen: v.nullable(Time),
+});
+export const ServiceMetricsSchema = v.object({
+  ...statsEntries,
+  status: v.nullable(ServiceStatus),
+  inflight: Count,
+  websockets: WebSocketsSchema,
+  instances: v.record(v.string(), InstanceMetricsSchema),
+});
 
 export const MetricsViewSchema = documents<MetricsView>()(
   v.object({
     timestamp: Time,
-    global: v.object({ ...statsEntries, inflight: Count }),
+    global: v.object({ ...statsEntries, inflight: Count, websockets: WebSocketsSchema }),
     workers: v.record(v.string(), ServiceMetricsSchema),
   }),
 );
@@ -291,9 +328,13 @@ export const LifecycleResultSchema = v.object({
   service: v.string(),
   instance: v.nullable(v.string()),
   adminState: v.picklist(["active", "stopped", "standby"]),
-  inflight: Count,
+  inflight: v.pipe(Count, v.description("In flight to what the action concerns, open WebSocket connections included.")),
+  websockets: v.pipe(Count, v.description("Of those, open WebSocket connections.")),
   changed: v.boolean(),
-  drained: v.optional(v.pipe(v.boolean(), v.description("stop and restart: false when DRAIN_TIMEOUT_MS passed with requests still in flight."))),
+  drained: v.optional(v.pipe(v.boolean(), v.description("stop and restart: false when DRAIN_TIMEOUT_MS passed with requests still in flight (or connections still open a few seconds after it)."))),
+  websocketsClosed: v.optional(
+    v.pipe(Count, v.description("stop and restart: WebSocket connections closed with 1001 by the drain (they were open to what was stopped; their clients reconnect elsewhere).")),
+  ),
   hook: v.optional(
     v.pipe(
       v.nullable(v.object({ called: v.boolean(), ok: v.boolean(), status: v.optional(Integer), error: v.optional(v.string()) })),

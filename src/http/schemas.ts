@@ -120,6 +120,33 @@ export const HeartbeatBodySchema = v.strictObject({
   cpu: v.optional(v.pipe(v.number("must be a number"), v.minValue(0, "must be at least 0"), v.maxValue(100, "must be a percentage, at most 100"))),
 });
 
+/**
+ * RFC 9110 token characters, 1-64 of them: what a header name may be made
+ * of, and a cookie name (RFC 6265). Anything else could never match a
+ * request, and Headers.get throws on a name that is not a token.
+ */
+const AffinityNameSchema = v.pipe(v.string("must be a string"), v.regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/, "must be 1-64 HTTP token characters (letters, digits and !#$%&'*+-.^_`|~)"));
+
+const AFFINITY_SOURCES = ["header", "cookie", "ip"] as const;
+
+/**
+ * Where a service's affinity key comes from. Header names are matched without
+ * regard to case, so they are stored lower-cased; cookie names are
+ * case-sensitive and kept as given. `ip` takes no name.
+ */
+const AffinitySettingSchema = v.variant(
+  "source",
+  [
+    v.strictObject({ source: v.literal("header"), name: v.pipe(AffinityNameSchema, v.toLowerCase()) }, strictObjectMessage),
+    v.strictObject({ source: v.literal("cookie"), name: AffinityNameSchema }, strictObjectMessage),
+    v.strictObject({ source: v.literal("ip") }, strictObjectMessage),
+  ],
+  (issue) =>
+    issue.path?.at(-1)?.key === "source"
+      ? `must be one of ${AFFINITY_SOURCES.join(", ")}`
+      : 'must be {"source": "header" or "cookie", "name": …} or {"source": "ip"}, or null to remove it',
+);
+
 export const ServiceSettingsBodySchema = v.pipe(
   v.strictObject({
     strategy: v.optional(v.picklist(STRATEGIES, `must be one of ${STRATEGIES.join(", ")}`)),
@@ -144,8 +171,10 @@ export const ServiceSettingsBodySchema = v.pipe(
         ),
       ),
     ),
+    websockets: v.optional(v.boolean("must be true or false")),
+    affinity: v.optional(v.nullable(AffinitySettingSchema)),
   }),
-  v.check((body) => Object.keys(body).length > 0, "give at least one of strategy, timeoutMs, weights, healthCheck"),
+  v.check((body) => Object.keys(body).length > 0, "give at least one of strategy, timeoutMs, weights, healthCheck, lifecycleHook, websockets, affinity"),
   v.metadata({ minProperties: 1 }),
 );
 

@@ -2,7 +2,10 @@
  * Operator lifecycle: stop, start and restart a service or one instance.
  *
  * stop    leaves rotation at once for new requests, then waits (up to
- *         DRAIN_TIMEOUT_MS) for requests already in flight to finish.
+ *         DRAIN_TIMEOUT_MS) for requests already in flight to finish. Open
+ *         WebSocket connections are closed with 1001 by the isolates holding
+ *         them, DRAIN_TIMEOUT_MS after each sees the stop; the answer waits
+ *         for that too (a few seconds more) and says how many were closed.
  * start   back in rotation, with slow start.
  * restart drain, forget health and ejection state, call the service's
  *         lifecycle hook (POST /__lifecycle/restart, signed) if one is
@@ -47,9 +50,9 @@ export const lifecycleAction: Handler = async (request, env, _ctx, meta) => {
   const stopped = await registry.setAdminState(service, instance, "stopped", audit);
   edgeRouter(env).invalidate();
   if (!stopped.ok) return problemResponse(stopped.problem);
-  const drained = await drain(env, service, instance, meta.config.drainTimeoutMs);
+  const drained = await drain(env, service, instance, meta.config, stopped.websockets);
   if (!drained.state.ok) return problemResponse(drained.state.problem);
-  if (action === "stop") return json(view(drained.state, action, { drained: drained.complete, changed: stopped.changed }));
+  if (action === "stop") return json(view(drained.state, action, { drained: drained.complete, changed: stopped.changed, websocketsClosed: drained.websocketsClosed }));
 
   await registry.resetHealth(service, instance);
   const hook = (await registry.service(service))?.lifecycleHook ?? null;
@@ -57,11 +60,11 @@ export const lifecycleAction: Handler = async (request, env, _ctx, meta) => {
   const started = await registry.setAdminState(service, instance, "active");
   edgeRouter(env).invalidate();
   if (!started.ok) return problemResponse(started.problem);
-  return json(view(started, action, { drained: drained.complete, changed: true, hook: hookResult }));
+  return json(view(started, action, { drained: drained.complete, changed: true, websocketsClosed: drained.websocketsClosed, hook: hookResult }));
 };
 
 function view(state: LifecycleState, action: LifecycleAction, extra: Record<string, unknown> = {}) {
-  return { action, service: state.service, instance: state.instance, adminState: state.adminState, inflight: state.inflight, changed: state.changed, ...extra };
+  return { action, service: state.service, instance: state.instance, adminState: state.adminState, inflight: state.inflight, websockets: state.websockets, changed: state.changed, ...extra };
 }
 
 /**
@@ -69,19 +72,35 @@ function view(state: LifecycleState, action: LifecycleAction, extra: Record<stri
  * registry counts every isolate's last report; this isolate's own requests are reported
  * before each poll, and other isolates report a request ending on a stopped instance
  * within their soft TTL (src/edge/edge-router.ts).
+ *
+ * Open WebSocket connections end later: each isolate closes them the drain timeout after
+ * its table shows the stop (within a report interval), then reports within a soft TTL.
+ * While only connections remain, the poll waits that much longer for them, and the answer
+ * counts those that closed (the most seen open, less those still open at the end).
  */
-async function drain(env: Env, service: string, instance: string | null, timeoutMs: number) {
+async function drain(env: Env, service: string, instance: string | null, config: Config, openAtStop: number) {
   const registry = registryStub(env);
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + config.drainTimeoutMs;
+  const socketDeadline = deadline + socketCloseGraceMs(config);
+  let mostOpen = openAtStop;
   for (;;) {
     await edgeRouter(env).reportNow().catch((error: unknown) => console.error(JSON.stringify({ level: "error", message: "edge report before a drain poll failed", error: String(error) })));
     const state = await registry.lifecycle(service, instance);
     // Deregistered while draining: nothing is left to wait for, and nothing to answer but that.
-    if (!state.ok) return { state, complete: true };
-    if (state.inflight === 0) return { state, complete: true };
-    if (Date.now() >= deadline) return { state, complete: false };
+    if (!state.ok) return { state, complete: true, websocketsClosed: mostOpen };
+    mostOpen = Math.max(mostOpen, state.websockets);
+    const result = { state, websocketsClosed: mostOpen - state.websockets };
+    if (state.inflight === 0) return { ...result, complete: true };
+    const now = Date.now();
+    const onlySockets = state.inflight === state.websockets;
+    if (now >= (onlySockets ? socketDeadline : deadline)) return { ...result, complete: false };
     await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
   }
+}
+
+/** How long after the drain timeout connections may take to close and be reported: the isolates' report interval to see the stop, a tick to act, a soft TTL to report, and a second to spare. */
+function socketCloseGraceMs(config: Config): number {
+  return config.edge.reportIntervalMs + 2 * config.edge.softTtlMs + 1_000;
 }
 
 const HOOK_PATH = "/__lifecycle/restart";

@@ -14,6 +14,12 @@
  * gets 502/503/504 is retried once on another instance, within the service's
  * retry budget (Envoy's retry policy with retry_on: connect-failure,
  * gateway-error and a retry budget).
+ *
+ * A WebSocket upgrade (a GET with `Upgrade: websocket`) takes the same path
+ * (rate limit, pick, credential stripping, request id, retry of a failed
+ * connect) and, once the upstream answers 101, becomes a relayed connection
+ * (src/upstream/websocket-relay.ts) counted in flight on its instance until
+ * it closes.
  */
 import { isRetryable } from "../core/health";
 import { dropHopByHop, upstreamRequestHeaders } from "../core/headers";
@@ -27,7 +33,8 @@ import type { ReleaseOutcome, Target } from "../contracts/registry";
 import type { EdgePick, LocalLease, PickOptions } from "../edge/edge-router";
 import { edgeRouter, scheduleEdgeFlush } from "../edge/isolate-router";
 import { callUpstream, type UpstreamResult } from "../upstream/call-upstream";
-import { recordOutcome } from "../edge/metrics-recorder";
+import { type RelayEnd, relayWebSocket } from "../upstream/websocket-relay";
+import { recordOutcome, recordSocketClosed, recordSocketOpened } from "../edge/metrics-recorder";
 import type { RequestMeta } from "./context";
 
 export interface ProxyContext {
@@ -41,13 +48,16 @@ const MAX_RETRIES = 1;
 const SMALL_BODY_BYTES = 64 * 1024;
 const RETRYABLE_STATUSES = new Set([502, 503, 504]);
 
-/** One instance chosen for one attempt. `release` ends it exactly once. */
+/** One instance chosen for one attempt. `release` ends it exactly once, or `openSocket` turns it into a connection that `closeSocket` ends. */
 interface Assignment {
   readonly instanceId: string;
   readonly target: Target;
   readonly timeoutMs: number;
   readonly panic: boolean;
   release(outcome: Omit<ReleaseOutcome, "durationMs">, startedAt: number, bytes?: number): void;
+  openSocket(startedAt: number): void;
+  closeSocket(end: RelayEnd): void;
+  inRotation(): boolean;
 }
 
 type AssignResult = { readonly ok: true; readonly assignment: Assignment } | Failure;
@@ -56,9 +66,12 @@ export async function proxyToService(request: Request, service: string, rest: st
   const { env, ctx, meta } = context;
   const config = meta.config;
   doCallCounts.proxiedRequests++;
+  const upgrade = isWebSocketUpgrade(request);
   // The rate-limit decision (started at the edge), the pick and the token check run side by side.
   // At load the first two are usually answered by the isolate itself, synchronously: then nothing is awaited here.
-  let assigned = assignInstance(service, NO_OPTIONS, context);
+  // The request's headers and client IP, for a service with affinity.
+  const keySource = { headers: request.headers, clientIp: meta.connectingIp };
+  let assigned = assignInstance(service, { websocket: upgrade, request: keySource }, context);
   let limit = meta.rateLimit;
   // An Authorization header carrying one of our credentials, in any scheme or encoding, never goes upstream.
   let dropAuthorization: boolean | Promise<boolean> = meta.authorization !== null && carriesOrchestratorCredential(meta.authorization, config);
@@ -84,6 +97,7 @@ export async function proxyToService(request: Request, service: string, rest: st
     dropAuthorization,
     present: meta.headersToDrop,
   });
+  if (upgrade) asUpgradeHeaders(headers);
   const pathAndQuery = rest + incoming.search;
   let tried: string[] | null = null;
   let assignment = assigned.assignment;
@@ -94,18 +108,18 @@ export async function proxyToService(request: Request, service: string, rest: st
     const failure = retryableFailure(result);
     if (failure !== null && attempt < MAX_RETRIES && isRetryable(request.method, body !== null, failure.kind, failure.status)) {
       (tried ??= []).push(assignment.instanceId);
-      const next = await assignInstance(service, { exclude: tried, retry: true }, context);
+      const next = await assignInstance(service, { exclude: tried, retry: true, websocket: upgrade, request: keySource }, context);
       if (next.ok) {
         releaseFailed(result, assignment, startedAt);
         assignment = next.assignment;
         continue;
       }
     }
+    if (upgrade && result.kind === "response") return upgraded(request, result.response, assignment, startedAt, service, context, limit);
     return respond(request, result, assignment, startedAt, service, meta, ctx, limit);
   }
 }
 
-const NO_OPTIONS: PickOptions = {};
 
 /** A pick from the isolate's routing table (src/edge), synchronous unless the isolate must wait for the registry. */
 function assignInstance(service: string, options: PickOptions, context: ProxyContext): AssignResult | Promise<AssignResult> {
@@ -149,6 +163,32 @@ class LocalAssignment implements Assignment {
     const settled: ReleaseOutcome = { status: outcome.status, failure: outcome.failure, durationMs: Date.now() - startedAt };
     recordOutcome(env, ctx, meta.config.metricsFlushIntervalMs, { service: this.service, instance: this.instanceId, outcome: settled, bytes });
     scheduleEdgeFlush(env, ctx, edgeRouter(env).release(this.lease, settled));
+  }
+
+  private openedAt = 0;
+
+  /** The upgrade succeeded: the handshake is recorded as a request (101), and the connection stays counted until closeSocket. */
+  openSocket(startedAt: number): void {
+    if (this.released) return;
+    this.released = true;
+    const { env, ctx, meta } = this.context;
+    this.openedAt = Date.now();
+    const handshake: ReleaseOutcome = { status: 101, failure: null, durationMs: this.openedAt - startedAt };
+    const flushMs = meta.config.metricsFlushIntervalMs;
+    recordOutcome(env, ctx, flushMs, { service: this.service, instance: this.instanceId, outcome: handshake, bytes: 0 });
+    recordSocketOpened(env, ctx, flushMs, { service: this.service, instance: this.instanceId });
+    scheduleEdgeFlush(env, ctx, edgeRouter(env).openSocket(this.lease, handshake));
+  }
+
+  closeSocket(end: RelayEnd): void {
+    const { env, ctx, meta } = this.context;
+    const durationMs = Date.now() - this.openedAt;
+    recordSocketClosed(env, ctx, meta.config.metricsFlushIntervalMs, { service: this.service, instance: this.instanceId, durationMs, closeCode: end.code });
+    scheduleEdgeFlush(env, ctx, edgeRouter(env).closeSocket(this.lease));
+  }
+
+  inRotation(): boolean {
+    return edgeRouter(this.context.env).inRotation(this.instanceId);
   }
 }
 
@@ -239,6 +279,66 @@ function withClientHeaders(response: Response, lease: Assignment): Response {
   dropHopByHop(response.headers);
   if (lease.panic) response.headers.set("x-orchestrator-panic", "1");
   return response;
+}
+
+/**
+ * The upstream's answer to an upgrade. 101 with a socket: relay it and hand
+ * the client its end. An error status is the application's answer (401, 404,
+ * 503…) and goes back as any response would; any other answer means the
+ * instance does not speak WebSocket there: 502 upstream-refused-upgrade.
+ */
+function upgraded(request: Request, upstream: Response, lease: Assignment, startedAt: number, service: string, context: ProxyContext, limit: RateLimitOutcome | undefined): Response {
+  const { env, ctx, meta } = context;
+  const socket = upstream.status === 101 ? upstream.webSocket : null;
+  if (socket === null) {
+    if (upstream.status >= 400) return respond(request, { kind: "response", response: upstream }, lease, startedAt, service, meta, ctx, limit);
+    void upstream.body?.cancel();
+    lease.release({ status: upstream.status, failure: null }, startedAt);
+    return problem(502, ProblemType.upstreamRefusedUpgrade, "Upgrade refused", `${service} answered the WebSocket upgrade with ${upstream.status} instead of 101.`, {
+      service,
+      instance: lease.instanceId,
+      upstreamStatus: upstream.status,
+    });
+  }
+  const pair = new WebSocketPair();
+  const [clientEnd, ourEnd] = [pair[0], pair[1]];
+  lease.openSocket(startedAt);
+  const router = edgeRouter(env);
+  relayWebSocket({
+    client: ourEnd,
+    upstream: socket,
+    tickMs: meta.config.edge.softTtlMs,
+    idleTimeoutMs: meta.config.websocketIdleTimeoutMs,
+    drainTimeoutMs: meta.config.drainTimeoutMs,
+    now: Date.now,
+    inRotation: () => lease.inRotation(),
+    onTick: () => router.maintain((work) => ctx.waitUntil(work)),
+    onEnd: (end) => lease.closeSocket(end),
+  });
+  const headers = new Headers();
+  const protocol = upstream.headers.get("sec-websocket-protocol");
+  if (protocol !== null) headers.set("sec-websocket-protocol", protocol);
+  for (const cookie of upstream.headers.getSetCookie()) headers.append("set-cookie", cookie);
+  const response = new Response(null, { status: 101, webSocket: clientEnd, headers });
+  if (lease.panic) response.headers.set("x-orchestrator-panic", "1");
+  return finishProxiedResponse(request, response, meta, limit);
+}
+
+/** A GET asking for `Upgrade: websocket` (the token may sit in a list; case does not matter). Other upgrades are plain requests: Upgrade is hop-by-hop and dropped. */
+function isWebSocketUpgrade(request: Request): boolean {
+  if (request.method !== "GET") return false;
+  const upgrade = request.headers.get("upgrade");
+  return upgrade !== null && upgrade.split(",").some((token) => token.trim().toLowerCase() === "websocket");
+}
+
+/**
+ * The upgrade as the upstream gets it: the runtime makes its own handshake on
+ * that leg (key, version, and compression negotiated per leg), so only the
+ * client's subprotocol offer goes through with the request's other headers.
+ */
+function asUpgradeHeaders(headers: Headers): void {
+  for (const name of ["sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-accept"]) headers.delete(name);
+  headers.set("upgrade", "websocket");
 }
 
 interface OutgoingBody {

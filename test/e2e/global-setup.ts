@@ -82,6 +82,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
     RATE_LIMIT_REGISTRY: "1000000",
     RATE_LIMIT_HEALTH: "1000000",
     RATE_LIMIT_METRICS: "1000000",
+    // One service with a small limit, for the test that WebSocket upgrades are rate-limited like any request.
+    RATE_LIMIT_SERVICES: JSON.stringify({ "ws-limited": 3 }),
+    // Stops drain (and close open WebSocket connections) after 2 s instead of 30 s.
+    DRAIN_TIMEOUT_MS: "2000",
     // Passive ejection for 2 s instead of 30 s, so a test can watch an instance come back.
     OUTLIER_BASE_EJECTION_MS: "2000",
   };

@@ -11,11 +11,18 @@
  *                   sha256 of the whole body is in the x-stream-sha256 header
  *   /headers        adds a few response headers (custom, two set-cookie, cache-control,
  *                   and hop-by-hop ones that must not reach the client)
+ *   /sse?events=N&intervalMs=M  server-sent events, N of them M ms apart (test/support/event-stream.ts)
+ * and it accepts WebSockets as a demo instance does (demo/websockets.mjs):
+ *   /ws/echo        echoes every message; {"close": code, "reason": "…"} makes it close with that
+ *   /ws/feed        a JSON tick at once and every second (?intervalMs= to change)
+ *   other paths     upgrade refused with 404
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, request as httpRequest, type Server, type ServerResponse } from "node:http";
 import { type AddressInfo, connect } from "node:net";
 import { inject } from "vitest";
+import { createWebSocketEndpoints, isWebSocketUpgrade, type UpgradeRecord } from "../../demo/websockets.mjs";
+import { EVENT_STREAM_PATH, serveEventStream } from "../support/event-stream";
 
 export interface Echo {
   readonly name: string;
@@ -36,6 +43,15 @@ export interface Upstream {
   readonly incomplete: string[];
   /** Requests that arrived and have not been answered (or abandoned) yet. */
   active(): number;
+  /** WebSocket upgrade requests (accepted or refused), oldest first, with the headers they arrived with (the newest 100). */
+  readonly upgrades: readonly UpgradeRecord[];
+  /** WebSocket connections open now. */
+  openWebSockets(): number;
+  /** Drops every open WebSocket without a close frame, as an upstream dying mid-connection; returns how many. */
+  terminateWebSockets(): number;
+  /** Closes every open WebSocket with `code` (default 1001), dropping those still open after `graceMs` (default 1000). */
+  closeWebSockets(code?: number, reason?: string, graceMs?: number): Promise<void>;
+  /** Drops open WebSockets, then closes the server. */
   close(): Promise<void>;
 }
 
@@ -77,7 +93,8 @@ export async function startUpstream(name = `up-${randomBytes(3).toString("hex")}
   const received: Echo[] = [];
   const incomplete: string[] = [];
   let active = 0;
-  const server: Server = createServer((req, res) => {
+  const webSockets = createWebSocketEndpoints({ service: name, instance: name, responseHeaders: { "x-upstream-name": name } });
+  const server: Server = createServer({ shouldUpgradeCallback: isWebSocketUpgrade }, (req, res) => {
     active++;
     let finished = false;
     const done = () => {
@@ -149,6 +166,10 @@ export async function startUpstream(name = `up-${randomBytes(3).toString("hex")}
         pump();
         return;
       }
+      if (pathname === EVENT_STREAM_PATH) {
+        serveEventStream(res, new URLSearchParams(path.slice(pathname.length)), name);
+        return;
+      }
       if (pathname === "/headers") {
         sendJson(res, 200, echo, {
           ...common,
@@ -168,6 +189,7 @@ export async function startUpstream(name = `up-${randomBytes(3).toString("hex")}
     });
   });
   server.keepAliveTimeout = 1_000;
+  server.on("upgrade", (req, socket, head) => webSockets.handleUpgrade(req, socket, head));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => resolve());
@@ -180,8 +202,14 @@ export async function startUpstream(name = `up-${randomBytes(3).toString("hex")}
     received,
     incomplete,
     active: () => active,
+    upgrades: webSockets.upgrades,
+    openWebSockets: () => webSockets.open(),
+    terminateWebSockets: () => webSockets.terminateAll(),
+    closeWebSockets: (code, reason, graceMs) => webSockets.closeAll(code, reason, graceMs),
     close: () =>
       new Promise<void>((resolve) => {
+        // An upgraded socket is no longer the HTTP server's: close() would wait for it.
+        webSockets.terminateAll();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

@@ -32,7 +32,9 @@ export async function runBundled(entry, name) {
       format: "esm",
       target: "node22",
       outfile,
-      // npm imports (fast-check) are bundled too: an external import would resolve from the temp dir.
+      // npm imports (fast-check, ws) are bundled too: an external import would resolve from the temp dir.
+      // ws is CommonJS and requires Node built-ins, which an ESM bundle can only do through createRequire.
+      banner: { js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);' },
       logLevel: "error",
     });
   } catch (error) {

@@ -6,9 +6,16 @@
  * closed, open connections destroyed: new connections are refused) and
  * brought back up on the same port, which is how the soak run makes one
  * instance flap.
+ *
+ * Streams, for the tests that hold a connection open: `GET /sse?events=N&intervalMs=M`
+ * (test/support/event-stream.ts), and WebSockets on /ws/echo and /ws/feed as a
+ * demo instance has them (demo/websockets.mjs); taking it down drops those
+ * without a close frame.
  */
 import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { createWebSocketEndpoints, isWebSocketUpgrade, type UpgradeRecord } from "../../demo/websockets.mjs";
+import { EVENT_STREAM_PATH, serveEventStream } from "../support/event-stream";
 
 export interface LoopbackUpstream {
   readonly name: string;
@@ -21,6 +28,15 @@ export interface LoopbackUpstream {
   /** Resolves at the next request whose path ends with `suffix` (e.g. an active health probe), or rejects after `timeoutMs`. */
   next(suffix: string, timeoutMs: number): Promise<void>;
   isUp(): boolean;
+  /** WebSocket upgrade requests (accepted or refused), oldest first, with the headers they arrived with (the newest 100). */
+  readonly upgrades: readonly UpgradeRecord[];
+  /** WebSocket connections open now. */
+  openWebSockets(): number;
+  /** Drops every open WebSocket without a close frame (the upstream dying mid-connection), staying up; returns how many. */
+  terminateWebSockets(): number;
+  /** Closes every open WebSocket with `code` (default 1001), dropping those still open after `graceMs` (default 1000). */
+  closeWebSockets(code?: number, reason?: string, graceMs?: number): Promise<void>;
+  /** Closes the listener and drops every open connection, WebSockets included: new connections are refused. */
   down(): Promise<void>;
   up(): Promise<void>;
   close(): Promise<void>;
@@ -34,11 +50,13 @@ export async function startLoopbackUpstream(name: string): Promise<LoopbackUpstr
   const waiters = new Set<{ suffix: string; resolve: () => void }>();
   let server: Server | null = null;
   let port = 0;
+  // One set of WebSocket endpoints across down() and up(): the counts and records go on.
+  const webSockets = createWebSocketEndpoints({ service: name, instance: name, responseHeaders: { "x-upstream-name": name } });
 
   const make = () => {
     // Large header limit: the fuzz run sends huge headers through, and node's
     // default 16 KiB would answer 431 itself instead of this upstream.
-    const s = createServer({ maxHeaderSize: 1024 * 1024, requireHostHeader: false }, (req, res: ServerResponse) => {
+    const s = createServer({ maxHeaderSize: 1024 * 1024, requireHostHeader: false, shouldUpgradeCallback: isWebSocketUpgrade }, (req, res: ServerResponse) => {
       const entry = { at: Date.now(), method: req.method ?? "", path: req.url ?? "" };
       if (log.length < RECENT) log.push(entry);
       else {
@@ -58,6 +76,12 @@ export async function startLoopbackUpstream(name: string): Promise<LoopbackUpstr
       req.once("error", () => res.destroy());
       req.once("end", () => {
         served++;
+        // Split by hand: the fuzz run's paths need not parse as URLs.
+        const query = entry.path.indexOf("?");
+        if ((query < 0 ? entry.path : entry.path.slice(0, query)) === EVENT_STREAM_PATH) {
+          serveEventStream(res, new URLSearchParams(query < 0 ? "" : entry.path.slice(query)), name);
+          return;
+        }
         const body = JSON.stringify({ ok: true, upstream: name });
         // How many body bytes arrived, so a client can tell its body was forwarded whole, not shortened.
         res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body), "x-upstream-name": name, "x-upstream-body-bytes": String(received) });
@@ -65,6 +89,7 @@ export async function startLoopbackUpstream(name: string): Promise<LoopbackUpstr
       });
     });
     s.keepAliveTimeout = 5_000;
+    s.on("upgrade", (req, socket, head) => webSockets.handleUpgrade(req, socket, head));
     return s;
   };
 
@@ -85,6 +110,8 @@ export async function startLoopbackUpstream(name: string): Promise<LoopbackUpstr
     const s = server;
     if (!s) return;
     server = null;
+    // An upgraded socket is no longer the HTTP server's: close() would wait for it.
+    webSockets.terminateAll();
     await new Promise<void>((resolve) => {
       s.close(() => resolve());
       s.closeAllConnections();
@@ -113,6 +140,10 @@ export async function startLoopbackUpstream(name: string): Promise<LoopbackUpstr
         waiters.add(waiter);
       }),
     isUp: () => server !== null,
+    upgrades: webSockets.upgrades,
+    openWebSockets: () => webSockets.open(),
+    terminateWebSockets: () => webSockets.terminateAll(),
+    closeWebSockets: (code, reason, graceMs) => webSockets.closeAll(code, reason, graceMs),
     down,
     async up() {
       if (server) return;

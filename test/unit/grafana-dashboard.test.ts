@@ -35,12 +35,21 @@ interface Outcome {
 
 const createMetricsState = coreFunction<() => unknown>("createMetricsState");
 const applyBatch = coreFunction<(state: unknown, batch: unknown, now: number) => unknown>("applyBatch");
-const aggregateBatch = coreFunction<(records: Iterable<Outcome>) => unknown>("aggregateBatch");
+interface SocketEvent {
+  readonly kind: "opened" | "closed";
+  readonly service: string;
+  readonly instance: string;
+  readonly at: number;
+  readonly durationMs?: number;
+  readonly closeCode?: number | null;
+}
+
+const aggregateBatch = coreFunction<(records: Iterable<Outcome>, sockets?: Iterable<SocketEvent>) => unknown>("aggregateBatch");
 const prometheusText = coreFunction<(state: unknown, extras?: unknown) => string>("prometheusText");
 
 const NOW = Date.UTC(2026, 11, 6, 6, 0, 0);
 
-/** Real sample data: every status class, gateway failures, gauges for in-flight and health. */
+/** Real sample data: every status class, gateway failures, WebSocket connections, gauges for in-flight, health and open connections. */
 function exposition(): string {
   const records: Outcome[] = [
     ...[3, 7, 20, 80, 300, 2000, 12000].map((durationMs) => ({ service: "api", instance: "api-1", statusClass: "2xx" as const, durationMs, bytes: 100, at: NOW })),
@@ -49,9 +58,14 @@ function exposition(): string {
     { service: "banking", instance: "bank-1", statusClass: "gateway", durationMs: 5000, bytes: 0, at: NOW, gatewayKind: "timeout" },
     { service: "banking", instance: "bank-1", statusClass: "3xx", durationMs: 2, bytes: 0, at: NOW },
   ];
-  const state = applyBatch(createMetricsState(), aggregateBatch(records), NOW);
+  const sockets: SocketEvent[] = [
+    { kind: "opened", service: "api", instance: "api-1", at: NOW },
+    { kind: "opened", service: "api", instance: "api-1", at: NOW },
+    { kind: "closed", service: "api", instance: "api-1", at: NOW, durationMs: 90_000, closeCode: 1000 },
+  ];
+  const state = applyBatch(createMetricsState(), aggregateBatch(records, sockets), NOW);
   return prometheusText(state, {
-    api: { instances: { "api-1": { health: "healthy", inflight: 2 }, "api-2": { health: "unhealthy", inflight: 0 } } },
+    api: { instances: { "api-1": { health: "healthy", inflight: 2, websockets: 1 }, "api-2": { health: "unhealthy", inflight: 0, websockets: 0 } } },
     banking: { instances: { "bank-1": { health: "degraded", inflight: 1 } } },
   });
 }
@@ -132,7 +146,7 @@ function expressions(): { readonly where: string; readonly expr: string }[] {
 describe("docs/grafana-dashboard.json", () => {
   const exported = exportedNames(exposition());
 
-  it("reads the real exposition: counters, a histogram's three series and the gauges", () => {
+  it("reads the real exposition: counters, the histograms' three series and the gauges", () => {
     expect(exported).toEqual(
       new Set([
         "orchestrator_requests_total",
@@ -143,6 +157,12 @@ describe("docs/grafana-dashboard.json", () => {
         "orchestrator_request_duration_seconds_count",
         "orchestrator_inflight_requests",
         "orchestrator_instance_up",
+        "orchestrator_websocket_connections_open",
+        "orchestrator_websocket_connections_opened_total",
+        "orchestrator_websocket_connections_closed_total",
+        "orchestrator_websocket_connection_duration_seconds_bucket",
+        "orchestrator_websocket_connection_duration_seconds_sum",
+        "orchestrator_websocket_connection_duration_seconds_count",
       ]),
     );
     // The sample data fills every family, so the names are backed by real samples too.
@@ -161,7 +181,14 @@ describe("docs/grafana-dashboard.json", () => {
       for (const t of p.targets ?? []) expect(metricNamesIn(t.expr ?? "").length, p.title).toBeGreaterThan(0);
     }
     const used = new Set(expressions().flatMap(({ expr }) => metricNamesIn(expr)));
-    for (const name of ["orchestrator_requests_total", "orchestrator_request_duration_seconds_bucket", "orchestrator_inflight_requests", "orchestrator_instance_up", "orchestrator_gateway_errors_total"]) {
+    for (const name of [
+      "orchestrator_requests_total",
+      "orchestrator_request_duration_seconds_bucket",
+      "orchestrator_inflight_requests",
+      "orchestrator_instance_up",
+      "orchestrator_gateway_errors_total",
+      "orchestrator_websocket_connections_open",
+    ]) {
       expect(used, name).toContain(name);
     }
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { type MetricsState, applyBatch, createMetricsState } from "../../src/core/metrics/aggregate";
-import { DURATION_BUCKETS_MS, PROMETHEUS_CONTENT_TYPE, escapeLabelValue, prometheusText } from "../../src/core/metrics/prometheus";
-import { type OutcomeRecord, type StatusClass, aggregateBatch } from "../../src/core/metrics/record";
+import { DURATION_BUCKETS_MS, PROMETHEUS_CONTENT_TYPE, SOCKET_DURATION_BUCKETS_MS, escapeLabelValue, prometheusText } from "../../src/core/metrics/prometheus";
+import { type OutcomeRecord, type SocketRecord, type StatusClass, aggregateBatch } from "../../src/core/metrics/record";
 import type { MetricsExtras } from "../../src/core/metrics/view";
 
 /*
@@ -165,6 +165,10 @@ describe("prometheus exposition", () => {
       "orchestrator_request_duration_seconds",
       "orchestrator_inflight_requests",
       "orchestrator_instance_up",
+      "orchestrator_websocket_connections_open",
+      "orchestrator_websocket_connections_opened_total",
+      "orchestrator_websocket_connections_closed_total",
+      "orchestrator_websocket_connection_duration_seconds",
     ]);
     for (const [name, f] of parsed()) {
       expect(f.help?.length).toBeGreaterThan(0);
@@ -234,7 +238,76 @@ describe("prometheus exposition", () => {
 
   it("an empty state still declares its families", () => {
     const empty = parse(prometheusText(createMetricsState()));
-    expect(empty.size).toBe(6);
+    expect(empty.size).toBe(10);
     for (const f of empty.values()) expect(f.samples).toHaveLength(0);
+  });
+});
+
+describe("prometheus exposition of WebSocket connections", () => {
+  const HOUR = 3_600_000;
+  const socketEvents: SocketRecord[] = [
+    ...Array.from({ length: 5 }, () => ({ kind: "opened" as const, service: "chat", instance: "c-1", at: NOW })),
+    ...[2_000, 40_000, 1.5 * HOUR].map((durationMs) => ({ kind: "closed" as const, service: "chat", instance: "c-1", at: NOW, durationMs, closeCode: 1000 })),
+    { kind: "closed", service: "chat", instance: "c-1", at: NOW, durationMs: 600, closeCode: 1011 },
+    { kind: "closed", service: "chat", instance: "c-1", at: NOW, durationMs: 30 * HOUR, closeCode: null },
+  ];
+  const socketState = applyBatch(createMetricsState(), aggregateBatch([...records("chat", "c-1", [5]), ...records("api", "api-1", [10])], socketEvents), NOW);
+  const socketExtras: MetricsExtras = {
+    chat: { instances: { "c-1": { health: "healthy", inflight: 2, websockets: 2 }, "c-2": { health: "healthy", inflight: 0, websockets: 0 } } },
+    api: { instances: { "api-1": { health: "healthy", inflight: 0 } } },
+  };
+  const parsed = parse(prometheusText(socketState, socketExtras));
+
+  it("exports the open gauge from the registry's count, for every instance it has one for", () => {
+    const open = family(parsed, "orchestrator_websocket_connections_open");
+    expect(open.type).toBe("gauge");
+    expect(open.samples.map((s) => [s.labels.service, s.labels.instance, s.value])).toEqual([
+      ["chat", "c-1", 2],
+      ["chat", "c-2", 0],
+    ]);
+  });
+
+  it("counts opened and closed (by a bounded class label) for instances that had connections only", () => {
+    const openedTotal = family(parsed, "orchestrator_websocket_connections_opened_total");
+    expect(openedTotal.type).toBe("counter");
+    expect(openedTotal.samples).toEqual([{ name: "orchestrator_websocket_connections_opened_total", labels: { service: "chat", instance: "c-1" }, value: 5 }]);
+    const closedTotal = family(parsed, "orchestrator_websocket_connections_closed_total");
+    expect(closedTotal.type).toBe("counter");
+    expect(closedTotal.samples.map((s) => [s.labels.instance, s.labels.class, s.value])).toEqual([
+      ["c-1", "normal", 3],
+      ["c-1", "error", 1],
+      ["c-1", "abnormal", 1],
+      ["c-1", "other", 0],
+    ]);
+  });
+
+  it("exports connection durations as a histogram in seconds, apart from request durations", () => {
+    const h = family(parsed, "orchestrator_websocket_connection_duration_seconds");
+    expect(h.type).toBe("histogram");
+    const bucket = (le: string) => h.samples.find((s) => s.name.endsWith("_bucket") && s.labels.le === le)?.value;
+    const les = h.samples.filter((s) => s.name.endsWith("_bucket")).map((s) => s.labels.le);
+    expect(les).toEqual([...SOCKET_DURATION_BUCKETS_MS.map((ms) => String(ms / 1000)), "+Inf"]);
+    expect(les.slice(0, -1).map(Number)).toEqual([1, 5, 30, 60, 300, 900, 1800, 3600, 7200, 21600, 43200, 86400]);
+    expect(bucket("1")).toBe(1); // 600 ms
+    expect(bucket("5")).toBe(2); // + 2 s
+    expect(bucket("60")).toBe(3); // + 40 s
+    expect(bucket("3600")).toBe(3);
+    expect(bucket("7200")).toBe(4); // + 1.5 h
+    expect(bucket("86400")).toBe(4);
+    expect(bucket("+Inf")).toBe(5); // + 30 h
+    expect(h.samples.find((s) => s.name.endsWith("_count"))?.value).toBe(5);
+    expect(h.samples.find((s) => s.name.endsWith("_sum"))?.value).toBeCloseTo((2_000 + 40_000 + 1.5 * HOUR + 600 + 30 * HOUR) / 1000, 6);
+    // The request histogram still holds only the one 5 ms request of chat.
+    const requestCount = family(parsed, "orchestrator_request_duration_seconds").samples.find((s) => s.name.endsWith("_count") && s.labels.service === "chat");
+    expect(requestCount?.value).toBe(1);
+  });
+
+  it("escapes connection series labels like every other", () => {
+    const weird = 'w"s\\id\nx';
+    const text = prometheusText(applyBatch(createMetricsState(), aggregateBatch([], [{ kind: "opened", service: "chat", instance: weird, at: NOW }]), NOW), {
+      chat: { instances: { [weird]: { websockets: 1 } } },
+    });
+    expect(text).toContain(`orchestrator_websocket_connections_opened_total{service="chat",instance="${escapeLabelValue(weird)}"} 1`);
+    expect(family(parse(text), "orchestrator_websocket_connections_open").samples[0]?.labels.instance).toBe(weird);
   });
 });

@@ -307,7 +307,7 @@ const CASES: Record<string, readonly Case[]> = {
     { status: 401, call: () => get("/admin/services") },
   ],
   configureService: [
-    { status: 201, call: () => withBody("PUT", `/admin/services/${unique("oa-new")}`, ADMIN, { strategy: "weighted" }) },
+    { status: 201, call: () => withBody("PUT", `/admin/services/${unique("oa-new")}`, ADMIN, { strategy: "weighted", websockets: false, affinity: { source: "header", name: "X-User-Id" } }) },
     { status: 200, call: () => withBody("PUT", `/admin/services/${fx.ok.service}`, ADMIN, { healthCheck: { path: "/", intervalMs: 60000 }, weights: { [fx.ok.id]: 3 } }) },
     { status: 400, call: () => withBody("PUT", `/admin/services/${fx.ok.service}`, ADMIN, {}) },
     { status: 403, call: () => withBody("PUT", `/admin/services/${fx.ok.service}`, TEST_KEYS.operator, { strategy: "weighted" }) },

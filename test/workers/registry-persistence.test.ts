@@ -87,7 +87,7 @@ describe("RegistryDO.metricsExtras", () => {
 
     const [extras, snapshot] = await Promise.all([registry.metricsExtras(), registry.snapshot()]);
     const fromSnapshot = Object.fromEntries(
-      snapshot.services.map((s) => [s.name, { status: s.status, instances: Object.fromEntries(s.instances.map((i) => [i.id, { health: i.health, inflight: i.inflight }])) }]),
+      snapshot.services.map((s) => [s.name, { status: s.status, instances: Object.fromEntries(s.instances.map((i) => [i.id, { health: i.health, inflight: i.inflight, websockets: i.websockets }])) }]),
     );
     expect(extras).toEqual(fromSnapshot);
     expect(extras.payments?.instances?.[a]).toBeDefined();

@@ -2,10 +2,28 @@
  * A controllable upstream for Workers-pool tests, run in Node by globalSetup:
  * one HTTP server on 127.0.0.1 hosting many named "instances" under
  * /i/<name>/…, each switchable between behaviours through /control/<name>.
+ *
+ * Each instance also serves `GET /i/<name>/sse?events=N&intervalMs=M`
+ * (test/support/event-stream.ts) and WebSockets on /i/<name>/ws/echo and
+ * /i/<name>/ws/feed (demo/websockets.mjs; any other path refuses the upgrade
+ * with 404); its mode applies to upgrades too (down: the socket is destroyed,
+ * error: 503, hang: no answer, slow: answered after delayMs, flap: every other
+ * one 503). /control/<name> reports `openWebSockets` and `upgrades` (with the
+ * headers each arrived with); /control/<name>/terminate-websockets drops the
+ * instance's open WebSockets without a close frame.
  */
 import { createServer, type Server } from "node:http";
+import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { verifyLifecycleHook } from "../../demo/hook-signature.mjs";
+import type * as WebSocketsModule from "../../demo/websockets.mjs";
+import type { WebSocketEndpoints } from "../../demo/websockets.mjs";
+import { EVENT_STREAM_PATH, serveEventStream } from "../support/event-stream";
+
+// Loaded by Node itself, not through vitest: this project resolves packages as workerd does (its
+// plugin drops the "node" condition), which gives `ws`'s browser stub, and this file runs in Node.
+const { createWebSocketEndpoints, isWebSocketUpgrade, refuseUpgrade } = createRequire(import.meta.url)("../../demo/websockets.mjs") as typeof WebSocketsModule;
 
 /** LIFECYCLE_HOOK_SECRET of the Workers-pool orchestrator (vitest.config.ts): the upstream checks hook signatures with it. */
 export const TEST_LIFECYCLE_HOOK_SECRET = "test-lifecycle-hook-secret-0123456789abc";
@@ -19,6 +37,7 @@ interface InstanceState {
   /** The last POSTs received, newest last (a webhook receiver's inbox). */
   received: ReceivedPost[];
   seenBodies: Set<string>;
+  webSockets: WebSocketEndpoints;
 }
 
 export interface ReceivedPost {
@@ -37,17 +56,25 @@ export async function startControllableUpstream(): Promise<{ port: number; close
   const instances = new Map<string, InstanceState>();
   const stateOf = (name: string) => {
     let state = instances.get(name);
-    if (!state) instances.set(name, (state = { mode: "ok", delayMs: 0, hits: 0, received: [], seenBodies: new Set() }));
+    if (!state) {
+      const webSockets = createWebSocketEndpoints({ service: name, instance: name, responseHeaders: { "x-upstream-name": name } });
+      instances.set(name, (state = { mode: "ok", delayMs: 0, hits: 0, received: [], seenBodies: new Set(), webSockets }));
+    }
     return state;
   };
-  const server: Server = createServer((req, res) => {
+  /** Upgrade requests left unanswered (mode "hang"), destroyed on close. */
+  const hanging = new Set<Duplex>();
+  const server: Server = createServer({ shouldUpgradeCallback: isWebSocketUpgrade }, (req, res) => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
-    const control = /^\/control\/([\w-]+)$/.exec(url.pathname);
+    const control = /^\/control\/([\w-]+)(\/terminate-websockets)?$/.exec(url.pathname);
     if (control) {
       const state = stateOf(control[1] as string);
       state.mode = (url.searchParams.get("mode") as Mode | null) ?? state.mode;
       state.delayMs = Number(url.searchParams.get("delayMs") ?? state.delayMs);
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ...state, seenBodies: state.seenBodies.size }));
+      const terminated = control[2] ? { terminated: state.webSockets.terminateAll() } : {};
+      const { seenBodies, webSockets, ...rest } = state;
+      const view = { ...rest, seenBodies: seenBodies.size, openWebSockets: webSockets.open(), upgrades: webSockets.upgrades, ...terminated };
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(view));
       return;
     }
     const match = /^\/i\/([\w-]+)(\/.*)?$/.exec(url.pathname);
@@ -76,6 +103,10 @@ export async function startControllableUpstream(): Promise<{ port: number; close
       });
       return;
     }
+    if (req.method === "GET" && match[2] === EVENT_STREAM_PATH && state.mode === "ok") {
+      serveEventStream(res, url.searchParams, name);
+      return;
+    }
     const answer = () => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ name, path: match[2] ?? "/" }));
     switch (state.mode) {
       case "ok":
@@ -100,12 +131,47 @@ export async function startControllableUpstream(): Promise<{ port: number; close
         return;
     }
   });
+  server.on("upgrade", (req, socket: Duplex, head: Buffer) => {
+    const target = req.url ?? "/";
+    const match = /^\/i\/([\w-]+)(\/[^?]*)?/.exec(target);
+    if (!match) {
+      refuseUpgrade(socket, 404);
+      return;
+    }
+    const state = stateOf(match[1] as string);
+    state.hits++;
+    const accept = () => state.webSockets.handleUpgrade(req, socket, head, match[2] ?? "/");
+    switch (state.mode) {
+      case "down":
+        socket.destroy();
+        return;
+      case "hang":
+        hanging.add(socket);
+        socket.once("close", () => hanging.delete(socket));
+        return;
+      case "slow":
+        setTimeout(accept, state.delayMs);
+        return;
+      case "error":
+        refuseUpgrade(socket, 503, "unavailable");
+        return;
+      case "flap":
+        if (state.hits % 2 === 0) accept();
+        else refuseUpgrade(socket, 503, "flapping");
+        return;
+      default:
+        accept();
+    }
+  });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
   return {
     port,
     close: () =>
       new Promise<void>((resolve) => {
+        // Upgraded and hanging upgrade sockets are no longer the HTTP server's: close() would wait for them.
+        for (const state of instances.values()) state.webSockets.terminateAll();
+        for (const socket of hanging) socket.destroy();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

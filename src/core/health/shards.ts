@@ -20,6 +20,7 @@
  * its shard while the count holds, and when the count changes only the
  * instances whose best shard is the new (or removed) one move.
  */
+import { hash32 } from "../string-hash";
 import { MAX_OUTBOUND_CONNECTIONS } from "./probe-plan";
 
 /** Share of a prober's connections a sweep plans to use. */
@@ -44,21 +45,6 @@ export function shardCount(targets: Iterable<ShardLoad>, cap: number = MAX_PROBE
   }
   const wanted = Math.ceil(load / (MAX_OUTBOUND_CONNECTIONS * safety));
   return Math.max(1, Math.min(Math.max(1, Math.floor(cap)), wanted));
-}
-
-/** FNV-1a over the UTF-16 code units, then murmur3's finaliser so that close inputs spread. */
-function hash32(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 /** The shard (0 … shards − 1) an instance belongs to: the highest-scoring one (rendezvous hashing). */

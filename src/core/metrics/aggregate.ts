@@ -31,6 +31,10 @@ export interface ServiceMetrics {
 }
 
 export interface MetricsState {
+  /**
+   * Still 1 with WebSocket connections counted: they are an optional part of
+   * every Tally (tally.ts), so state persisted before them reads as it is.
+   */
   readonly version: 1;
   readonly services: Readonly<Record<string, ServiceMetrics>>;
 }

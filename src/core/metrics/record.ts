@@ -2,12 +2,16 @@
  * Outcome records and their pre-aggregation at the edge. A Worker isolate sees
  * many requests; sending each one to the metrics Durable Object would make the
  * DO the bottleneck, so the edge folds a batch into one entry per
- * service+instance and sends that in a single write.
+ * service+instance and sends that in a single write. WebSocket connections
+ * opening and closing ride in the same entries (their own part of the tally),
+ * so they cost no call of their own either.
  */
+import { type CloseClass, closeClassOf } from "./close-class";
 import type { GatewayKind, StatusClass } from "./status-class";
 import { createSketch, sketchOf } from "./sketch";
-import { type Tally, emptyTally } from "./tally";
+import { type SocketTally, type Tally, emptySocketTally, emptyTally } from "./tally";
 
+export type { CloseClass } from "./close-class";
 export type { GatewayKind, StatusClass } from "./status-class";
 
 export interface OutcomeRecord {
@@ -21,6 +25,23 @@ export interface OutcomeRecord {
   /** When the request finished, epoch ms. */
   readonly at: number;
 }
+
+/**
+ * A relayed WebSocket connection opening or closing. Its upgrade is an
+ * OutcomeRecord of its own (101 is a 2xx); these count the connection.
+ */
+export type SocketRecord =
+  | { readonly kind: "opened"; readonly service: string; readonly instance: string; readonly at: number }
+  | {
+      readonly kind: "closed";
+      readonly service: string;
+      readonly instance: string;
+      readonly at: number;
+      /** From the upgrade to the close. */
+      readonly durationMs: number;
+      /** The code the connection ended with; null when it ended without one. */
+      readonly closeCode: number | null;
+    };
 
 export interface BatchEntry {
   readonly service: string;
@@ -49,6 +70,18 @@ function checkRecord(r: OutcomeRecord): void {
   }
 }
 
+function checkSocketRecord(r: SocketRecord): void {
+  if (!isFiniteNumber(r.at) || (r.kind === "closed" && !isFiniteNumber(r.durationMs))) {
+    throw new RangeError(`socket record needs finite durationMs and at (service ${r.service})`);
+  }
+}
+
+interface SocketBuilder {
+  opened: number;
+  closed: Record<CloseClass, number>;
+  durations: number[];
+}
+
 interface Builder {
   firstAt: number;
   lastAt: number;
@@ -56,6 +89,8 @@ interface Builder {
   gateway: Record<GatewayKind, number>;
   bytes: number;
   durations: number[];
+  /** Null until the first connection event, so entries of plain HTTP traffic carry no socket part. */
+  sockets: SocketBuilder | null;
 }
 
 /**
@@ -78,21 +113,43 @@ export class BatchBuilder {
 
   add(r: OutcomeRecord): void {
     checkRecord(r);
-    let instances = this.byService.get(r.service);
-    if (instances === undefined) this.byService.set(r.service, (instances = new Map()));
-    let b = instances.get(r.instance);
-    if (b === undefined) {
-      const empty = emptyTally();
-      b = { firstAt: r.at, lastAt: r.at, counts: { ...empty.counts }, gateway: { ...empty.gateway }, bytes: 0, durations: [] };
-      instances.set(r.instance, b);
-    }
-    if (r.at < b.firstAt) b.firstAt = r.at;
-    if (r.at > b.lastAt) b.lastAt = r.at;
+    const b = this.builderFor(r);
     b.counts[r.statusClass] += 1;
     if (r.statusClass === "gateway" && r.gatewayKind !== undefined) b.gateway[r.gatewayKind] += 1;
     b.bytes += Math.floor(r.bytes);
     b.durations.push(r.durationMs);
     this.added++;
+  }
+
+  /** A connection opening or closing; its duration goes to the connection sketch, never the request one. */
+  addSocket(r: SocketRecord): void {
+    checkSocketRecord(r);
+    const b = this.builderFor(r);
+    if (b.sockets === null) {
+      const empty = emptySocketTally();
+      b.sockets = { opened: 0, closed: { ...empty.closed }, durations: [] };
+    }
+    if (r.kind === "opened") {
+      b.sockets.opened += 1;
+    } else {
+      b.sockets.closed[closeClassOf(r.closeCode)] += 1;
+      b.sockets.durations.push(r.durationMs);
+    }
+    this.added++;
+  }
+
+  private builderFor(r: { readonly service: string; readonly instance: string; readonly at: number }): Builder {
+    let instances = this.byService.get(r.service);
+    if (instances === undefined) this.byService.set(r.service, (instances = new Map()));
+    let b = instances.get(r.instance);
+    if (b === undefined) {
+      const empty = emptyTally();
+      b = { firstAt: r.at, lastAt: r.at, counts: { ...empty.counts }, gateway: { ...empty.gateway }, bytes: 0, durations: [], sockets: null };
+      instances.set(r.instance, b);
+    }
+    if (r.at < b.firstAt) b.firstAt = r.at;
+    if (r.at > b.lastAt) b.lastAt = r.at;
+    return b;
   }
 
   /** The batch: one entry per service+instance, sorted by service then instance. */
@@ -103,27 +160,27 @@ export class BatchBuilder {
       for (const instance of [...instances.keys()].sort()) {
         const b = instances.get(instance);
         if (b === undefined) continue;
-        entries.push({
-          service,
-          instance,
-          firstAt: b.firstAt,
-          lastAt: b.lastAt,
-          tally: {
-            counts: b.counts,
-            gateway: b.gateway,
-            bytes: b.bytes,
-            sketch: b.durations.length === 0 ? createSketch() : sketchOf(b.durations),
-          },
-        });
+        const tally: Tally = {
+          counts: b.counts,
+          gateway: b.gateway,
+          bytes: b.bytes,
+          sketch: b.durations.length === 0 ? createSketch() : sketchOf(b.durations),
+        };
+        entries.push({ service, instance, firstAt: b.firstAt, lastAt: b.lastAt, tally: b.sockets === null ? tally : { ...tally, sockets: socketTallyOf(b.sockets) } });
       }
     }
     return { entries };
   }
 }
 
-/** Folds a list of records into one batch (see BatchBuilder). */
-export function aggregateBatch(records: Iterable<OutcomeRecord>): Batch {
+function socketTallyOf(s: SocketBuilder): SocketTally {
+  return { opened: s.opened, closed: s.closed, sketch: s.durations.length === 0 ? createSketch() : sketchOf(s.durations) };
+}
+
+/** Folds lists of records into one batch (see BatchBuilder). */
+export function aggregateBatch(records: Iterable<OutcomeRecord>, sockets: Iterable<SocketRecord> = []): Batch {
   const builder = new BatchBuilder();
   for (const r of records) builder.add(r);
+  for (const r of sockets) builder.addSocket(r);
   return builder.build();
 }

@@ -21,6 +21,9 @@
  * its accuracy and only the smallest values get over-reported. With α = 1% the
  * cap is reached only past a dynamic range of γ^2048 ≈ 6·10^17, so for real
  * millisecond latencies it is a guard against garbage, not a working regime.
+ * WebSocket connection durations use the same sketch: everything from
+ * SKETCH_MIN_VALUE_MS to a year is about 1,440 buckets, so hours or days keep
+ * the full 1% accuracy.
  */
 
 export const SKETCH_RELATIVE_ACCURACY = 0.01;

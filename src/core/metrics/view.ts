@@ -2,8 +2,9 @@
  * The /metrics JSON the product README promises:
  *   { timestamp, global: { totalRequests, errorRate, avgResponseTime, ... }, workers: { [service]: ... } }
  * extended with percentiles, throughput, an error breakdown, a recent window,
- * and per-instance detail. Health and in-flight counts live in the registry,
- * not in metrics, so the caller passes them in as extras.
+ * WebSocket connections, and per-instance detail. Health, in-flight counts and
+ * open connections live in the registry, not in metrics, so the caller passes
+ * them in as extras.
  *
  * Conventions: errorRate is a percentage of (5xx + gateway) over all requests,
  * 4xx excluded; times are ms; latency fields are null when there is no sample
@@ -12,10 +13,11 @@
  */
 import type { HealthStatus } from "../balancer/types";
 import type { ServiceStatus } from "../instance-health";
+import type { CloseClass } from "./close-class";
 import { type MetricsState, type ServiceMetrics, serviceTotals, serviceWindows } from "./aggregate";
 import { own, setOwn, sortedKeys } from "./own";
 import { type Sketch, quantile, sketchMean } from "./sketch";
-import { type Tally, emptyTally, mergeTally, tallyFailures, tallyRequests } from "./tally";
+import { type Tally, emptyTally, mergeTally, socketsOf, tallyFailures, tallyRequests, tallySocketsClosed } from "./tally";
 import { type Throughput, type Windows, createWindows, mergeWindows, throughput, windowStats } from "./windows";
 
 /** Window of the `recent` block: long enough to be stable, short enough to show an incident. */
@@ -65,21 +67,43 @@ export interface StatsView {
   };
 }
 
+/**
+ * Relayed WebSocket connections. `open` is the registry's count, not opened −
+ * closed: the registry's is bound to each isolate's lease, so the connections
+ * of an isolate that died stop counting, where a close that was never recorded
+ * would leave opened − closed too high forever.
+ */
+export interface WebSocketsView<Open extends number | null = number> {
+  readonly open: Open;
+  /** Lifetime counters. */
+  readonly opened: number;
+  readonly closed: number;
+  /** `closed` by how the connections ended (core/metrics/close-class.ts). */
+  readonly closedBy: Readonly<Record<CloseClass, number>>;
+  /** How long closed connections lasted; null when none has closed. */
+  readonly avgDurationMs: number | null;
+  readonly p50DurationMs: number | null;
+  readonly p95DurationMs: number | null;
+}
+
 export interface InstanceView extends StatsView {
   readonly health: HealthStatus | null;
   readonly inflight: number | null;
+  /** open is null, like inflight, when the registry has no count for the instance. */
+  readonly websockets: WebSocketsView<number | null>;
   readonly lastSeen: string | null;
 }
 
 export interface ServiceView extends StatsView {
   readonly status: ServiceStatus | null;
   readonly inflight: number;
+  readonly websockets: WebSocketsView;
   readonly instances: Readonly<Record<string, InstanceView>>;
 }
 
 export interface MetricsView {
   readonly timestamp: string;
-  readonly global: StatsView & { readonly inflight: number };
+  readonly global: StatsView & { readonly inflight: number; readonly websockets: WebSocketsView };
   readonly workers: Readonly<Record<string, ServiceView>>;
 }
 
@@ -132,8 +156,21 @@ function stats(totals: Tally, windows: Windows, now: number): StatsView {
   };
 }
 
-function inflightOf(x: InstanceExtras | undefined): number | null {
-  const v = x?.inflight;
+function websockets<Open extends number | null>(totals: Tally, open: Open): WebSocketsView<Open> {
+  const s = socketsOf(totals);
+  return {
+    open,
+    opened: s.opened,
+    closed: tallySocketsClosed(s),
+    closedBy: { ...s.closed },
+    avgDurationMs: roundOrNull(sketchMean(s.sketch)),
+    p50DurationMs: pct(s.sketch, 0.5),
+    p95DurationMs: pct(s.sketch, 0.95),
+  };
+}
+
+/** A registry count (in flight, open connections) when it is one, else null. */
+function countOf(v: number | undefined): number | null {
   return typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : null;
 }
 
@@ -142,19 +179,24 @@ function serviceView(s: ServiceMetrics, totals: Tally, windows: Windows, extras:
   const ids = [...new Set([...sortedKeys(s.instances), ...sortedKeys(extraInstances)])].sort();
   const instances: Record<string, InstanceView> = {};
   let inflight = 0;
+  let open = 0;
   for (const id of ids) {
     const m = own(s.instances, id);
     const x = own(extraInstances, id);
-    const instanceInflight = inflightOf(x);
+    const instanceInflight = countOf(x?.inflight);
+    const instanceOpen = countOf(x?.websockets);
     inflight += instanceInflight ?? 0;
+    open += instanceOpen ?? 0;
+    const instanceTotals = m?.totals ?? emptyTally();
     setOwn(instances, id, {
-      ...stats(m?.totals ?? emptyTally(), m?.windows ?? createWindows(), now),
+      ...stats(instanceTotals, m?.windows ?? createWindows(), now),
       health: x?.health ?? null,
       inflight: instanceInflight,
+      websockets: websockets(instanceTotals, instanceOpen),
       lastSeen: m === undefined ? null : new Date(m.lastSeenAt).toISOString(),
     });
   }
-  return { ...stats(totals, windows, now), status: extras?.status ?? null, inflight, instances };
+  return { ...stats(totals, windows, now), status: extras?.status ?? null, inflight, websockets: websockets(totals, open), instances };
 }
 
 const EMPTY_SERVICE: ServiceMetrics = { instances: {}, retired: { totals: emptyTally(), windows: createWindows() } };
@@ -166,6 +208,7 @@ export function metricsView(state: MetricsState, now: number, extras: MetricsExt
   let totals = emptyTally();
   let windows = createWindows();
   let inflight = 0;
+  let open = 0;
   for (const name of names) {
     const s = own(state.services, name) ?? EMPTY_SERVICE;
     const serviceTally = serviceTotals(s);
@@ -175,6 +218,7 @@ export function metricsView(state: MetricsState, now: number, extras: MetricsExt
     totals = mergeTally(totals, serviceTally);
     windows = mergeWindows(windows, serviceWindow);
     inflight += view.inflight;
+    open += view.websockets.open;
   }
-  return { timestamp: new Date(now).toISOString(), global: { ...stats(totals, windows, now), inflight }, workers };
+  return { timestamp: new Date(now).toISOString(), global: { ...stats(totals, windows, now), inflight, websockets: websockets(totals, open) }, workers };
 }

@@ -4,6 +4,7 @@
  * re-exports every one under the same name); defined here because core may
  * not import the contract.
  */
+import type { AffinitySetting } from "../balancer/affinity";
 import type { Strategy } from "../balancer/types";
 import type { ServiceHealthSettings, Target } from "./records";
 
@@ -29,6 +30,10 @@ export interface ServiceSettingsInput {
   readonly healthCheck?: ServiceHealthSettings;
   /** null removes the hook. */
   readonly lifecycleHook?: Target | null;
+  /** false: WebSocket upgrades to the service are refused (403). */
+  readonly websockets?: boolean;
+  /** null removes it. A header name is expected lower-cased (the HTTP schema does it). */
+  readonly affinity?: AffinitySetting | null;
 }
 
 export interface AcquireOptions {

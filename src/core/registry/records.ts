@@ -9,6 +9,7 @@
  * here because core, which decides, may not import the contract.
  */
 import { type AutoscalePolicy, type AutoscaleState, type DecisionLog, EMPTY_DECISION_LOG, INITIAL_AUTOSCALE_STATE } from "../autoscale";
+import type { AffinitySetting } from "../balancer/affinity";
 import { type BalancerState, initialBalancerState, type Strategy } from "../balancer/types";
 import { type ActiveCheckState, initialActiveState, initialOutlierState, type OutlierState } from "../health";
 import type { CheckStatus } from "../instance-health";
@@ -30,6 +31,10 @@ export interface ServiceRecord {
   name: string;
   strategy: Strategy | null;
   timeoutMs: number | null;
+  /** Whether WebSocket upgrades are proxied to it (default true). */
+  websockets: boolean;
+  /** Consistent-hash affinity for requests that carry the key, or null (default). */
+  affinity: AffinitySetting | null;
   adminState: "active" | "stopped";
   balancer: BalancerState;
   seed: boolean;
@@ -84,6 +89,8 @@ export function newServiceRecord(name: string, seed: boolean, now: number): Serv
     name,
     strategy: null,
     timeoutMs: null,
+    websockets: true,
+    affinity: null,
     adminState: "active",
     balancer: initialBalancerState,
     seed,

@@ -151,6 +151,8 @@ function hasOperatorSettings(service: ServiceRecord): boolean {
     service.adminState === "stopped" ||
     Object.keys(service.healthSettings).length > 0 ||
     service.lifecycleHook !== null ||
-    service.autoscalePolicy !== null
+    service.autoscalePolicy !== null ||
+    !service.websockets ||
+    service.affinity !== null
   );
 }

@@ -1,6 +1,7 @@
 /**
  * What an operator configures per service: strategy, timeout, instance
- * weights, health-check overrides, lifecycle hook, autoscaling policy.
+ * weights, health-check overrides, lifecycle hook, WebSocket permission,
+ * client affinity, autoscaling policy.
  * Configuring a service that does not exist yet creates it.
  */
 import type { AutoscalePolicy } from "../autoscale";
@@ -45,6 +46,8 @@ export function applyServiceSettings(state: RegistryState, name: string, setting
   if (settings.timeoutMs !== undefined) service.timeoutMs = settings.timeoutMs;
   if (settings.healthCheck !== undefined) service.healthSettings = { ...service.healthSettings, ...settings.healthCheck };
   if (settings.lifecycleHook !== undefined) service.lifecycleHook = settings.lifecycleHook;
+  if (settings.websockets !== undefined) service.websockets = settings.websockets;
+  if (settings.affinity !== undefined) service.affinity = settings.affinity;
   for (const [id, weight] of Object.entries(settings.weights ?? {})) {
     const instance = state.instances.get(id) as InstanceRecord;
     instance.weight = weight;
