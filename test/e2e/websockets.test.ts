@@ -207,6 +207,25 @@ describe("WebSocket proxying (wrangler dev)", () => {
     for (const socket of opened) socket.close();
   });
 
+  it("affinity keeps a client on one instance across reconnects; other clients spread over all of them", async () => {
+    const service = uniqueService("ws-sticky");
+    const { upstreams } = await fleet.service(service, 3);
+    expect((await putServiceSettings(service, { affinity: { source: "header", name: "x-user" } })).status).toBe(200);
+    const instanceOf = async (user: string): Promise<number> => {
+      const socket = await open(`/${service}/ws/echo`, { headers: { "x-user": user } });
+      const index = upstreams.findIndex((u) => u.openWebSockets() === 1);
+      socket.close();
+      await socket.closed;
+      await eventually(async () => (upstreams.every((u) => u.openWebSockets() === 0) ? true : undefined), 5_000, 20);
+      return index;
+    };
+    const first = await instanceOf("alice");
+    for (let i = 0; i < 5; i++) expect(await instanceOf("alice")).toBe(first);
+    const used = new Set<number>();
+    for (let i = 0; i < 30; i++) used.add(await instanceOf(`user-${i}`));
+    expect(used.size).toBe(3);
+  });
+
   it("the upgrade is rate-limited like any request to the service", async () => {
     // RATE_LIMIT_SERVICES gives ws-limited 3 requests per period (global-setup.ts).
     const results: number[] = [];

@@ -26,7 +26,7 @@ type Op =
   | { kind: "acquire"; service: number; retry: boolean }
   | { kind: "release"; pick: number; outcome: Outcome }
   | { kind: "release-twice"; pick: number }
-  | { kind: "edge-report"; isolate: number; counts: number[] }
+  | { kind: "edge-report"; isolate: number; counts: number[]; sockets: number[] }
   | { kind: "tick"; ms: number }
   | { kind: "alarm" };
 
@@ -42,7 +42,13 @@ const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant("release" as const), pick: fc.nat(), outcome: fc.constantFrom<Outcome>("ok", "5xx", "timeout", "aborted") }),
   fc.record({ kind: fc.constant("release-twice" as const), pick: fc.nat() }),
   // Per slot: a count the isolate has in flight there (0 or less is "none"; the registry drops those).
-  fc.record({ kind: fc.constant("edge-report" as const), isolate: fc.nat(ISOLATES - 1), counts: fc.array(fc.integer({ min: -1, max: 3 }), { minLength: SLOTS, maxLength: SLOTS }) }),
+  // Of those, open WebSocket connections (the registry caps them at the count in flight).
+  fc.record({
+    kind: fc.constant("edge-report" as const),
+    isolate: fc.nat(ISOLATES - 1),
+    counts: fc.array(fc.integer({ min: -1, max: 3 }), { minLength: SLOTS, maxLength: SLOTS }),
+    sockets: fc.array(fc.integer({ min: -1, max: 4 }), { minLength: SLOTS, maxLength: SLOTS }),
+  }),
   fc.record({ kind: fc.constant("tick" as const), ms: fc.integer({ min: 0, max: 40_000 }) }),
   fc.record({ kind: fc.constant("alarm" as const) }),
 );
@@ -64,7 +70,7 @@ function run(ops: readonly Op[], strategy: Strategy): void {
   const idsBySlot = new Map<number, string>();
   const serviceOf = new Map<string, string>();
   const modelLeases = new Map<number, { instanceId: string; expiresAt: number; isRetry: boolean }>();
-  const modelReports = new Map<number, { seenAt: number; counts: Map<string, number> }>();
+  const modelReports = new Map<number, { seenAt: number; counts: Map<string, number>; sockets: Map<string, number> }>();
   let nextId = 1;
 
   for (const op of ops) {
@@ -126,16 +132,22 @@ function run(ops: readonly Op[], strategy: Strategy): void {
       }
       case "edge-report": {
         const inflight: Record<string, number> = {};
+        const sockets: Record<string, number> = {};
         const counts = new Map<string, number>();
+        const socketCounts = new Map<string, number>();
         for (const [slot, id] of idsBySlot) {
           const count = op.counts[slot] as number;
+          const open = op.sockets[slot] as number;
           inflight[id] = count;
+          sockets[id] = open;
           if (count > 0) counts.set(id, count);
+          if (count > 0 && open > 0) socketCounts.set(id, Math.min(open, count));
         }
         // Reports may name instances the registry no longer knows: they count for nothing.
         inflight["instance-gone"] = 2;
-        applyEdgeReport(state, { isolateId: `isolate-${op.isolate}`, inflight, outcomes: {} }, now, config);
-        if (counts.size > 0) modelReports.set(op.isolate, { seenAt: now, counts });
+        sockets["instance-gone"] = 1;
+        applyEdgeReport(state, { isolateId: `isolate-${op.isolate}`, inflight, sockets, outcomes: {} }, now, config);
+        if (counts.size > 0) modelReports.set(op.isolate, { seenAt: now, counts, sockets: socketCounts });
         else modelReports.delete(op.isolate);
         break;
       }
@@ -160,9 +172,17 @@ function run(ops: readonly Op[], strategy: Strategy): void {
     }
     const counts = new Map([...state.instances.values()].map((i) => [i.id, totalInflight(i)]));
     expect(counts).toEqual(expected);
+    const expectedSockets = new Map<string, number>();
+    for (const id of idsBySlot.values()) expectedSockets.set(id, 0);
+    for (const report of modelReports.values()) {
+      for (const [id, count] of report.sockets) if (expectedSockets.has(id)) expectedSockets.set(id, (expectedSockets.get(id) ?? 0) + count);
+    }
+    expect(new Map([...state.instances.values()].map((i) => [i.id, i.edgeSockets]))).toEqual(expectedSockets);
     for (const instance of state.instances.values()) {
       expect(instance.inflight).toBeGreaterThanOrEqual(0);
       expect(instance.edgeInflight).toBeGreaterThanOrEqual(0);
+      expect(instance.edgeSockets).toBeGreaterThanOrEqual(0);
+      expect(instance.edgeSockets).toBeLessThanOrEqual(instance.edgeInflight);
     }
     // Retries in flight per service: the model's retry leases on its live instances (a removed
     // instance's retries stop counting against the budget, as its leases are gone).
@@ -171,6 +191,15 @@ function run(ops: readonly Op[], strategy: Strategy): void {
       for (const held of modelLeases.values()) if (held.isRetry && serviceOf.get(held.instanceId) === service.name) retries++;
       expect(service.activeRetries, service.name).toBe(retries);
     }
+  }
+
+  // Every isolate goes quiet (evicted, or its connections' lease not renewed): after the report
+  // TTL the alarm stops counting all they reported, open WebSocket connections included.
+  now += isolateReportTtlMs(config);
+  expireIsolateReports(state, now, config);
+  for (const instance of state.instances.values()) {
+    expect(instance.edgeInflight).toBe(0);
+    expect(instance.edgeSockets).toBe(0);
   }
 }
 
