@@ -637,10 +637,25 @@ const PROXY_PROBLEMS: Readonly<Record<number, ProblemSpec>> = {
   504: { problems: [P.upstreamTimeout], description: "No response headers within the service's timeoutMs (`timeoutMs`)." },
 };
 
+/** What GET adds: a WebSocket upgrade (`Upgrade: websocket`) and its answers. They replace PROXY_PROBLEMS' entries for the same status. */
+const PROXY_UPGRADE_ANSWERS: Readonly<Record<number, ResponseSpec | ProblemSpec>> = {
+  101: {
+    description:
+      "A WebSocket upgrade the instance accepted: the orchestrator relays the connection until either end closes it. The response carries the instance's chosen Sec-WebSocket-Protocol and its Set-Cookie headers.",
+  },
+  403: { problems: [P.websocketNotAllowed], description: "A WebSocket upgrade to a service whose `websockets` setting is false (`field`: upgrade). Plain requests are not affected." },
+  502: {
+    problems: [P.upstreamUnreachable, P.upstreamRefusedUpgrade],
+    description: "The chosen instance could not be reached (`service`, `instance`), or it answered a WebSocket upgrade with a 2xx or 3xx instead of 101 (`upstreamStatus`).",
+  },
+};
+
 const PROXY_DESCRIPTION = [
   "Any path whose first segment is not one of the orchestrator's own (health, metrics, registry, admin, debug, openapi.json, favicon.ico, robots.txt, __lifecycle) is proxied to an instance of the service it names, with the rest of the path and the query string unchanged, and any method.",
   "The instance's response comes back as it is (status, headers, body; redirects are not followed), with X-Request-Id and the RateLimit fields added. The statuses listed here are the orchestrator's own answers, as problem+json; an instance may answer with the same statuses and its own bodies.",
   "CORS preflights (OPTIONS with Origin and Access-Control-Request-Method) are answered 204 by the orchestrator on every path and never reach an instance.",
+  "A GET with `Upgrade: websocket` is a WebSocket upgrade, rate-limited, routed and retried like any GET. When the instance accepts, the answer is 101 and the orchestrator relays messages both ways until either end closes: a clean close is forwarded with its code and reason, an instance connection that dies closes the client with 1014, and a drain (the instance left rotation DRAIN_TIMEOUT_MS ago) or the idle timeout (WEBSOCKET_IDLE_TIMEOUT_MS) closes both ends with 1001. The service's timeoutMs covers the handshake only. The instance's own 4xx/5xx answer to the upgrade passes through; a 2xx or 3xx answer is 502 upstream-refused-upgrade; a service whose `websockets` setting is false answers 403 websocket-not-allowed.",
+  "Streamed responses (server-sent events, long downloads) pass through as they are written; timeoutMs covers only the wait for response headers.",
 ].join("\n\n");
 
 // ------------------------------------------------------------------ building the document
@@ -783,7 +798,7 @@ function operationObject(spec: OperationSpec, head: boolean): JsonObject {
 }
 
 function proxyOperation(method: (typeof PROXY_METHODS)[number], withPath: boolean): JsonObject {
-  const responses = mergeResponses(commonProblems(true), PROXY_PROBLEMS);
+  const responses = mergeResponses(commonProblems(true), method === "get" ? { ...PROXY_PROBLEMS, ...PROXY_UPGRADE_ANSWERS } : PROXY_PROBLEMS);
   const preflight: JsonObject = method === "options" ? { "204": { description: "A CORS preflight, answered by the orchestrator (Access-Control-Allow-* for allowed origins)." } } : {};
   return {
     tags: ["Proxy"],

@@ -207,6 +207,7 @@ const fx = {
   hanging: { service: "", id: "" },
   stopped: { service: "", id: "" },
   drained: { service: "", id: "" },
+  noSockets: { service: "", id: "" },
   life: { service: "", id: "" },
   silence: "",
 };
@@ -222,6 +223,8 @@ beforeAll(async () => {
   await apiJson("POST", `/admin/workers/${fx.stopped.service}/stop`, ADMIN);
   fx.drained = await serviceOn(unique("oa-drained"));
   await apiJson("POST", `/admin/workers/${fx.drained.service}/instances/${fx.drained.id}/stop`, ADMIN);
+  fx.noSockets = await serviceOn(unique("oa-nows"));
+  await apiJson("PUT", `/admin/services/${fx.noSockets.service}`, ADMIN, { websockets: false });
   fx.life = await serviceOn(unique("oa-life"));
   await apiJson("PUT", `/admin/services/${fx.life.service}/autoscaling`, ADMIN, { minInstances: 1, maxInstances: 2, targets: { cpuPercent: 50 }, mode: "dry-run" });
   fx.silence = (await apiJson("POST", "/admin/silences", ADMIN, { matchers: [{ name: "service", value: fx.life.service }], durationSeconds: 600, comment: "openapi test" })).id as string;
@@ -415,6 +418,8 @@ const CASES: Record<string, readonly Case[]> = {
     { status: 503, call: () => get(`/${fx.stopped.service}/x`) },
     { status: 503, call: () => get(`/${fx.drained.service}/x`) },
     { status: 504, call: () => get(`/${fx.hanging.service}/x`) },
+    { status: 101, call: () => get(`/${fx.ok.service}/ws/echo`, { upgrade: "websocket" }) },
+    { status: 403, call: () => get(`/${fx.noSockets.service}/ws/echo`, { upgrade: "websocket" }) },
   ],
   proxyGetRoot: [{ status: 200, call: () => get(`/${fx.ok.service}`) }],
   proxyOptionsPath: [
@@ -534,8 +539,10 @@ describe("GET /openapi.json", () => {
       const response = await send(request);
       if (response.status !== status) throw new Error(`expected ${status}, got ${response.status}: ${await response.text()}`);
       await expectDocumented(op, response);
-      // HEAD on a GET route: the same status, documented for HEAD, without a body.
-      if (op.method === "get") {
+      // HEAD on a GET route: the same status, documented for HEAD, without a body. Not for a proxied
+      // WebSocket upgrade: SELF.fetch would turn the HEAD into a GET upgrade, and a real HEAD is never one.
+      const proxiedUpgrade = PROXY_PATHS.has(op.path) && request.headers?.upgrade !== undefined;
+      if (op.method === "get" && !proxiedUpgrade) {
         const headOp = OPERATIONS.find((other) => other.path === op.path && other.method === "head");
         expect(headOp, `HEAD ${op.path} is documented`).toBeDefined();
         const head = await send({ ...request, method: "HEAD" });
