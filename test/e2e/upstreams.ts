@@ -336,21 +336,8 @@ export async function serviceView(name: string): Promise<ServiceView | undefined
   return (await snapshot()).services.find((s) => s.name === name);
 }
 
-/** Polls `check` until it returns a value other than undefined, or throws after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ""}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+/** Shared with the reliability suite. */
+export { eventually } from "../support/eventually";
 
 /**
  * Tracks what a test registered and started, and undoes it afterwards, so no

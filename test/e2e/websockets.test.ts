@@ -9,7 +9,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import { openWebSocket, refusedUpgrade, type TestWebSocket } from "../support/websocket-client";
-import { adminAuth, adminKey, eventually, Fleet, gateway, putServiceSettings, serviceView, uniqueService } from "./upstreams";
+import { countsBackToZero, socketCounts } from "../support/websocket-counts";
+import { adminAuth, adminKey, baseUrl, eventually, Fleet, gateway, putServiceSettings, uniqueService } from "./upstreams";
 
 const fleet = new Fleet();
 const sockets: TestWebSocket[] = [];
@@ -27,19 +28,8 @@ async function open(path: string, options: Parameters<typeof openWebSocket>[1] =
 }
 
 /** The registry's counts for a service: in flight and open connections, summed over its instances. */
-async function counts(service: string): Promise<{ inflight: number; websockets: number; perInstance: Record<string, number> }> {
-  const response = await fetch(gateway(`/metrics/worker/${service}`));
-  const view = (await response.json()) as { workers: Record<string, { instances: Record<string, { inflight: number | null; websockets: { open: number | null } }> }> };
-  const perInstance: Record<string, number> = {};
-  let inflight = 0;
-  let websockets = 0;
-  for (const [id, instance] of Object.entries(view.workers[service]?.instances ?? {})) {
-    inflight += instance.inflight ?? 0;
-    websockets += instance.websockets?.open ?? 0;
-    perInstance[id] = instance.inflight ?? 0;
-  }
-  return { inflight, websockets, perInstance };
-}
+const counts = (service: string) => socketCounts(baseUrl(), service);
+const expectCountsBackToZero = (service: string) => countsBackToZero(baseUrl(), service);
 
 /** Reads a text/event-stream to its end: the data of each event. */
 async function readEventData(response: Response): Promise<string[]> {
@@ -48,14 +38,6 @@ async function readEventData(response: Response): Promise<string[]> {
     .split("\n\n")
     .map((block) => block.split("\n").filter((line) => line.startsWith("data:")).map((line) => line.slice(5).trim()).join("\n"))
     .filter((data) => data.length > 0);
-}
-
-async function expectCountsBackToZero(service: string): Promise<void> {
-  await eventually(async () => {
-    const now = await counts(service);
-    expect(now.inflight).toBeGreaterThanOrEqual(0);
-    return now.inflight === 0 && now.websockets === 0 && Object.keys(now.perInstance).length > 0 ? now : undefined;
-  }, 15_000);
 }
 
 describe("WebSocket proxying (wrangler dev)", () => {
