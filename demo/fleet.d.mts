@@ -1,6 +1,18 @@
 /** Types for demo/fleet.mjs (used from the TypeScript test suites). */
 export declare const DEFAULT_SERVICES: readonly string[];
 
+export interface FleetInstanceState {
+  readonly name: string;
+  readonly service: string;
+  readonly url: string;
+  readonly id: string | null;
+  readonly mode: "up" | "killed" | "hang" | "slow" | "flap-down" | "flap-up";
+  /** For slow and flap: the delay, or the length of each half. */
+  readonly ms?: number;
+  readonly inflight: number;
+  readonly openWebSockets: number;
+}
+
 export declare class FleetInstance {
   readonly service: string;
   readonly name: string;
@@ -15,8 +27,18 @@ export declare class FleetInstance {
   openWebSockets(): number;
   /** Like a crash: drops open WebSockets without a close frame, stops answering and heartbeating, keeps the registration. */
   kill(): Promise<void>;
-  /** Starts again on the same port, registers (adopting its registration) and heartbeats. */
+  /** Starts again on the same port (killing it first if it runs), registers (adopting its registration) and heartbeats; faults are gone. */
   restart(): Promise<void>;
+  /** Accepts connections and answers nothing (health checks included) until heal(); heartbeats go on. */
+  hang(): void;
+  /** Every answer waits `ms` first. */
+  slow(ms: number): void;
+  /** 503 to everything for `ms`, then normal for `ms`, and so on, starting with the 503s. */
+  flap(ms: number): void;
+  /** Back to normal: no fault, held requests answered, a killed instance started again. */
+  heal(): Promise<void>;
+  /** What it is doing now (the fleet control endpoint's answer). */
+  state(): FleetInstanceState;
   /** Deregisters, closes open WebSockets with 1001 (drops those still open after 1 s) and closes the server. */
   stop(): Promise<void>;
 }

@@ -22,14 +22,20 @@
  * /ws/feed (a JSON tick a second), and refuses other upgrade paths with 404
  * (demo/websockets.mjs). `kill()` drops its open connections without a close
  * frame, as a crash would; `stop()` closes them with 1001.
+ *
+ * Faults can be injected per instance (`hang()`, `slow(ms)`, `flap(ms)`, `heal()`,
+ * `kill()`, `restart()`), over HTTP through the fleet's control endpoint
+ * (demo/fleet-control.mjs), which `npm start` and `node demo/fleet.mjs` run on
+ * FLEET_CONTROL_PORT (default: the port below FLEET_BASE_PORT, 9100).
  */
 import { setMaxListeners } from "node:events";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { startFleetControl } from "./fleet-control.mjs";
 import { verifyLifecycleHook } from "./hook-signature.mjs";
-import { createWebSocketEndpoints, isWebSocketUpgrade } from "./websockets.mjs";
+import { createWebSocketEndpoints, isWebSocketUpgrade, refuseUpgrade } from "./websockets.mjs";
 
 export const DEFAULT_SERVICES = ["main-bot", "api", "banking", "security", "frontend", "analytics"];
 
@@ -146,10 +152,115 @@ export class FleetInstance {
     this._notReady = notReady;
     this._lifetime = lifetime;
     this._heartbeatTimer = null;
+    /** A fault an operator injected (fleet control): null, or {mode: "hang"} | {mode: "slow", ms} | {mode: "flap", ms, since}. */
+    this._fault = null;
+    this._killed = false;
+    /** Requests (and upgrades) held by a hang, released by heal(). */
+    this._held = new Set();
+    /** Answers a slow instance is sitting on. */
+    this._delayed = new Set();
     this._webSockets = createWebSocketEndpoints({ service, instance: name, log: say });
     this._server = http.createServer({ shouldUpgradeCallback: isWebSocketUpgrade }, (request, response) => this._handle(request, response));
     this._server.keepAliveTimeout = 5_000;
-    this._server.on("upgrade", (request, socket, head) => this._webSockets.handleUpgrade(request, socket, head));
+    this._server.on("upgrade", (request, socket, head) => this._upgrade(request, socket, head));
+  }
+
+  // ---------------------------------------------------------------- faults (demo/fleet-control.mjs)
+
+  /** What the instance is doing now, for the fleet's control endpoint. */
+  state() {
+    const fault = this._fault;
+    const mode = this._killed ? "killed" : fault === null ? "up" : fault.mode === "flap" ? `flap-${this._flapPhase()}` : fault.mode;
+    return {
+      name: this.name,
+      service: this.service,
+      url: this.url,
+      id: this.id,
+      mode,
+      ...(fault?.mode === "slow" || fault?.mode === "flap" ? { ms: fault.ms } : {}),
+      inflight: this.inflight,
+      openWebSockets: this._webSockets.open(),
+    };
+  }
+
+  /** Accepts connections but never answers (health checks included) until heal(); heartbeats go on, as a stuck worker's sidecar would. */
+  hang() {
+    this._fault = { mode: "hang" };
+  }
+
+  /** Every answer (health checks included) waits `ms` first. */
+  slow(ms) {
+    this._fault = { mode: "slow", ms };
+  }
+
+  /** Down (every request answered 503, health checks included) for `ms`, then up for `ms`, and so on, starting down. */
+  flap(ms) {
+    this._fault = { mode: "flap", ms, since: Date.now() };
+  }
+
+  /** Back to normal: no fault, held requests answered, and a killed instance started again. */
+  async heal() {
+    this._fault = null;
+    this._releaseHeld();
+    if (this._killed) await this.restart();
+  }
+
+  _flapPhase() {
+    const fault = this._fault;
+    return Math.floor((Date.now() - fault.since) / fault.ms) % 2 === 0 ? "down" : "up";
+  }
+
+  /**
+   * Runs `serve` as the injected fault says: at once, held (hang), later (slow), or
+   * not at all with `refuse` (the down half of a flap). `gone()` says the client left.
+   */
+  _admit(serve, refuse, gone) {
+    const fault = this._fault;
+    if (fault === null) return serve();
+    if (fault.mode === "hang") {
+      this._held.add(() => {
+        if (!gone()) serve();
+      });
+      return;
+    }
+    if (fault.mode === "slow") {
+      const timer = setTimeout(() => {
+        this._delayed.delete(timer);
+        if (!gone()) serve();
+      }, fault.ms);
+      this._delayed.add(timer);
+      return;
+    }
+    if (this._flapPhase() === "down") return refuse();
+    return serve();
+  }
+
+  /** A process that ends forgets what it was doing: held and delayed answers are never sent. */
+  _forgetFaults() {
+    this._fault = null;
+    this._held.clear();
+    for (const timer of this._delayed) clearTimeout(timer);
+    this._delayed.clear();
+  }
+
+  _releaseHeld() {
+    const held = [...this._held];
+    this._held.clear();
+    for (const serve of held) serve();
+  }
+
+  _upgrade(request, socket, head) {
+    let gone = false;
+    socket.once("close", () => {
+      gone = true;
+    });
+    this._admit(
+      () => {
+        if (!gone) this._webSockets.handleUpgrade(request, socket, head);
+      },
+      () => refuseUpgrade(socket, 503, `${this.name} is flapping (down)\n`),
+      () => gone,
+    );
   }
 
   /** WebSocket connections open now. */
@@ -162,12 +273,19 @@ export class FleetInstance {
     for (let port = fromPort; port < fromPort + MAX_PORT_ATTEMPTS && port <= 65_535; port++) {
       try {
         await new Promise((resolvePromise, reject) => {
-          const onError = (error) => reject(error);
-          this._server.once("error", onError);
-          this._server.listen(port, "127.0.0.1", () => {
+          // Both listeners go whichever fires: a callback passed to listen() would stay behind on
+          // every busy port, and past ten of them Node warns of a listener leak.
+          const onError = (error) => {
+            this._server.off("listening", onListening);
+            reject(error);
+          };
+          const onListening = () => {
             this._server.off("error", onError);
             resolvePromise();
-          });
+          };
+          this._server.once("error", onError);
+          this._server.once("listening", onListening);
+          this._server.listen(port, "127.0.0.1");
         });
         this.port = port;
         this.url = `http://127.0.0.1:${port}`;
@@ -271,6 +389,8 @@ export class FleetInstance {
   async kill() {
     if (this._heartbeatTimer) clearTimeout(this._heartbeatTimer);
     this._heartbeatTimer = null;
+    this._killed = true;
+    this._forgetFaults();
     const dropped = this._webSockets.terminateAll();
     if (dropped > 0) this._say(`${this.name}: killed with ${dropped} WebSocket(s) open`);
     if (this._server.listening) {
@@ -279,8 +399,14 @@ export class FleetInstance {
     }
   }
 
-  /** The killed process starting again on the same port: listens, registers (adopting its registration) and heartbeats. */
+  /**
+   * The process starting again on the same port: listens, registers (adopting its
+   * registration) and heartbeats. A running instance is killed first, so this is
+   * also "restart it"; any injected fault is gone.
+   */
   async restart() {
+    if (!this._killed) await this.kill();
+    this._killed = false;
     await this.listen(this.port);
     await this.register();
     this.startHeartbeats();
@@ -290,6 +416,7 @@ export class FleetInstance {
   async stop() {
     if (this._heartbeatTimer) clearTimeout(this._heartbeatTimer);
     this._heartbeatTimer = null;
+    this._forgetFaults();
     const id = this.id;
     this.id = null;
     if (id !== null) {
@@ -361,7 +488,22 @@ export class FleetInstance {
         this.inflight--;
       }
     };
-    response.on("close", done);
+    let gone = false;
+    response.on("close", () => {
+      gone = !response.writableFinished;
+      done();
+    });
+    this._admit(
+      () => this._serve(request, response),
+      () => {
+        request.resume();
+        sendJson(response, 503, { error: "flapping (down)", service: this.service, instance: this.name });
+      },
+      () => gone,
+    );
+  }
+
+  _serve(request, response) {
     const url = new URL(request.url ?? "/", "http://127.0.0.1");
     if (request.method === "POST" && url.pathname === LIFECYCLE_RESTART_PATH) {
       readBody(request).then(
@@ -514,8 +656,10 @@ async function main() {
   }
   // Optional: without it the instances do not answer the orchestrator's lifecycle hook.
   const hookSecret = process.env.LIFECYCLE_HOOK_SECRET || devVars.LIFECYCLE_HOOK_SECRET || undefined;
-  const basePort = process.env.FLEET_BASE_PORT ? Number(process.env.FLEET_BASE_PORT) : undefined;
+  const basePort = portFromEnv("FLEET_BASE_PORT") ?? 9101;
+  const controlPort = portFromEnv("FLEET_CONTROL_PORT") ?? basePort - 1;
   const abort = new AbortController();
+  let control = null;
   const starting = startFleet({ orchestratorUrl, token, basePort, hookSecret, signal: abort.signal });
   let exiting = false;
   const shutdown = async (signalName) => {
@@ -526,6 +670,7 @@ async function main() {
     exiting = true;
     console.log(`[fleet] ${signalName}: deregistering and stopping`);
     abort.abort(new Error(`stopped by ${signalName}`));
+    await control?.close();
     // Aborting stops a fleet that is still starting; a started one is stopped here.
     await starting.then((fleet) => fleet.stop(), () => undefined);
     process.exit(0);
@@ -541,7 +686,19 @@ async function main() {
     process.exit(1);
   }
   for (const instance of fleet.instances) console.log(`[fleet] ${instance.name.padEnd(14)} ${instance.url}  id ${instance.id}`);
+  control = await startFleetControl(fleet.instances, { port: controlPort, log: (message) => console.log(`[fleet] ${message}`) });
+  console.log(`[fleet] control: curl -X POST ${control.url}/fleet/<instance>/kill|hang|slow?ms=|flap?ms=|heal|restart  (GET ${control.url}/fleet lists them)`);
   console.log("[fleet] running; Ctrl-C deregisters and stops");
+}
+
+/** A port from the environment, undefined when unset; exits on anything else. */
+function portFromEnv(name) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return undefined;
+  const port = Number(raw);
+  if (Number.isInteger(port) && port >= 1 && port <= 65_535) return port;
+  console.error(`[fleet] ${name} must be a TCP port number (1–65535), not ${JSON.stringify(raw)}`);
+  process.exit(1);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

@@ -5,42 +5,56 @@
  *   1. creates .dev.vars with random local keys if there is none (never overwrites one;
  *      one that lacks LIFECYCLE_HOOK_SECRET gets that line appended)
  *   2. runs `npx wrangler dev --ip 127.0.0.1 --port $PORT` (default 8787) in its own
- *      process group, showing only its warnings and errors (full output: .wrangler/dev.log,
- *      or START_VERBOSE=1 to see everything)
- *   3. waits for GET /health, starts demo/fleet.mjs, points each demo service's
- *      lifecycle hook at its first instance, prints what to try
+ *      process group, showing only its warnings and errors and the Worker's 5xx (full
+ *      output: .wrangler/dev.log; every Worker JSON line, 4xx included: .wrangler/access.log;
+ *      `--verbose` or START_VERBOSE=1 shows everything). `--reset` first deletes .wrangler/state.
+ *   3. waits for GET /health, starts demo/fleet.mjs from FLEET_BASE_PORT (9101) and its
+ *      control endpoint (demo/fleet-control.mjs) on FLEET_CONTROL_PORT (9100), points each
+ *      demo service's lifecycle hook at its first instance, prints what to try
  *   4. Ctrl-C / SIGTERM: the fleet deregisters, wrangler's process group is ended, exit 0.
  *      If wrangler exits on its own, the fleet is stopped and its exit code is ours.
+ * Flags and ports are resolved in scripts/lib/start-options.mjs (`npm start -- --help`).
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { appendFileSync, createWriteStream, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readDevVars, startFleet } from "../demo/fleet.mjs";
+import { startFleetControl } from "../demo/fleet-control.mjs";
 import { LOOPBACK, portIsFree } from "./lib/ports.mjs";
 import { sendSignal, stopProcess } from "./lib/processes.mjs";
+import { resolveStartOptions, startUsage } from "./lib/start-options.mjs";
 import { sleep, waitForHttp } from "./lib/wait.mjs";
+import { parseWorkerLine, showWorkerEntry, summarizeWorkerEntry } from "./lib/worker-log.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const DEV_VARS = join(ROOT, ".dev.vars");
 const DEV_LOG = join(ROOT, ".wrangler", "dev.log");
+const ACCESS_LOG = join(ROOT, ".wrangler", "access.log");
+const STATE_DIR = join(ROOT, ".wrangler", "state");
 const HOST = LOOPBACK;
-const PORT = Number(process.env.PORT || 8787);
-const BASE_URL = `http://${HOST}:${PORT}`;
 const READY_TIMEOUT_MS = 90_000;
 const STOP_GRACE_MS = 5_000;
-const VERBOSE = /^(1|true|yes)$/i.test(process.env.START_VERBOSE ?? "");
 
 const say = (message) => console.log(`[start] ${message}`);
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
 const stripAnsi = (text) => text.replace(ANSI, "");
 
-if (!Number.isInteger(PORT) || PORT < 1 || PORT > 65_535) {
-  console.error(`[start] PORT must be a TCP port number, not ${JSON.stringify(process.env.PORT)}`);
+const resolved = resolveStartOptions(process.argv.slice(2), process.env);
+if (!resolved.ok) {
+  console.error(`[start] ${resolved.error}`);
   process.exit(1);
 }
+const options = resolved.options;
+if (options.help) {
+  console.log(startUsage(options));
+  process.exit(0);
+}
+const PORT = options.port;
+const BASE_URL = `http://${HOST}:${PORT}`;
+const VERBOSE = options.verbose;
 
 // ------------------------------------------------------------------ 1. local secrets
 
@@ -60,11 +74,14 @@ if (!(await portIsFree(PORT, HOST))) {
   process.exit(1);
 }
 
+if (options.reset) resetLocalState();
+
 // ------------------------------------------------------------------ 2. wrangler dev
 
 mkdirSync(dirname(DEV_LOG), { recursive: true });
 const devLog = createWriteStream(DEV_LOG, { flags: "w" });
-say(`starting wrangler dev on ${BASE_URL} (full output in .wrangler/dev.log)`);
+const accessLog = createWriteStream(ACCESS_LOG, { flags: "w" });
+say(`starting wrangler dev on ${BASE_URL} (full output in .wrangler/dev.log, the Worker's log lines in .wrangler/access.log${VERBOSE ? "" : "; 4xx lines are not shown here, --verbose shows everything"})`);
 // The demo needs the top-level (development) configuration with .dev.vars as its
 // secrets: a CLOUDFLARE_ENV picking staging/production, or process.env leaking in
 // as Worker variables, would quietly give a different orchestrator.
@@ -94,6 +111,7 @@ pipeLines(wrangler.stderr, (line) => filter.write(line, process.stderr));
 
 const abortFleet = new AbortController();
 let fleet = null;
+let fleetControl = null;
 /** @type {Promise<void> | null} settles once a starting fleet is up, or has cleaned up after itself */
 let fleetStarting = null;
 let shuttingDown = false;
@@ -107,6 +125,7 @@ async function shutdown(reason, exitCode) {
   // Aborting makes a fleet that is still registering deregister what it has; a running one is stopped here.
   // Either way this happens while the orchestrator is still up.
   abortFleet.abort(new Error(reason));
+  await fleetControl?.close().catch(() => undefined);
   await fleetStarting
     ?.then(
       () => fleet?.stop(),
@@ -115,6 +134,7 @@ async function shutdown(reason, exitCode) {
     .catch((error) => say(`fleet stop failed: ${error.message}`));
   await stopWrangler();
   devLog.end();
+  accessLog.end();
   process.exit(exitCode);
 }
 
@@ -170,7 +190,7 @@ if (!ready.ok) {
       ? `[start] the orchestrator answers GET /health with ${ready.problem}. Check .dev.vars against .dev.vars.example.`
       : `[start] the orchestrator did not answer GET ${BASE_URL}/health with 200 within ${READY_TIMEOUT_MS / 1000} s (last: ${ready.last}).`,
   );
-  console.error("[start] See .wrangler/dev.log for wrangler's full output, or run with START_VERBOSE=1.");
+  console.error("[start] See .wrangler/dev.log for wrangler's full output, or run npm start -- --verbose.");
   filter.dumpRecent(process.stderr);
   await shutdown("startup timed out", 1);
 }
@@ -178,6 +198,7 @@ if (!ready.ok) {
 fleetStarting = startFleet({
   orchestratorUrl: BASE_URL,
   token: fleetToken,
+  basePort: options.fleetBasePort,
   hookSecret,
   log: (message) => console.log(`[fleet] ${message}`),
   signal: abortFleet.signal,
@@ -195,11 +216,33 @@ try {
   await new Promise(() => {}); // the shutdown path exits
 }
 
+try {
+  fleetControl = await startFleetControl(fleet.instances, { port: options.fleetControlPort, log: (message) => console.log(`[fleet] ${message}`) });
+} catch (error) {
+  say(`the fleet's control endpoint could not start (${error instanceof Error ? error.message : String(error)}); the fleet runs without it`);
+}
+if (shuttingDown) await new Promise(() => {}); // the shutdown path exits
+
 const hooked = await configureLifecycleHooks(fleet);
 if (shuttingDown) await new Promise(() => {}); // the shutdown path exits
-printTryIt(fleet, hooked);
+printTryIt(fleet, hooked, fleetControl);
 
 // ------------------------------------------------------------------ helpers
+
+/**
+ * `--reset`: Durable Object state (registry, metrics, alerts, silences, audit log,
+ * revoked sessions) persists in .wrangler/state across runs; this starts from nothing.
+ * After the port check, so a wrangler dev still running on it is not pulled from under.
+ * .dev.vars, and so the keys, stay.
+ */
+function resetLocalState() {
+  if (!existsSync(STATE_DIR)) {
+    say("--reset: no .wrangler/state to delete");
+    return;
+  }
+  rmSync(STATE_DIR, { recursive: true, force: true });
+  say("--reset: deleted .wrangler/state (registry, metrics, alerts, audit log, sessions); .dev.vars is kept");
+}
 
 function ensureDevVars() {
   const key = randomBytes(32).toString("hex");
@@ -358,9 +401,11 @@ function pipeLines(stream, onLine) {
 }
 
 /**
- * Keeps the terminal readable: wrangler's banner, per-request lines and the
- * Worker's own info-level access log go to .wrangler/dev.log only; warnings and
- * errors (with their indented continuation lines) are shown, prefixed.
+ * Keeps the terminal readable: wrangler's banner and per-request lines go to
+ * .wrangler/dev.log only, and the Worker's JSON lines to .wrangler/access.log
+ * too; of those, the terminal shows 5xx access lines and other warn/error lines
+ * (scripts/lib/worker-log.mjs), never a 4xx. Wrangler's own warnings and errors
+ * (with their indented continuation lines) are shown, prefixed.
  */
 function OutputFilter() {
   const recent = [];
@@ -371,11 +416,16 @@ function OutputFilter() {
     // Types regenerate with `npm run types`; not a runtime problem.
     /Your types might be out of date/.test(line) ||
     // workerd noting that a peer closed a connection (a client or an instance went away).
-    /kj::getCaughtExceptionAsKj\(\) = .*disconnected:/.test(line);
+    /kj::getCaughtExceptionAsKj\(\) = .*disconnected:/.test(line) ||
+    // workerd's own account of a failed fetch to an instance (with a stack line after it): the
+    // Worker already logged that event once, classified ("dns: …", "refused: …", "tls: …"), and
+    // its "other:" messages carry workerd's reference id for the rare case that needs this file.
+    /rust\/worker\/ffi\.rs:\d+: failed:/.test(line) ||
+    /Socket proxy disconnected abruptly/.test(line) ||
+    /uncaught exception.*Network connection lost/.test(line);
   const isImportant = (line) =>
     /\[wrangler:(warn|error)\]/.test(line) ||
     /✘|▲|\[ERROR\]|\[WARNING\]/.test(line) ||
-    /^\s*\{.*"level"\s*:\s*"(warn|error)"/.test(line) ||
     /^(Uncaught |Error|TypeError|RangeError|ReferenceError|SyntaxError)\b/.test(line);
   const prefixFor = (line) => (/^\s*\{/.test(line) ? "[worker] " : "[wrangler] ");
   const isContinuation = (line) => line === "" || /^\s/.test(line);
@@ -386,10 +436,18 @@ function OutputFilter() {
     const shown = out.isTTY ? raw : line;
     recent.push(line);
     if (recent.length > 25) recent.shift();
+    const entry = parseWorkerLine(line);
+    if (entry !== null) accessLog.write(`${line.trim()}\n`);
     // While the group is being stopped, workerd complains about pipes closing; that is us, not news.
     if (shuttingDown) return;
     if (VERBOSE) {
       out.write(`${prefixFor(line)}${shown}\n`);
+      return;
+    }
+    if (entry !== null) {
+      // A JSON line is whole: no continuation lines follow it.
+      showingBlock = false;
+      if (showWorkerEntry(entry)) out.write(`[worker] ${summarizeWorkerEntry(entry)}\n`);
       return;
     }
     if (isContinuation(line)) {
@@ -401,7 +459,7 @@ function OutputFilter() {
       return;
     }
     showingBlock = isImportant(line);
-    if (showingBlock) out.write(`${prefixFor(line)}${summarizeWorkerLog(line) ?? shown}\n`);
+    if (showingBlock) out.write(`${prefixFor(line)}${shown}\n`);
   };
   this.dumpRecent = (out) => {
     if (VERBOSE || recent.length === 0) return;
@@ -410,29 +468,7 @@ function OutputFilter() {
   };
 }
 
-/** The Worker's JSON log lines, shortened to what a person reads: "warn PUT /x → 404 (unknown-instance)". */
-function summarizeWorkerLog(line) {
-  if (!/^\s*\{/.test(line)) return null;
-  let entry;
-  try {
-    entry = JSON.parse(line);
-  } catch {
-    return null;
-  }
-  if (typeof entry !== "object" || entry === null) return null;
-  const level = String(entry.level ?? "log");
-  if (entry.method && entry.path && entry.status !== undefined) {
-    const type = typeof entry.errorType === "string" ? ` (${entry.errorType.split(":").pop()})` : "";
-    return `${level} ${entry.method} ${entry.path} → ${entry.status}${type}`;
-  }
-  const rest = Object.entries(entry)
-    .filter(([key]) => key !== "level" && key !== "message")
-    .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
-    .join(" ");
-  return `${level} ${entry.message ?? ""} ${rest}`.trim();
-}
-
-function printTryIt(fleet, hooked) {
+function printTryIt(fleet, hooked, control) {
   const byService = new Map();
   for (const instance of fleet.instances) byService.set(instance.service, (byService.get(instance.service) ?? 0) + 1);
   const summary = [...byService].map(([service, count]) => `${service}×${count}`).join(", ");
@@ -447,6 +483,14 @@ function printTryIt(fleet, hooked) {
     `  curl -H "Authorization: Bearer ${key}" ${BASE_URL}/admin/services`,
     ...(hooked.includes("api")
       ? [`  curl -X POST -H "Authorization: Bearer ${key}" ${BASE_URL}/admin/workers/api/restart   # api-1 gets a signed hook call`]
+      : []),
+    ...(control
+      ? [
+          "",
+          `Break an instance and watch failover (the fleet's control endpoint, ${control.url}/fleet):`,
+          `  curl -X POST ${control.url}/fleet/api-1/kill              # connections refused; also hang, slow?ms=3000, flap?ms=10000`,
+          `  curl -X POST ${control.url}/fleet/api-1/heal              # back (restart: kill and start again)`,
+        ]
       : []),
     "",
     adminKey

@@ -8,6 +8,7 @@
 import * as v from "valibot";
 import { STRATEGIES, type Strategy } from "./core/balancer/types";
 import { SEED_SERVICES } from "./core/services";
+import { VERSION_PATTERN, VERSION_RULE } from "./core/release/version";
 import { noDotSegments } from "./core/paths";
 import type { UrlGuardOptions } from "./core/url-guard";
 import { type KeyEntry, type Parsed, parseAdminKeys, parseRegistrationTokens } from "./core/credentials";
@@ -95,6 +96,7 @@ export const StaticInstanceSchema = v.strictObject({
   url: v.optional(v.pipe(v.string(), v.url("must be an absolute URL"))),
   binding: v.optional(v.pipe(v.string(), v.regex(/^[A-Z][A-Z0-9_]{0,62}$/, "must be a binding name"))),
   weight: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1000))),
+  version: v.optional(v.pipe(v.string(), v.regex(VERSION_PATTERN, VERSION_RULE))),
 });
 export type StaticInstance = v.InferOutput<typeof StaticInstanceSchema>;
 
@@ -149,6 +151,19 @@ const serviceLimitsSetting = v.optional(
   "{}",
 );
 
+/** SEED_VERSIONS: the version of each seed service's binding (issue #20), by service name. */
+const seedVersionsSetting = v.optional(
+  v.pipe(
+    v.string(),
+    v.parseJson(undefined, "must be a JSON object"),
+    v.custom<Record<string, unknown>>((value) => typeof value === "object" && value !== null && !Array.isArray(value), "must be a JSON object"),
+    v.check((versions) => Object.keys(versions).every((key) => (SEED_SERVICES as readonly string[]).includes(key)), `keys must be seed services: ${SEED_SERVICES.join(", ")}`),
+    v.check((versions) => Object.values(versions).every((version) => typeof version === "string" && VERSION_PATTERN.test(version)), `values must be versions: ${VERSION_RULE}`),
+    v.transform((versions) => Object.assign(Object.create(null) as Record<string, string>, versions)),
+  ),
+  "{}",
+);
+
 /** Durable Object location hints (Cloudflare's regions): where a vantage point's probers are created. */
 export const LOCATION_HINTS = ["wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me"] as const;
 export type LocationHint = (typeof LOCATION_HINTS)[number];
@@ -182,7 +197,7 @@ export const SETTING_GROUPS = {
   alerts: "Metrics and alerts",
   limits: "Request limits",
   cors: "CORS",
-  rateLimits: "Rate limits (per client IP, GCRA)",
+  rateLimits: "Rate limits (GCRA; per client IP, the dashboard per session)",
   edge: "Edge routing",
 } as const;
 
@@ -319,7 +334,14 @@ export const SETTINGS = {
     default: "`[]`",
     range: "JSON array, ≤ 500 entries",
     group: "balancing",
-    doc: "Instances declared in configuration: `[{\"service\":\"…\",\"url\":\"https://…\" | \"binding\":\"NAME\",\"weight\":1–1000}]`. No TTL; not deregistrable over the API; synced when RegistryDO starts. Invalid entries are skipped with a warning in the log.",
+    doc: "Instances declared in configuration: `[{\"service\":\"…\",\"url\":\"https://…\" | \"binding\":\"NAME\",\"weight\":1–1000,\"version\":\"v2\"}]` (`version` optional: see [Releases](api.md#admin-releases)). No TTL; not deregistrable over the API; synced when RegistryDO starts. Invalid entries are skipped with a warning in the log.",
+  },
+  SEED_VERSIONS: {
+    schema: seedVersionsSetting,
+    default: "`{}`",
+    range: "JSON object, seed service → version",
+    group: "balancing",
+    doc: "The version of each seed service's binding, e.g. `{\"banking\":\"2026.06.1\"}` (1–64 of `A-Z a-z 0-9 . _ + -`): what [releases](api.md#admin-releases) and the per-version metrics see. Synced when RegistryDO starts.",
   },
   UPSTREAM_ALLOWED_HOSTS: {
     schema: hostListSetting,
@@ -554,6 +576,11 @@ export const SETTINGS = {
     group: "rateLimits",
     doc: "The same, for `/registry/*`.",
   },
+  RATE_LIMIT_DASHBOARD: {
+    ...integer(300, 1, 10_000_000),
+    group: "rateLimits",
+    doc: "Requests per period per signed-in dashboard session, not per IP, for what the dashboard loads: the page, its files, `/admin/dashboard/state` and the live WebSocket. Only a genuine, unexpired session cookie gets this class (its signature is checked first); without one the page, state and socket count as `admin` per IP and the files as `general`. A reload with nothing cached is about 15 requests (the page, a dozen files, the state, the socket), so 300 is 20 such reloads a minute; a reconnect loop gone wrong still meets it. Sign-in, sign-out and the buttons stay `admin`. See [Rate limiting](security.md#rate-limiting).",
+  },
   RATE_LIMIT_SERVICES: {
     schema: serviceLimitsSetting,
     default: "`{}`",
@@ -587,7 +614,7 @@ type SettingSchemas = { readonly [K in keyof typeof SETTINGS]: (typeof SETTINGS)
 
 export const EnvSchema = v.object(Object.fromEntries(Object.entries(SETTINGS).map(([name, setting]) => [name, setting.schema])) as SettingSchemas);
 
-export const RATE_LIMIT_CLASSES = ["health", "metrics", "admin", "general", "registry"] as const;
+export const RATE_LIMIT_CLASSES = ["health", "metrics", "admin", "general", "registry", "dashboard"] as const;
 export type RateLimitClass = (typeof RATE_LIMIT_CLASSES)[number];
 
 export class ConfigError extends Error {
@@ -637,6 +664,7 @@ function toConfig(e: v.InferOutput<typeof EnvSchema>) {
     errorRateThresholdPercent: e.ERROR_RATE_THRESHOLD,
     responseTimeThresholdMs: e.RESPONSE_TIME_THRESHOLD,
     staticInstances: e.STATIC_INSTANCES as readonly StaticInstance[],
+    seedVersions: e.SEED_VERSIONS as Readonly<Record<string, string>>,
     seedServices: SEED_SERVICES as readonly string[],
     devMode: e.DEV_MODE,
     accessLog: e.ACCESS_LOG,
@@ -651,6 +679,8 @@ function toConfig(e: v.InferOutput<typeof EnvSchema>) {
         admin: e.RATE_LIMIT_ADMIN,
         general: e.RATE_LIMIT_GENERAL,
         registry: e.RATE_LIMIT_REGISTRY,
+        /** Per signed-in dashboard session, not per IP (middleware/rate-limit.ts dashboardRateLimit). */
+        dashboard: e.RATE_LIMIT_DASHBOARD,
       },
       /** Overrides of the general limit for proxied traffic to one service (null prototype: any name is safe to look up). */
       perService: e.RATE_LIMIT_SERVICES as Readonly<Record<string, number>>,

@@ -1,18 +1,18 @@
 /**
  * Worker entry: the edge of the orchestrator.
  *
- * request id → hygiene (400/413/431) → CORS preflight → rate limit (started
+ * request id and trace context → hygiene (400/413/431) → CORS preflight → rate limit (started
  * here, awaited alongside the registry pick for proxied traffic) → router →
  * finishing touches on every response (request id, rate-limit, CORS and
- * security headers) → one access-log line.
+ * security headers, the trace id in problems) → one access-log line.
  */
 import { configFor, ConfigError } from "./config";
 import { isPreflight, preflightResponse } from "./middleware/cors";
 import { hygieneProblem, scanRequestHeaders } from "./middleware/hygiene";
-import { authFailureGate, chargeAuthFailure, checkRateLimit, clientIpFrom, policyFor, rateLimitClass, tooManyFailures, tooManyRequests } from "./middleware/rate-limit";
-import { requestIdFrom } from "./middleware/request-id";
+import { authFailureGate, chargeAuthFailure, checkDashboardRateLimit, checkRateLimit, clientIpFrom, isDashboardLoad, policyFor, rateLimitClass, tooManyFailures, tooManyRequests } from "./middleware/rate-limit";
+import { requestIdFrom, traceFor } from "./middleware/request-id";
 import { finishResponse, logAccess } from "./middleware/response";
-import { problem, ProblemType } from "./http/problem";
+import { problem, ProblemType, withTraceId } from "./http/problem";
 import type { RequestMeta } from "./routes/context";
 import { router } from "./http/router";
 import { proxyToService } from "./routes/proxy";
@@ -31,12 +31,14 @@ export default {
     // One pass over the headers: the values read below and by the proxy, and any problem with them.
     const scan = scanRequestHeaders(request);
     const requestId = requestIdFrom(scan.requestId);
+    const trace = traceFor(request.headers, scan.toDrop);
     const url = new URL(request.url);
     let meta: RequestMeta;
     try {
       meta = {
         config: configFor(env),
         requestId,
+        trace,
         receivedAt,
         clientIp: clientIpFrom(scan.connectingIp),
         connectingIp: scan.connectingIp,
@@ -46,18 +48,19 @@ export default {
       };
     } catch (error) {
       const variable = error instanceof ConfigError ? error.variable : "env";
-      console.error(JSON.stringify({ level: "error", requestId, message: "invalid configuration", error: String(error) }));
-      return problem(503, ProblemType.notConfigured, "Misconfigured", `The orchestrator's setting ${variable} is invalid.`, { field: variable });
+      console.error(JSON.stringify({ level: "error", requestId, traceId: trace.traceId, message: "invalid configuration", error: String(error) }));
+      return problem(503, ProblemType.notConfigured, "Misconfigured", `The orchestrator's setting ${variable} is invalid.`, { field: variable, traceId: trace.traceId });
     }
     const traffic = rateLimitClass(url.pathname);
     let response: Response;
     try {
       response = hygieneProblem(scan, url, meta.config) ?? (isPreflight(request) ? preflightResponse(request, meta.config) : await route(request, url, traffic, env, ctx, meta));
     } catch (error) {
-      console.error(JSON.stringify({ level: "error", requestId, message: "unhandled error", error: String(error) }));
+      console.error(JSON.stringify({ level: "error", requestId, traceId: trace.traceId, message: "unhandled error", error: String(error) }));
       response = problem(500, ProblemType.internal, "Internal error", "The orchestrator hit an unexpected error; it has been logged.", { requestId });
     }
-    const finished = meta.finished === response ? response : await finishResponse(request, response, meta);
+    // Problems get the trace id here, on the way out (http/problem.ts); proxied answers are the upstream's.
+    const finished = meta.finished === response ? response : await finishResponse(request, withTraceId(response, trace.traceId), meta);
     // Awaited, so a client that guesses one credential after another is refused from its next request on.
     // An upstream's own 401 (proxied, meta.service set) is not ours to count.
     if (meta.service === undefined && isFailedAuthentication(finished)) await chargeAuthFailure(env, meta.clientIp, meta.config, Date.now());
@@ -75,7 +78,13 @@ function route(
   ctx: ExecutionContext,
   meta: RequestMeta,
 ): Response | Promise<Response> {
-  meta.rateLimit = checkRateLimit(env, meta.clientIp, policyFor(meta.config, cls, service), meta.receivedAt, 1, (work) => ctx.waitUntil(work));
+  const policy = policyFor(meta.config, cls, service);
+  const keepAlive = (work: Promise<unknown>) => ctx.waitUntil(work);
+  // A signed-in dashboard's loads are counted per session, once its cookie checks out (middleware/rate-limit.ts).
+  meta.rateLimit =
+    service === null && isDashboardLoad(url.pathname)
+      ? checkDashboardRateLimit(env, request, meta.clientIp, policy, meta.config, meta.receivedAt, keepAlive)
+      : checkRateLimit(env, meta.clientIp, policy, meta.receivedAt, 1, keepAlive);
   if (service === null) return ownRoute(request, env, ctx, meta);
   if (!isValidServiceName(service)) {
     // Not a name any service can have: answered without touching routing state.
@@ -97,10 +106,10 @@ async function ownRoute(request: Request, env: Env, ctx: ExecutionContext, meta:
   // credential is checked only while its sender has failed-authentication budget left.
   const gate = presentsCredential(request, meta.url.pathname) ? authFailureGate(env, meta.clientIp, meta.config, meta.receivedAt) : null;
   const [outcome, refused] = await Promise.all([meta.rateLimit, gate]);
-  if (outcome && !outcome.decision.allowed) return tooManyRequests(outcome);
+  if (outcome && !outcome.decision.allowed) return tooManyRequests(outcome, request);
   if (refused) {
     meta.rateLimit = refused;
-    return tooManyFailures(refused);
+    return tooManyFailures(refused, request);
   }
   if (request.method === "HEAD") {
     // HEAD on our own routes is GET without the body (RFC 9110 §9.3.2); proxied HEADs go upstream as they are.

@@ -1,6 +1,8 @@
 /**
  * One alert evaluation: the rules over the registry snapshot and the metrics,
- * plus the alerts the loop raises itself (AutoscaleAtMax), go through the
+ * the release rules over the registry's release facts (CanaryRolledBack,
+ * CanaryPromoted, CanaryStalled), plus the alerts the loop raises itself
+ * (AutoscaleAtMax), go through the
  * Alertmanager-style pipeline; its notifications become alert history and
  * outbox entries, one per configured receiver. A function of its inputs: the
  * object fetches the snapshot before and commits the result after, so what
@@ -14,6 +16,7 @@ import { enqueue, type Outbox } from "../../src/core/alerts/outbox";
 import { discordPayload, slackPayload } from "../../src/core/alerts/payloads";
 import { type AlertInput, evaluate, type Notification, type PipelineConfig, type PipelineState } from "../../src/core/alerts/pipeline";
 import { evaluateRules } from "../../src/core/alerts/rules";
+import { releaseAlerts, type ReleaseFact } from "../../src/core/alerts/release-rules";
 import { pruneSilences } from "../../src/core/alerts/silences";
 import type { MetricsState } from "../../src/core/metrics/aggregate";
 
@@ -25,6 +28,8 @@ export interface AlertEvaluationInput {
   readonly outbox: Outbox;
   /** Firing alerts from other sources than the rules (the autoscaler's). */
   readonly extraAlerts: readonly AlertInput[];
+  /** Recent release promotions and rollbacks and stalled releases (RegistryDO.releaseFacts); none when absent. */
+  readonly releaseFacts?: readonly ReleaseFact[];
   readonly config: Config;
   readonly pipelineConfig: PipelineConfig;
 }
@@ -50,7 +55,7 @@ export function evaluateAlertRound(input: AlertEvaluationInput, now: number): Al
     },
     now,
   );
-  const result = evaluate({ ...input.pipeline, silences: pruneSilences(input.pipeline.silences, now) }, [...firing, ...input.extraAlerts], now, input.pipelineConfig);
+  const result = evaluate({ ...input.pipeline, silences: pruneSilences(input.pipeline.silences, now) }, [...firing, ...releaseAlerts(input.releaseFacts ?? [], now), ...input.extraAlerts], now, input.pipelineConfig);
   return {
     pipeline: result.state,
     notifications: result.notifications,

@@ -356,7 +356,12 @@ export class MetricsDO extends DurableObject<Env> {
     if (result.events.length > 0) {
       this.sweeps.addEvents(result.events);
       this.hub.markChanged();
-      for (const event of result.events) console.log(JSON.stringify({ level: event.type === "failure-threshold" ? "warn" : "info", message: "health event", ...event }));
+      // Warn for what an operator should see in the terminal (npm start shows warn and error): a
+      // failure threshold crossed, and an instance turning unhealthy.
+      for (const event of result.events) {
+        const notable = event.type === "failure-threshold" || (event.type === "status-changed" && event.to === "unhealthy");
+        console.log(JSON.stringify({ level: notable ? "warn" : "info", message: "health event", ...event }));
+      }
     }
   }
 
@@ -375,7 +380,8 @@ export class MetricsDO extends DurableObject<Env> {
    * same turn, so a crash can neither lose nor repeat it.
    */
   private async evaluateAlerts(now: number): Promise<number> {
-    const snapshot = await registryStub(this.env).snapshot();
+    const registry = registryStub(this.env);
+    const [snapshot, releaseFacts] = await Promise.all([registry.snapshot(), registry.releaseFacts()]);
     this.forgetDeregistered(snapshot, now);
     const round = evaluateAlertRound(
       {
@@ -385,6 +391,7 @@ export class MetricsDO extends DurableObject<Env> {
         history: this.history,
         outbox: this.outbox,
         extraAlerts: this.autoscaler.atMaxAlerts(),
+        releaseFacts,
         config: this.config,
         pipelineConfig: this.pipelineConfig,
       },

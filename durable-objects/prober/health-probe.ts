@@ -1,10 +1,13 @@
 /**
  * One active health probe: GET <instance><path> (the binding's <path> for a
  * service binding), with the check's timeout. Any 2xx passes, as in Envoy's
- * default expected_statuses; anything else, or no answer, fails.
+ * default expected_statuses; anything else, or no answer, fails, with an
+ * error that starts with its class (core/upstream-errors.ts): "http: HTTP 503",
+ * "timeout: no answer within 5000 ms", "dns: lookup failed for api.internal"….
  */
 import type { Config } from "../../src/config";
 import type { HealthTarget, ProbeReport } from "../../src/contracts/registry";
+import { httpStatusError, oneLine, timeoutError, upstreamError } from "../../src/core/upstream-errors";
 import { callUpstream } from "../../src/upstream/call-upstream";
 
 export async function probeInstance(env: Env, config: Config, target: HealthTarget): Promise<ProbeReport> {
@@ -25,12 +28,21 @@ export async function probeInstance(env: Env, config: Config, target: HealthTarg
       return {
         id: target.id,
         at: Date.now(),
-        probe: ok ? { ok, kind: "pass", latencyMs } : { ok, kind: "fail", latencyMs, error: `HTTP ${result.response.status}` },
+        probe: ok ? { ok, kind: "pass", latencyMs } : { ok, kind: "fail", latencyMs, error: httpStatusError(result.response.status).message },
       };
     }
     case "timeout":
-      return { id: target.id, at: Date.now(), probe: { ok: false, kind: "timeout", latencyMs: null, error: `no answer within ${target.timeoutMs} ms` } };
-    default:
-      return { id: target.id, at: Date.now(), probe: { ok: false, kind: "fail", latencyMs: null, error: result.kind === "connect" ? result.error : "refused" } };
+      return { id: target.id, at: Date.now(), probe: { ok: false, kind: "timeout", latencyMs: null, error: timeoutError(target.timeoutMs).message } };
+    case "connect":
+      return { id: target.id, at: Date.now(), probe: { ok: false, kind: result.errorClass === "timeout" ? "timeout" : "fail", latencyMs: null, error: result.error } };
+    case "refused":
+      // A probe sets no signal of its own; kept for completeness.
+      return { id: target.id, at: Date.now(), probe: { ok: false, kind: "fail", latencyMs: null, error: upstreamError("other", "the probe was stopped").message } };
   }
+}
+
+/** A probe that threw instead of answering (a bug, or the runtime giving up on the object): a failure like any other, in one line. */
+export function probeCrashed(target: HealthTarget, reason: unknown): ProbeReport {
+  const message = reason instanceof Error ? reason.message : String(reason);
+  return { id: target.id, at: Date.now(), probe: { ok: false, kind: "fail", latencyMs: null, error: upstreamError("other", `probe failed: ${oneLine(message)}`).message } };
 }

@@ -17,7 +17,7 @@ import type { ProbeAssignment, ProbeBatch } from "../../src/contracts/prober";
 import type { HealthTarget, ProbeReport } from "../../src/contracts/registry";
 import { MAX_OUTBOUND_CONNECTIONS, mapWithConcurrency } from "../../src/core/health";
 import { metricsStub } from "../../src/platform/stubs";
-import { probeInstance } from "./health-probe";
+import { probeCrashed, probeInstance } from "./health-probe";
 
 const QUEUE_KEY = "queue";
 
@@ -84,9 +84,7 @@ export class ProberDO extends DurableObject<Env> {
     settled.forEach((outcome, index) => {
       const { assignment, target } = items[index] as (typeof items)[number];
       (results.get(assignment) as ProbeReport[]).push(
-        outcome.status === "fulfilled"
-          ? outcome.value
-          : { id: target.id, at: Date.now(), probe: { ok: false, kind: "fail", latencyMs: null, error: String(outcome.reason) } },
+        outcome.status === "fulfilled" ? outcome.value : probeCrashed(target, outcome.reason),
       );
     });
     const metrics = metricsStub(this.env);

@@ -42,6 +42,10 @@ export function failureFor(refusal: Refusal): Failure {
         service: refusal.service,
         retryAfterSeconds: 1,
       });
+    case "unknown-release":
+      return failure(404, ProblemType.notFound, "Unknown release", `${refusal.service} has no release ${refusal.id}.`, { field: "id" });
+    case "release-conflict":
+      return failure(409, ProblemType.conflict, "Release conflict", refusal.detail, refusal.field === null ? {} : { field: refusal.field });
     case "no-instance-in-rotation":
       return failure(503, ProblemType.noAvailableInstance, "No available instance", `${refusal.service} has no instance in rotation.`, {
         service: refusal.service,

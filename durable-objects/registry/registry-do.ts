@@ -12,7 +12,8 @@
  * Where things change: registration.ts (instances joining and leaving),
  * ttl-expiry.ts, inflight.ts (every in-flight count), leases.ts,
  * edge-reports.ts, ejection.ts, active-checks.ts, admin-state.ts,
- * service-settings.ts, autoscale-actuator.ts, declared-instances.ts;
+ * service-settings.ts, autoscale-actuator.ts, declared-instances.ts,
+ * releases.ts (progressive delivery: the alarm is the release controller);
  * deadlines.ts decides when the alarm runs.
  */
 import { DurableObject } from "cloudflare:workers";
@@ -28,6 +29,10 @@ import { applyEdgeReport } from "../../src/core/registry/edge-reports";
 import { expireIsolateReports } from "../../src/core/registry/inflight";
 import { acquireLease, expireLeases, releaseLease } from "../../src/core/registry/leases";
 import { deregisterInstance, recordHeartbeat, registerInstance } from "../../src/core/registry/registration";
+import { actOnRelease, findRelease, releasesOf, runDueReleases, startRelease } from "../../src/core/registry/releases";
+import { invalidField, type Refusal } from "../../src/core/registry/refusals";
+import type { OperatorAction } from "../../src/core/release/controller";
+import { normalizeReleaseSpec, type ReleaseSpecInput } from "../../src/core/release/spec";
 import { applyServiceSettings, changeAutoscalePolicy } from "../../src/core/registry/service-settings";
 import { emptyRegistry, type RegistryState } from "../../src/core/registry/state";
 import type { TargetPolicy } from "../../src/core/registry/target-policy";
@@ -55,12 +60,17 @@ import type {
   RegisterInput,
   RegisterResult,
   RegistrySnapshot,
+  ReleaseFact,
+  ReleaseListResult,
   ReleaseOutcome,
+  ReleaseResult,
   ServiceResult,
   ServiceSettingsInput,
   ServiceView,
 } from "../../src/contracts/registry";
 import { failureFor } from "./failures";
+import { releaseTarget, type ReleaseRequester, requestedAction, transitionAudit } from "./release-audit";
+import { releaseFacts, releaseView } from "./release-views";
 import { buildFleetTable } from "./fleet-table";
 import { RegistryStore } from "./store";
 import * as views from "./views";
@@ -84,7 +94,7 @@ export class RegistryDO extends DurableObject<Env> {
     this.targets = { isServiceBinding: (name) => isFetcher(bindingByName(env, name)), url: upstreamUrlPolicy(this.config) };
     void ctx.blockConcurrencyWhile(async () => {
       this.store.migrate();
-      this.state = this.store.load();
+      this.state = this.store.load(Date.now());
       const now = Date.now();
       const synced = syncDeclaredInstances(this.state, this.config, now, this.targets);
       for (const entry of synced.ignored) console.warn(JSON.stringify({ level: "warn", message: "ignoring invalid static instance", service: entry.service }));
@@ -222,8 +232,8 @@ export class RegistryDO extends DurableObject<Env> {
       if (audit) this.store.insertAudit({ ...audit, status: refused.problem.status }, now);
       return refused;
     }
-    if (audit) this.store.insertAudit({ ...audit, status: 200 }, now);
     const changed = changeAdminState(this.state, target, state, now);
+    if (audit) this.store.insertAudit({ ...audit, status: 200, ...(changed.detail === null ? {} : { detail: changed.detail }) }, now);
     this.store.apply(changed.writes);
     return views.lifecycleState(this.state, target, changed.changed);
   }
@@ -249,6 +259,66 @@ export class RegistryDO extends DurableObject<Env> {
   /** Newest first; `before` pages backwards by sequence number. */
   audit(limit: number, before: number | null): AuditEntry[] {
     return this.store.auditPage(limit, before);
+  }
+
+  // ------------------------------------------------------------------ RPC: releases (issue #20)
+
+  /**
+   * Starts a release of a version against the rest of the service. Audited in the same turn,
+   * like every transition after it, so the log's order is the order they took effect.
+   */
+  startRelease(serviceName: string, input: ReleaseSpecInput, requester: ReleaseRequester): ReleaseResult {
+    const now = Date.now();
+    // The edge checked the spec already; RPC callers get the same rules.
+    const spec = normalizeReleaseSpec(input);
+    const started = spec.ok
+      ? startRelease(this.state, serviceName, spec.spec, crypto.randomUUID(), requester.actor, now)
+      : invalidField(spec.problems[0]?.field ?? "(body)", spec.problems.map((p) => `${p.field}: ${p.message}`).join("; "));
+    if (!started.ok) return this.refusedRelease(started, requestedAction("start"), serviceName, null, requester, now);
+    this.store.insertAudit(transitionAudit(started.release, started.transition, requester), now);
+    this.store.apply(started.writes);
+    this.rearmAlarm(now);
+    return { ok: true, release: releaseView(this.state, started.release, now) };
+  }
+
+  /** Newest first; 404 for an unknown service. */
+  listReleases(serviceName: string): ReleaseListResult {
+    if (!this.state.services.has(serviceName)) return failureFor({ ok: false, reason: "unknown-service", service: serviceName, field: "name" });
+    const now = Date.now();
+    return { ok: true, service: serviceName, releases: releasesOf(this.state, serviceName).map((r) => releaseView(this.state, r, now)) };
+  }
+
+  getRelease(serviceName: string, id: string): ReleaseResult {
+    if (!this.state.services.has(serviceName)) return failureFor({ ok: false, reason: "unknown-service", service: serviceName, field: "name" });
+    const release = findRelease(this.state, serviceName, id);
+    if (release === null) return failureFor({ ok: false, reason: "unknown-release", service: serviceName, id });
+    return { ok: true, release: releaseView(this.state, release, Date.now()) };
+  }
+
+  /** promote, abort, pause or resume; 409 when the action does not apply to the release's state. */
+  actOnRelease(serviceName: string, id: string, action: OperatorAction, requester: ReleaseRequester): ReleaseResult {
+    const now = Date.now();
+    const acted = actOnRelease(this.state, serviceName, id, action, requester.actor, now);
+    if (!acted.ok) return this.refusedRelease(acted, requestedAction(action), serviceName, id, requester, now);
+    this.store.insertAudit(transitionAudit(acted.release, acted.transition, requester), now);
+    this.store.apply(acted.writes);
+    this.rearmAlarm(now);
+    return { ok: true, release: releaseView(this.state, acted.release, now) };
+  }
+
+  /** Recent promotions and rollbacks and stalled releases, for MetricsDO's alert rules. */
+  releaseFacts(): ReleaseFact[] {
+    return releaseFacts(this.state, Date.now());
+  }
+
+  /** A refused release request, audited like the transitions it did not make. */
+  private refusedRelease(refusal: Refusal, action: string, serviceName: string, id: string | null, requester: ReleaseRequester, now: number): ReleaseResult {
+    const refused = failureFor(refusal);
+    this.store.insertAudit(
+      { action, target: id === null ? serviceName : releaseTarget(serviceName, id), status: refused.problem.status, actor: requester.actor, role: requester.role, requestId: requester.requestId, detail: refused.problem.type },
+      now,
+    );
+    return refused;
   }
 
   // ------------------------------------------------------------------ RPC: dashboard sessions
@@ -320,10 +390,25 @@ export class RegistryDO extends DurableObject<Env> {
       expireIsolateReports(this.state, now, this.config);
       this.store.apply(expireSilentInstances(this.state, now, this.config));
       expireLeases(this.state, this.store.deleteExpiredLeases(now));
+      this.controlReleases(now);
     } finally {
       // Re-armed whatever happened above, so one bad sweep cannot stop expiry for good.
       this.rearmAlarm(now);
     }
+  }
+
+  /**
+   * The release controller: each active release whose evaluation is due is judged, and each
+   * transition is written and audited in this turn. The edge sees a new weight with its next
+   * table (within its soft TTL); nothing else needs telling.
+   */
+  private controlReleases(now: number): void {
+    const round = runDueReleases(this.state, now);
+    for (const { release, transition } of round.transitions) {
+      this.store.insertAudit(transitionAudit(release, transition, null), now);
+      console.log(JSON.stringify({ level: transition.kind === "rolled-back" ? "warn" : "info", message: "release transition", service: release.service, release: release.id, version: release.spec.version, kind: transition.kind, weightPercent: transition.weightPercent, detail: transition.detail }));
+    }
+    this.store.apply(round.writes);
   }
 
   /**

@@ -83,4 +83,16 @@ export const REGISTRY_MIGRATIONS: readonly (readonly string[])[] = [
   // WebSocket proxying: whether a service takes WebSocket upgrades (existing
   // services keep taking them), and its client affinity (JSON, null for none).
   [`ALTER TABLE services ADD COLUMN websockets INTEGER NOT NULL DEFAULT 1`, `ALTER TABLE services ADD COLUMN affinity TEXT`],
+  // Progressive delivery (issue #20): the version an instance declared (null for none), and
+  // releases, each stored whole as JSON (core/release/release.ts), the newest few per service.
+  [
+    `ALTER TABLE instances ADD COLUMN version TEXT`,
+    `CREATE TABLE releases (
+       id         TEXT PRIMARY KEY,
+       service    TEXT NOT NULL,
+       created_at INTEGER NOT NULL,
+       record     TEXT NOT NULL
+     )`,
+    `CREATE INDEX releases_by_service ON releases (service, created_at)`,
+  ],
 ];

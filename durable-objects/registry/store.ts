@@ -4,6 +4,8 @@
  * is written through in the same turn (SQLite writes in a Durable Object are
  * synchronous and committed atomically at the end of the turn).
  *
+ * Releases are rows of JSON, read once at start like the rest.
+ *
  * Leases, the audit log and revoked sessions live only here: the registry
  * keeps counts of leases in memory, never the leases.
  */
@@ -15,7 +17,10 @@ import { ROLES } from "../../src/core/credentials";
 import { type ActiveCheckState, initialActiveState, initialOutlierState, type OutlierState } from "../../src/core/health";
 import { type LeaseEntry, restoreLeaseCounts } from "../../src/core/registry/inflight";
 import { type InstanceRecord, type ServiceHealthSettings, type ServiceRecord, type Target, targetValue } from "../../src/core/registry/records";
+import { MAX_RELEASES_PER_SERVICE, restoreReleases } from "../../src/core/registry/releases";
 import { type RegistryState, restoreRegistry } from "../../src/core/registry/state";
+import { isValidVersion } from "../../src/core/release/version";
+import { parseStoredRelease } from "./release-rows";
 import type { RegistryWrite } from "../../src/core/registry/writes";
 import { applyMigrations } from "../migrations";
 import { REGISTRY_MIGRATIONS } from "./schema";
@@ -61,6 +66,7 @@ interface InstanceRow extends Record<string, SqlStorageValue> {
   outlier_state: string | null;
   in_rotation_since: number | null;
   pool: number;
+  version: string | null;
 }
 
 interface LeaseRow extends Record<string, SqlStorageValue> {
@@ -89,8 +95,8 @@ export class RegistryStore {
     applyMigrations(this.sql, REGISTRY_MIGRATIONS);
   }
 
-  /** The whole registry, with the requests its leases still count in flight. */
-  load(): RegistryState {
+  /** The whole registry, with the requests its leases still count in flight and its releases (`now`: when their windows restart). */
+  load(now: number): RegistryState {
     const services = this.sql.exec<ServiceRow>("SELECT * FROM services").toArray().map(serviceFromRow);
     const instances = this.sql.exec<InstanceRow>("SELECT * FROM instances ORDER BY seq").toArray().map(instanceFromRow);
     const state = restoreRegistry(services, instances);
@@ -98,6 +104,8 @@ export class RegistryStore {
       .exec<{ instance_id: string; n: number; retries: number }>("SELECT instance_id, COUNT(*) AS n, SUM(is_retry) AS retries FROM leases GROUP BY instance_id")
       .toArray();
     restoreLeaseCounts(state, leases.map((row) => ({ instanceId: row.instance_id, leases: row.n, retries: row.retries })));
+    const releases = this.sql.exec<{ record: string }>("SELECT record FROM releases ORDER BY created_at, rowid").toArray();
+    restoreReleases(state, releases.map((row) => parseStoredRelease(row.record)).filter((r) => r !== null), now);
     return state;
   }
 
@@ -144,6 +152,24 @@ export class RegistryStore {
         case "outlier":
           this.sql.exec("UPDATE instances SET outlier_state = ? WHERE id = ?", JSON.stringify(write.instance.outlier), write.instance.id);
           break;
+        case "release": {
+          const r = write.release;
+          this.sql.exec(
+            "INSERT INTO releases (id, service, created_at, record) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+            r.id,
+            r.service,
+            r.createdAt,
+            JSON.stringify(r),
+          );
+          // As in memory (core/registry/releases.ts): the service's newest few.
+          this.sql.exec(
+            "DELETE FROM releases WHERE service = ? AND id NOT IN (SELECT id FROM releases WHERE service = ? ORDER BY created_at DESC, rowid DESC LIMIT ?)",
+            r.service,
+            r.service,
+            MAX_RELEASES_PER_SERVICE,
+          );
+          break;
+        }
         case "health-checks": {
           const i = write.instance;
           this.sql.exec(
@@ -268,14 +294,14 @@ export class RegistryStore {
     this.sql.exec(
       `INSERT INTO instances (id, seq, service, target_kind, target, weight, admin_state, check_status, is_static,
          ttl_seconds, registered_at, last_heartbeat, critical_since, metadata, reported_inflight, reported_cpu,
-         active_state, outlier_state, in_rotation_since, pool)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         active_state, outlier_state, in_rotation_since, pool, version)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET weight = excluded.weight, admin_state = excluded.admin_state,
          check_status = excluded.check_status, ttl_seconds = excluded.ttl_seconds, last_heartbeat = excluded.last_heartbeat,
          critical_since = excluded.critical_since, metadata = excluded.metadata,
          reported_inflight = excluded.reported_inflight, reported_cpu = excluded.reported_cpu,
          active_state = excluded.active_state, outlier_state = excluded.outlier_state, in_rotation_since = excluded.in_rotation_since,
-         pool = excluded.pool`,
+         pool = excluded.pool, version = excluded.version`,
       instance.id,
       instance.seq,
       instance.service,
@@ -296,6 +322,7 @@ export class RegistryStore {
       JSON.stringify(instance.outlier),
       instance.inRotationSince,
       instance.pool ? 1 : 0,
+      instance.version,
     );
   }
 }
@@ -338,6 +365,7 @@ function instanceFromRow(row: InstanceRow): InstanceRecord {
     lastHeartbeat: row.last_heartbeat,
     criticalSince: row.critical_since,
     metadata: JSON.parse(row.metadata) as Record<string, string>,
+    version: isValidVersion(row.version) ? row.version : null,
     reportedInflight: row.reported_inflight,
     reportedCpu: row.reported_cpu,
     latencyEwmaMs: null,

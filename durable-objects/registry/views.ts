@@ -16,6 +16,7 @@ import { totalInflight } from "../../src/core/registry/inflight";
 import type { InstanceRecord, ServiceRecord } from "../../src/core/registry/records";
 import { routingHealth, slowStartWeight, strategyOf, timeoutOf } from "../../src/core/registry/routing";
 import { instancesOf, type RegistryState } from "../../src/core/registry/state";
+import { errorClassOf, withClassPrefix } from "../../src/core/upstream-errors";
 import type { AutoscaleView, HealthTarget, InstanceView, LifecycleState, RegistrySnapshot, ServiceView } from "../../src/contracts/registry";
 
 export function registrySnapshot(state: RegistryState, now: number, config: RegistryConfig): RegistrySnapshot {
@@ -38,7 +39,7 @@ export function serviceView(state: RegistryState, service: ServiceRecord, now: n
     websockets: service.websockets,
     affinity: service.affinity,
     adminState: service.adminState,
-    status: statusOf(service, active.map((i) => i.health)),
+    status: statusOf(service, active.map((i) => i.health), views.some((i) => i.adminState === "stopped")),
     panic: active.length > 0 && (usable === 0 || (usable / active.length) * 100 < config.health.panicThresholdPercent),
     healthCheck: healthSettingsOf(state, service.name, config),
     lifecycleHook: service.lifecycleHook,
@@ -71,12 +72,14 @@ function instanceView(instance: InstanceRecord, now: number, config: RegistryCon
     responseTimeMs: instance.latencyEwmaMs === null ? null : Math.round(instance.latencyEwmaMs),
     errorRate: Math.round(instance.errorEwma * 10_000) / 100,
     metadata: instance.metadata,
+    version: instance.version,
     activeCheck: {
       status: instance.active.status,
       lastCheckAt: iso(instance.active.lastCheckAt),
       lastResult: instance.active.lastResult,
       lastLatencyMs: instance.active.lastLatencyMs,
-      lastError: instance.active.lastError,
+      lastError: withClassPrefix(instance.active.lastError),
+      lastErrorClass: errorClassOf(instance.active.lastError),
       consecutiveFailures: instance.active.consecutiveFailures,
       consecutiveSuccesses: instance.active.consecutiveSuccesses,
     },
@@ -87,27 +90,34 @@ function instanceView(instance: InstanceRecord, now: number, config: RegistryCon
 }
 
 /** A service's status from its active instances' health (a stopped service is stopped whatever they say). */
-function statusOf(service: ServiceRecord, activeHealth: readonly HealthStatus[]): ServiceView["status"] {
-  return serviceStatus(service.adminState === "stopped", activeHealth);
+/**
+ * A service's status from its active instances' health. A stopped service is stopped whatever they
+ * say, and so is one with nothing in rotation because an operator stopped its instances one by one
+ * (as its 503 says: "All instances stopped"), rather than one that has no instances.
+ */
+function statusOf(service: ServiceRecord, activeHealth: readonly HealthStatus[], anyStopped: boolean): ServiceView["status"] {
+  return serviceStatus(service.adminState === "stopped" || (activeHealth.length === 0 && anyStopped), activeHealth);
 }
 
 /**
  * What MetricsDO adds to /metrics and the Prometheus text: each service's
- * status and each instance's health and in-flight count. Built from the
+ * status and each instance's health, in-flight count and version. Built from the
  * records directly: a full snapshot of 500 instances is about 370 KB to
  * build and copy across the call, this about a tenth of it.
  */
 export function metricsExtras(state: RegistryState, now: number, config: RegistryConfig): MetricsExtras {
   const extras: Record<string, MetricsExtras[string]> = {};
   for (const service of state.services.values()) {
-    const instances: Record<string, { health: HealthStatus; inflight: number; websockets: number }> = {};
+    const instances: Record<string, { health: HealthStatus; inflight: number; websockets: number; version?: string }> = {};
     const activeHealth: HealthStatus[] = [];
+    let anyStopped = false;
     for (const instance of instancesOf(state, service.name)) {
+      if (instance.adminState === "stopped") anyStopped = true;
       const health = routingHealth(instance, now, config);
-      setOwn(instances, instance.id, { health, inflight: totalInflight(instance), websockets: instance.edgeSockets });
+      setOwn(instances, instance.id, { health, inflight: totalInflight(instance), websockets: instance.edgeSockets, ...(instance.version === null ? {} : { version: instance.version }) });
       if (instance.adminState === "active") activeHealth.push(health);
     }
-    setOwn(extras, service.name, { status: statusOf(service, activeHealth), instances });
+    setOwn(extras, service.name, { status: statusOf(service, activeHealth, anyStopped), instances });
   }
   return extras;
 }

@@ -65,7 +65,7 @@ export interface AlertsView {
   readonly outbox: { readonly pending: number; readonly delivered: number; readonly deadLettered: number; readonly dropped: number };
 }
 
-/** What the dashboard shows; sent on connect and pushed on every change. */
+/** What the dashboard shows (GET /admin/dashboard/state); the live socket sends a leaner view of it, as a snapshot and then deltas (src/core/dashboard). */
 export interface DashboardState {
   readonly type: "snapshot";
   readonly generatedAt: string;

@@ -4,11 +4,15 @@
  */
 import type { AffinitySetting } from "../core/balancer/affinity";
 import type { Strategy, HealthStatus } from "../core/balancer/types";
+import type { UpstreamErrorClass } from "../core/upstream-errors";
 import type { Role } from "../core/credentials";
 import type { CheckStatus, ServiceStatus } from "../core/instance-health";
 import type { Failure } from "./problem";
 import type { AutoscalePolicy, Decision, DecisionLog } from "../core/autoscale";
 import type { InstanceAdminState, ServiceHealthSettings, Target } from "../core/registry/records";
+import type { SideNumbers, ThresholdCheck, Verdict } from "../core/release/analysis";
+import type { ReleaseState, TransitionKind } from "../core/release/release";
+import type { ReleaseSpec } from "../core/release/spec";
 
 // The registry's decisions (src/core/registry) read these inputs and records, and core may not
 // import this file: they are defined there and belong to this contract all the same.
@@ -24,6 +28,9 @@ export type {
   ServiceSettingsInput,
 } from "../core/registry/inputs";
 export type { InstanceHealthEvent } from "../core/registry/active-checks";
+export type { AnalysisSpec, ReleaseSpec, ReleaseSpecInput } from "../core/release/spec";
+export type { OperatorAction as ReleaseAction } from "../core/release/controller";
+export type { ReleaseFact } from "../core/alerts/release-rules";
 
 export interface Registered {
   readonly ok: true;
@@ -75,12 +82,16 @@ export interface InstanceView {
   readonly responseTimeMs: number | null;
   readonly errorRate: number;
   readonly metadata: Readonly<Record<string, string>>;
+  /** The version it declared at registration (or in configuration), or null. */
+  readonly version: string | null;
   readonly activeCheck: {
     readonly status: HealthStatus;
     readonly lastCheckAt: string | null;
     readonly lastResult: "pass" | "fail" | "timeout" | null;
     readonly lastLatencyMs: number | null;
+    /** Starts with its class ("dns: …", "refused: …"), lastErrorClass. */
     readonly lastError: string | null;
+    readonly lastErrorClass: UpstreamErrorClass | null;
     readonly consecutiveFailures: number;
     readonly consecutiveSuccesses: number;
   };
@@ -173,7 +184,8 @@ export interface AuditInput {
   readonly status: number;
   readonly actor: string;
   readonly role: Role | null;
-  readonly requestId: string;
+  /** Null for what no request caused (the release controller's transitions). */
+  readonly requestId: string | null;
   readonly detail?: string;
 }
 
@@ -186,6 +198,27 @@ export interface RoutingInstance {
   readonly score: number;
   /** In flight to it as the registry knows it: exact leases plus every isolate's last report. */
   readonly inflight: number;
+  /** The version it declared at registration (or in configuration), or null. */
+  readonly version: string | null;
+}
+
+/**
+ * A release in progress as the edge routes it (issue #20): `weightPercent` of
+ * the service's requests go to the instances of `version` (the canary), the
+ * rest to the others (the stable side). A client keeps its side through
+ * `stickiness` (a hash of its key decides), a request may pin a version with
+ * the `pinHeader` header, and `mirrorPercent` of idempotent requests served by
+ * the stable side are also copied to the canary, its answers thrown away.
+ * Promoted: weight 100; rolled back or aborted: weight 0 (until a new release
+ * or an operator clears it). A dry-run release is not routed (null).
+ */
+export interface RouteRelease {
+  readonly id: string;
+  readonly version: string;
+  readonly weightPercent: number;
+  readonly stickiness: AffinitySetting | null;
+  readonly pinHeader: string | null;
+  readonly mirrorPercent: number;
 }
 
 /**
@@ -206,8 +239,15 @@ export interface ServiceRoute {
   readonly websockets: boolean;
   /** Consistent-hash affinity, or null: the strategy alone picks. */
   readonly affinity: AffinitySetting | null;
+  /** The service's release, or null: no version split. */
+  readonly release: RouteRelease | null;
   /** Instances in rotation (admin state active). */
   readonly instances: readonly RoutingInstance[];
+  /**
+   * Instances an operator stopped one by one, so a service with none in rotation can say
+   * why. Optional: a table cached by an older version has no count (read it as 0).
+   */
+  readonly stoppedInstances?: number;
 }
 
 /**
@@ -225,6 +265,63 @@ export interface FleetTable {
   /** Sorted by name; a name not here is not a service. */
   readonly services: readonly ServiceRoute[];
 }
+
+/** One transition of a release (core/release/release.ts Transition), times as ISO strings. */
+export interface ReleaseTransitionView {
+  readonly at: string;
+  readonly kind: TransitionKind;
+  readonly from: ReleaseState | null;
+  readonly to: ReleaseState;
+  readonly stepIndex: number;
+  readonly weightPercent: number;
+  /** An admin key's fingerprint, or "release-controller". */
+  readonly actor: string;
+  readonly detail: string;
+}
+
+/** The canary analysis (core/release/analysis.ts), times as ISO strings. */
+export interface ReleaseAnalysisView {
+  readonly verdict: Verdict;
+  readonly at: string;
+  readonly windowStartedAt: string;
+  readonly canary: SideNumbers;
+  readonly stable: SideNumbers;
+  readonly checks: readonly ThresholdCheck[];
+  readonly reason: string;
+}
+
+/** A release as the admin API shows it (issue #20). */
+export interface ReleaseView {
+  readonly id: string;
+  readonly service: string;
+  /** The canary's version (also `spec.version`). */
+  readonly version: string;
+  readonly state: ReleaseState;
+  readonly dryRun: boolean;
+  readonly stepIndex: number;
+  /** The canary's weight in this state (a dry run: the weight it would have). */
+  readonly weightPercent: number;
+  /** What the edge routes now, or null: a dry run, or a final release that no longer splits anything. */
+  readonly routedWeightPercent: number | null;
+  readonly spec: ReleaseSpec;
+  /** When the current step's window began. */
+  readonly stepStartedAt: string;
+  /** Running: when the step is next judged. */
+  readonly judgeAt: string | null;
+  readonly inconclusiveIntervals: number;
+  readonly pausedBy: "operator" | "controller" | null;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly endedAt: string | null;
+  readonly createdBy: string;
+  /** Running or paused: the current window judged now. Otherwise: the analysis behind its last automatic transition, if any. */
+  readonly analysis: ReleaseAnalysisView | null;
+  /** Oldest first. */
+  readonly history: readonly ReleaseTransitionView[];
+}
+
+export type ReleaseResult = { readonly ok: true; readonly release: ReleaseView } | Failure;
+export type ReleaseListResult = { readonly ok: true; readonly service: string; readonly releases: readonly ReleaseView[] } | Failure;
 
 export interface AutoscaleView {
   readonly service: string;

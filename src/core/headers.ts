@@ -2,7 +2,8 @@
  * Header rules at the proxy boundary (RFC 9110 §7.6.1): hop-by-hop headers and
  * any header the Connection header names belong to one connection and are
  * dropped; forwarding headers are rebuilt from what the edge itself knows and
- * never copied from the client, so a client cannot spoof its address.
+ * never copied from the client, so a client cannot spoof its address; the
+ * trace context headers are the edge's own, continuing the client's trace.
  */
 
 const HOP_BY_HOP = new Set([
@@ -20,8 +21,16 @@ const HOP_BY_HOP = new Set([
 /** Client-supplied forwarding headers: the edge writes its own instead. */
 const CLIENT_FORWARDING = new Set(["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "forwarded", "host"]);
 
-/** Every request header the proxy drops before forwarding, whether or not Connection names it. */
-export const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([...HOP_BY_HOP, ...CLIENT_FORWARDING]);
+/**
+ * W3C trace context: the edge sends a traceparent of its own (the client's
+ * trace continued with the edge's span, or a new trace), and the client's
+ * tracestate only alongside a continued one (core/trace-context.ts).
+ * Listed here so the header scan notes whether a request carries them.
+ */
+const TRACE_CONTEXT = ["traceparent", "tracestate"];
+
+/** Every request header the proxy drops before forwarding, whether or not Connection names it (the trace context headers are written anew). */
+export const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([...HOP_BY_HOP, ...CLIENT_FORWARDING, ...TRACE_CONTEXT]);
 
 /** The header names a Connection header value lists (lower-case, without empties). */
 function connectionNamed(connection: string | null): Set<string> {
@@ -39,6 +48,10 @@ export interface ForwardingFacts {
   readonly protocol: string;
   readonly host: string;
   readonly requestId: string;
+  /** The traceparent to send (core/trace-context.ts formatTraceparent). */
+  readonly traceparent: string;
+  /** The client's tracestate to pass on, or null to send none. */
+  readonly tracestate: string | null;
   /** Whether the client's Authorization header carried one of our own tokens and must not leave. */
   readonly dropAuthorization: boolean;
   /**
@@ -59,6 +72,8 @@ export function upstreamRequestHeaders(client: Headers, facts: ForwardingFacts):
   headers.set("x-forwarded-proto", facts.protocol);
   headers.set("x-forwarded-host", facts.host);
   headers.set("x-request-id", facts.requestId);
+  headers.set("traceparent", facts.traceparent);
+  if (facts.tracestate !== null) headers.set("tracestate", facts.tracestate);
   return headers;
 }
 

@@ -37,6 +37,7 @@
 import { type BalancerState, type Candidate, initialBalancerState, pickInstance } from "../core/balancer";
 import { type AffinityRequest, affinityKey } from "../core/balancer/affinity";
 import { AffinityRings, pickByAffinity } from "../core/balancer/affinity-pick";
+import { chooseSide, type SideChoice } from "../core/balancer/version-split";
 import { retryAllowed } from "../core/health";
 import { type Failure, failure, ProblemType } from "../http/problem";
 import type { EdgeOutcome, EdgeReport, FleetTable, ReleaseOutcome, RoutingInstance, ServiceRoute, Target } from "../contracts/registry";
@@ -71,6 +72,8 @@ export interface LocalLease {
   readonly timeoutMs: number;
   readonly panic: boolean;
   readonly retry: boolean;
+  /** A release mirrors this request to its canary: the version to send a copy to, or null. */
+  readonly mirrorTo: string | null;
 }
 
 export type EdgePick = LocalLease | Failure;
@@ -82,8 +85,13 @@ export interface PickOptions {
   readonly retry?: boolean;
   /** A WebSocket upgrade: refused (403) for a service that does not allow them. */
   readonly websocket?: boolean;
-  /** Where a service with affinity reads the request's key (its headers and client IP); without it, the strategy picks. */
+  /**
+   * Where a service with affinity or a release reads the request's key, pin
+   * header and client IP; without it, the strategy picks over every version.
+   */
   readonly request?: AffinityRequest;
+  /** Only instances of this version (a mirrored copy of a request, sent to the canary). */
+  readonly version?: string;
 }
 
 export const DEFAULT_SOFT_TTL_MS = 1_000;
@@ -325,7 +333,8 @@ export class EdgeRouter {
     const route = current.routes.get(service);
     if (route === undefined) return failure(404, ProblemType.unknownService, "Unknown service", `No service is named ${service}.`, { service });
     if (route.stopped) return failure(503, ProblemType.serviceStopped, "Service stopped", `An operator stopped ${service}.`, { service, retryAfterSeconds: 30 });
-    if (options.websocket && !route.websockets) {
+    if (route.instances.length === 0 && (route.stoppedInstances ?? 0) > 0) return allInstancesStopped(service, route.stoppedInstances as number);
+    if (options.websocket && route.websockets === false) {
       return failure(403, ProblemType.websocketNotAllowed, "WebSockets not allowed", `${service} does not accept WebSocket connections through the orchestrator (its websockets setting is off).`, { service, field: "upgrade" });
     }
     const retries = this.activeRetries.get(service) ?? 0;
@@ -336,18 +345,34 @@ export class EdgeRouter {
         return noInstance(service, "Retry budget exhausted", 1);
       }
     }
+    const side = this.sideFor(route, options);
+    if (side !== null && side.kind === "unknown-version") {
+      return failure(400, ProblemType.validation, "Unknown version", `No instance of ${service} has version ${JSON.stringify(side.value)}.`, {
+        field: side.header,
+        errors: [{ field: side.header, message: `no instance of ${service} in rotation has this version` }],
+      });
+    }
     const exclude = options.exclude;
-    const candidates: Candidate[] = [];
+    let candidates: Candidate[] = [];
     let skipped: Candidate[] | null = null;
+    let otherSide: Candidate[] | null = null;
     const now = this.deps.now();
     for (const i of route.instances) {
       if (exclude !== undefined && exclude.includes(i.id)) continue;
+      const onSide = side === null || (side.kind === "version" ? i.version === side.version : i.version !== side.version);
       const own = this.inflight.get(i.id) ?? 0;
       // The table counts this isolate's last report too: what others have is the rest.
       const others = Math.max(0, i.inflight - (this.reportedInflight.get(i.id) ?? 0));
       const candidate: Candidate = { id: i.id, weight: i.weight, health: i.health, score: i.score, inflight: others + own };
-      if (this.quarantined.size > 0 && this.isQuarantined(i.id, now)) (skipped ??= []).push(candidate);
+      if (!onSide) (otherSide ??= []).push(candidate);
+      else if (this.quarantined.size > 0 && this.isQuarantined(i.id, now)) (skipped ??= []).push(candidate);
       else candidates.push(candidate);
+    }
+    if (candidates.length === 0 && skipped === null && side !== null) {
+      // A pinned version (or a mirror's) with no instance in rotation cannot be served by another.
+      if (side.kind === "version" && side.pinned) return noInstance(service, `No instance of version ${side.version} available`, 5);
+      // A release's side with nothing left in rotation: the other side serves rather than nobody.
+      candidates = otherSide ?? [];
     }
     // When every candidate is quarantined, try them anyway: a likely failure beats certain refusal.
     const pool = candidates.length > 0 ? candidates : (skipped ?? candidates);
@@ -355,8 +380,12 @@ export class EdgeRouter {
     const panicThreshold = current.table.panicThresholdPercent;
     // A request carrying the service's affinity key goes where its key hashes; the others, and a
     // ring with no member to give, fall back to the strategy.
-    const key = route.affinity !== null && options.request !== undefined ? affinityKey(route.affinity, options.request) : null;
-    const picked = (key !== null ? pickByAffinity(service, key, pool, state, panicThreshold, this.affinityRings) : null) ?? pickInstance(route.strategy, pool, state, panicThreshold);
+    // A table written by an older deploy (a location's shared copy) may lack the newer members: read as absent.
+    const affinity = route.affinity ?? null;
+    const key = affinity !== null && options.request !== undefined ? affinityKey(affinity, options.request) : null;
+    // One ring per side of a release, so requests alternating sides do not rebuild one ring back and forth.
+    const ringName = side === null ? service : `${service}\u0000${side.kind}\u0000${side.version}`;
+    const picked = (key !== null ? pickByAffinity(ringName, key, pool, state, panicThreshold, this.affinityRings) : null) ?? pickInstance(route.strategy, pool, state, panicThreshold);
     if (!picked) return noInstance(service, "No available instance", 5);
     this.balancers.set(service, picked.state);
     const instance = current.active.get(picked.id) as RoutingInstance;
@@ -369,7 +398,23 @@ export class EdgeRouter {
     if (!this.urgent && (reported === 0 || inflight - reported >= Math.max(QUEUE_GROWTH_WORTH_REPORTING, inflight / 2))) this.urgent = true;
     if (options.retry) this.activeRetries.set(service, retries + 1);
     this.unreported = true;
-    return { service, instanceId: instance.id, target: instance.target, timeoutMs: route.timeoutMs, panic: picked.panic, retry: options.retry ?? false };
+    return { service, instanceId: instance.id, target: instance.target, timeoutMs: route.timeoutMs, panic: picked.panic, retry: options.retry ?? false, mirrorTo: this.mirrorFor(route, side, instance) };
+  }
+
+  /** The release side of one request (pinned, canary or stable), or null when the service has no release split (or the request is a mirror: its version is given). */
+  private sideFor(route: ServiceRoute, options: PickOptions): SideChoice | null {
+    if (options.version !== undefined) return { kind: "version", version: options.version, pinned: true };
+    const release = route.release ?? null;
+    if (release === null || options.request === undefined) return null;
+    return chooseSide(release, options.request, versionsOf(route), Math.random);
+  }
+
+  /** Whether to copy a request served by the stable side to the canary, and to which version. */
+  private mirrorFor(route: ServiceRoute, side: SideChoice | null, instance: RoutingInstance): string | null {
+    const release = route.release ?? null;
+    if (release === null || release.mirrorPercent <= 0 || side === null || side.kind !== "not-version") return null;
+    if (instance.version === release.version) return null;
+    return Math.random() * 100 < release.mirrorPercent ? release.version : null;
   }
 
   /**
@@ -588,6 +633,27 @@ function withTimeout<T>(work: Promise<T>, timeoutMs: number | undefined): Promis
     timer = setTimeout(() => reject(new SyncTimeout(`the registry did not answer within ${timeoutMs} ms`)), timeoutMs);
   });
   return Promise.race([work, expired]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Nothing in rotation because an operator stopped each instance: said so, with the count and
+ * the action that undoes it (in the detail: the documented problem schema has no member for the count).
+ */
+function allInstancesStopped(service: string, stoppedInstances: number): Failure {
+  const detail = `No instance of ${service} is in rotation: an operator stopped ${stoppedInstances === 1 ? "its instance" : `its ${stoppedInstances} instances one by one`}. POST /admin/workers/${service}/start starts them all again.`;
+  return failure(503, ProblemType.serviceStopped, "All instances stopped", detail, { service, retryAfterSeconds: 30 });
+}
+
+/** The versions of a route's instances in rotation, for pinning; kept per route object (one per table). */
+const versionsByRoute = new WeakMap<ServiceRoute, ReadonlySet<string>>();
+
+function versionsOf(route: ServiceRoute): ReadonlySet<string> {
+  let versions = versionsByRoute.get(route);
+  if (versions === undefined) {
+    versions = new Set(route.instances.flatMap((i) => (i.version === null ? [] : [i.version])));
+    versionsByRoute.set(route, versions);
+  }
+  return versions;
 }
 
 function noInstance(service: string, title: string, retryAfterSeconds: number): Failure {

@@ -13,7 +13,8 @@
  * /metrics takes the open count from the registry instead of opened − closed.
  */
 import { BatchBuilder, type SocketRecord } from "../core/metrics/record";
-import { statusClassOf } from "../core/metrics/status-class";
+import { gatewayKindOf, statusClassOf } from "../core/metrics/status-class";
+import type { NoAnswerClass } from "../core/upstream-errors";
 import { countDoCall } from "../platform/do-calls";
 import type { ReleaseOutcome } from "../contracts/registry";
 import { metricsStub } from "../platform/stubs";
@@ -29,6 +30,8 @@ export interface OutcomeFacts {
   readonly instance: string;
   readonly outcome: ReleaseOutcome;
   readonly bytes: number;
+  /** Why a connect failure got no answer (core/upstream-errors.ts); without it, a connect failure counts as of unknown cause. */
+  readonly cause?: NoAnswerClass;
 }
 
 export interface SocketFacts {
@@ -114,11 +117,12 @@ function addSocket(record: SocketRecord): true {
 }
 
 /** Folds one outcome into the pending batch; false for one that is not traffic. */
-function addOutcome({ service, instance, outcome, bytes }: OutcomeFacts): boolean {
+function addOutcome({ service, instance, outcome, bytes, cause }: OutcomeFacts): boolean {
   const at = Date.now();
   const durationMs = Math.max(0, outcome.durationMs);
   if (outcome.failure === "timeout" || outcome.failure === "connect") {
-    pending.add({ service, instance, statusClass: "gateway", gatewayKind: outcome.failure, durationMs, bytes: 0, at });
+    const gatewayKind = outcome.failure === "timeout" ? "timeout" : gatewayKindOf(cause ?? "other");
+    pending.add({ service, instance, statusClass: "gateway", gatewayKind, durationMs, bytes: 0, at });
     return true;
   }
   // Released without an upstream answer for our own reasons (e.g. rate-limited after the pick): not traffic.

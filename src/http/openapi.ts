@@ -20,6 +20,8 @@ import {
   LoginFormSchema,
   MetricsFormatSchema,
   RegisterBodySchema,
+  ReleaseBodySchema,
+  ReleaseIdSchema,
   ServiceNameSchema,
   ServiceSettingsBodySchema,
   SilenceBodySchema,
@@ -42,6 +44,7 @@ const COMPONENT_SCHEMAS = {
   HeartbeatBody: HeartbeatBodySchema,
   ServiceSettingsBody: ServiceSettingsBodySchema,
   AutoscalePolicyBody: AutoscalePolicyBodySchema,
+  ReleaseBody: ReleaseBodySchema,
   SilenceBody: SilenceBodySchema,
   LoginForm: LoginFormSchema,
   Health: responses.HealthSchema,
@@ -64,6 +67,9 @@ const COMPONENT_SCHEMAS = {
   AutoscaleDecision: responses.DecisionSchema,
   AutoscaleView: responses.AutoscaleViewSchema,
   AutoscalingList: responses.AutoscalingListSchema,
+  ReleaseSpec: responses.ReleaseSpecSchema,
+  Release: responses.ReleaseSchema,
+  ReleaseList: responses.ReleaseListSchema,
   LifecycleResult: responses.LifecycleResultSchema,
   AuditEntry: responses.AuditEntrySchema,
   AuditPage: responses.AuditPageSchema,
@@ -149,6 +155,7 @@ const TAGS = {
   Registry: "Service discovery: instances register, heartbeat and deregister.",
   Services: "Per-service settings (admin).",
   Autoscaling: "Autoscaling policies and the decision log (admin).",
+  Releases: "Progressive delivery: a canary version against the rest of its service, stepped up, judged and rolled back automatically.",
   Lifecycle: "Stop, start and restart services and instances (operator).",
   Audit: "The audit log of state-changing admin requests.",
   Alerts: "Alert state and silences.",
@@ -165,6 +172,7 @@ const json = (schema: JsonObject): Readonly<Record<string, JsonObject>> => ({ "a
 
 const pathParameter = (name: string, schema: JsonObject, description: string): JsonObject => ({ name, in: "path", required: true, description, schema });
 const serviceNameParameter = (description: string) => pathParameter("name", ref("ServiceName"), description);
+const releaseIdParameter = pathParameter("id", standalone(ReleaseIdSchema), "The release's id. Anything else answers 404 not-found.");
 const lifecycleActionParameter = pathParameter("action", { type: "string", enum: ["stop", "start", "restart"] }, "Any other action answers 404 not-found.");
 
 const jsonBody = (name: SchemaName, description: string, required = true): JsonObject => ({ required, description, content: { "application/json": { schema: ref(name) } } });
@@ -395,6 +403,86 @@ const OPERATIONS: readonly OperationSpec[] = [
     responses: { 200: { description: "Every service's autoscaling.", content: json(ref("AutoscalingList")) } },
   },
 
+  // ---------------------------------------------------------------- admin: releases
+  {
+    method: "post",
+    path: "/admin/services/{name}/releases",
+    operationId: "startRelease",
+    tag: "Releases",
+    summary: "Start a release of a version",
+    description:
+      "Audited, as is every transition after it (the controller's as `release-controller`). The canary is the service's instances with `version`; the stable side is every other instance. " +
+      "The canary's weight walks through `steps`, one every `stepIntervalSeconds`, while the analysis holds; a crossed threshold rolls it back at once (weight 0); reaching 100 promotes it. `dryRun` judges and reports without routing.",
+    auth: { kind: "admin", role: "admin" },
+    rateClass: "admin",
+    parameters: [serviceNameParameter("The service.")],
+    requestBody: jsonBody("ReleaseBody", "The release."),
+    responses: {
+      201: { description: "Started.", content: json(ref("Release")), headers: ["Location"] },
+      400: validation("Invalid name or field (every invalid field is listed): steps not strictly increasing to 100, no threshold, a bad version…"),
+      404: { problems: [P.unknownService], description: "No such service." },
+      409: { problems: [P.conflict], description: "The service has an active release already, no instance in rotation has the version, or none has another (no stable side)." },
+      415: mediaType,
+    },
+  },
+  {
+    method: "get",
+    path: "/admin/services/{name}/releases",
+    operationId: "listReleases",
+    tag: "Releases",
+    summary: "A service's releases, newest first",
+    description: "The newest 20 per service, each with its history and, while active, its current window judged now.",
+    auth: { kind: "admin", role: "viewer" },
+    rateClass: "admin",
+    parameters: [serviceNameParameter("The service.")],
+    responses: {
+      200: { description: "The releases.", content: json(ref("ReleaseList")) },
+      400: { problems: [P.validation], description: "Not a valid service name." },
+      404: { problems: [P.unknownService], description: "No such service." },
+    },
+  },
+  {
+    method: "get",
+    path: "/admin/services/{name}/releases/{id}",
+    operationId: "getRelease",
+    tag: "Releases",
+    summary: "One release",
+    auth: { kind: "admin", role: "viewer" },
+    rateClass: "admin",
+    parameters: [serviceNameParameter("The service."), releaseIdParameter],
+    responses: {
+      200: { description: "The release.", content: json(ref("Release")) },
+      400: { problems: [P.validation], description: "Not a valid service name." },
+      404: { problems: [P.unknownService, P.notFound], description: "No such service, or no such release of it." },
+    },
+  },
+  ...(
+    [
+      ["promote", "promoteRelease", "Promote a release now", "Jumps to 100 %: the other versions' instances get no traffic (stop them when satisfied)."],
+      ["abort", "abortRelease", "Abort a release now", "Weight 0 at once: the canary's instances get no traffic while they remain."],
+      ["pause", "pauseRelease", "Pause a release", "Holds the current step's weight. The analysis goes on: a crossed threshold still rolls the canary back."],
+      ["resume", "resumeRelease", "Resume a paused release", "The current step starts over with a fresh window and a full interval."],
+    ] as const
+  ).map(
+    ([action, operationId, summary, description]): OperationSpec => ({
+      method: "post",
+      path: `/admin/services/{name}/releases/{id}/${action}`,
+      operationId,
+      tag: "Releases",
+      summary,
+      description: `Audited. No body. ${description}`,
+      auth: { kind: "admin", role: "operator" },
+      rateClass: "admin",
+      parameters: [serviceNameParameter("The service."), releaseIdParameter],
+      responses: {
+        200: { description: "The release after the action.", content: json(ref("Release")) },
+        400: { problems: [P.validation], description: "Not a valid service name." },
+        404: { problems: [P.unknownService, P.notFound], description: "No such service, or no such release of it." },
+        409: { problems: [P.conflict], description: `The release's state does not allow it (${action === "resume" ? "only a paused release resumes" : action === "pause" ? "only a running release pauses" : "it has ended already"}).` },
+      },
+    }),
+  ),
+
   // ---------------------------------------------------------------- admin: lifecycle, audit
   {
     method: "post",
@@ -556,7 +644,7 @@ const OPERATIONS: readonly OperationSpec[] = [
     operationId: "getDashboardLive",
     tag: "Dashboard",
     summary: "The dashboard's WebSocket",
-    description: "A WebSocket upgrade (`Upgrade: websocket`). The server sends a DashboardState as JSON on connect and on every change. A cookie-authenticated upgrade must carry the orchestrator's own Origin.",
+    description: "A WebSocket upgrade (`Upgrade: websocket`). The server sends a snapshot of the live view on connect (`{type: \"snapshot\", version, at, view}`: the DashboardState without what changes on every push) and then deltas, at most one a second (`{type: \"delta\", from, to, at, set?, put?, del?}`: sections replaced, services, instances and alerts replaced or removed by key); a client that sees a gap in the versions sends `refresh` and gets a snapshot. See docs/architecture.md#dashboard. A cookie-authenticated upgrade must carry the orchestrator's own Origin.",
     auth: { kind: "admin", role: "viewer" },
     rateClass: "admin",
     parameters: [{ name: "Upgrade", in: "header", required: true, description: "Must be websocket.", schema: { type: "string", const: "websocket" } }],
@@ -653,6 +741,7 @@ const PROXY_UPGRADE_ANSWERS: Readonly<Record<number, ResponseSpec | ProblemSpec>
 const PROXY_DESCRIPTION = [
   "Any path whose first segment is not one of the orchestrator's own (health, metrics, registry, admin, debug, openapi.json, favicon.ico, robots.txt, __lifecycle) is proxied to an instance of the service it names, with the rest of the path and the query string unchanged, and any method.",
   "The instance's response comes back as it is (status, headers, body; redirects are not followed), with X-Request-Id and the RateLimit fields added. The statuses listed here are the orchestrator's own answers, as problem+json; an instance may answer with the same statuses and its own bodies.",
+  "W3C Trace Context: the instance gets a traceparent continuing the client's (same trace id, the orchestrator's span as parent-id; its tracestate passed on when valid), or starting a new trace when the client sent none or an invalid one. Answers after an instance was tried carry `Server-Timing: edge;dur=<ms>, upstream;dur=<ms>`, appended to the instance's own.",
   "CORS preflights (OPTIONS with Origin and Access-Control-Request-Method) are answered 204 by the orchestrator on every path and never reach an instance.",
   "A GET with `Upgrade: websocket` is a WebSocket upgrade, rate-limited, routed and retried like any GET. When the instance accepts, the answer is 101 and the orchestrator relays messages both ways until either end closes: a clean close is forwarded with its code and reason, an instance connection that dies closes the client with 1014, and a drain (the instance left rotation DRAIN_TIMEOUT_MS ago) or the idle timeout (WEBSOCKET_IDLE_TIMEOUT_MS) closes both ends with 1001. The service's timeoutMs covers the handshake only. The instance's own 4xx/5xx answer to the upgrade passes through; a 2xx or 3xx answer is 502 upstream-refused-upgrade; a service whose `websockets` setting is false answers 403 websocket-not-allowed.",
   "Streamed responses (server-sent events, long downloads) pass through as they are written; timeoutMs covers only the wait for response headers.",
@@ -809,7 +898,7 @@ function proxyOperation(method: (typeof PROXY_METHODS)[number], withPath: boolea
     responses: {
       ...preflight,
       ...Object.fromEntries([...responses].map(([status, response]) => [String(status), responseObject(status, response, method !== "head")])),
-      default: { description: "The instance's own response, passed through unchanged apart from hop-by-hop headers, X-Request-Id, the RateLimit fields and CORS." },
+      default: { description: "The instance's own response, passed through unchanged apart from hop-by-hop headers, X-Request-Id, the RateLimit fields, CORS and the orchestrator's Server-Timing metrics." },
     },
     "x-rate-limit-class": "general",
   };
@@ -821,7 +910,7 @@ const INFO_DESCRIPTION = `The HTTP API of the edge orchestrator: its own endpoin
 
 **Rate limits** are per client IP and per class (\`x-rate-limit-class\`): health 60/min, metrics 30/min, admin 10/min, registry 600/min, general 100/min. Failed authentications have their own budget (AUTH_FAILURE_LIMIT per period), after which any credential from that address gets 429 \`auth-failures\`. Responses carry RateLimit and RateLimit-Policy.
 
-**Every response** carries X-Request-Id. HEAD on a GET route answers like GET without a body. A wrong method on an orchestrator path answers 405 \`method-not-allowed\` with Allow and \`allowed\`. CORS preflights are answered 204 on every path. Request bodies of registry and admin endpoints are \`application/json\`, at most MAX_REGISTRY_BODY_BYTES (16 KiB), and unknown fields are refused.
+**Every response** carries X-Request-Id; every problem carries the request's W3C trace id (\`traceId\`). HEAD on a GET route answers like GET without a body. A wrong method on an orchestrator path answers 405 \`method-not-allowed\` with Allow and \`allowed\`. CORS preflights are answered 204 on every path. Request bodies of registry and admin endpoints are \`application/json\`, at most MAX_REGISTRY_BODY_BYTES (16 KiB), and unknown fields are refused.
 
 **Errors** are RFC 9457 \`application/problem+json\` (the Problem schema) with a stable \`type\` URN, \`Cache-Control: no-store\`, and never a stack trace.`;
 

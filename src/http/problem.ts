@@ -11,11 +11,28 @@ export { type FieldError, type Failure, failure, type JsonValue, type ProblemDet
 
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 
-// Remembers which problem a response carries, for the access log, without re-reading its body.
-const problemTypes = new WeakMap<Response, string>();
+// Remembers which problem a response carries (for the access log, and to add the trace id) without re-reading its body.
+const problems = new WeakMap<Response, ProblemDetails>();
 
 export function problemTypeOf(response: Response): string | undefined {
-  return problemTypes.get(response);
+  return problems.get(response)?.type;
+}
+
+/**
+ * The problem with the request's trace id as its `traceId` member, so an
+ * operator can find the request in the access log and in upstream logs.
+ * Problems are made all over the edge and in the objects, without the
+ * request at hand; the edge adds the id once, on the way out. Anything that
+ * is not a problem this module made, or one that has its trace id already,
+ * is returned as it is. Only error answers pay for the second serialization.
+ */
+export function withTraceId(response: Response, traceId: string): Response {
+  const details = problems.get(response);
+  if (details === undefined || details.traceId !== undefined) return response;
+  const withId: ProblemDetails = { ...details, traceId };
+  const traced = new Response(JSON.stringify(withId), response);
+  problems.set(traced, withId);
+  return traced;
 }
 
 export function problemResponse(problem: ProblemDetails, headers?: HeadersInit): Response {
@@ -25,7 +42,7 @@ export function problemResponse(problem: ProblemDetails, headers?: HeadersInit):
   });
   response.headers.set("content-type", PROBLEM_CONTENT_TYPE);
   response.headers.set("cache-control", "no-store");
-  problemTypes.set(response, problem.type);
+  problems.set(response, problem);
   return response;
 }
 

@@ -12,12 +12,16 @@ import * as v from "valibot";
 import { ENVIRONMENTS } from "../config";
 import type { AlertsView, DashboardState, LoopStatus } from "../contracts/metrics";
 import { ProblemType } from "../contracts/problem";
-import type { AffinitySetting, AuditEntry, AutoscaleView, InstanceHealthEvent, InstanceView, RegistrySnapshot, ServiceView, Target } from "../contracts/registry";
+import type { AffinitySetting, AuditEntry, AutoscaleView, InstanceHealthEvent, InstanceView, RegistrySnapshot, ReleaseSpec, ReleaseView, ServiceView, Target } from "../contracts/registry";
+import { RELEASE_STATES, TRANSITION_KINDS } from "../core/release/release";
 import type { AutoscalePolicy, Decision } from "../core/autoscale";
+import type { LiveDelta, LiveSnapshot } from "../core/dashboard/delta";
+import type { LiveAlert, LiveError, LiveInstance, LiveService, LiveView } from "../core/dashboard/live-view";
 import { METRIC_NAMES } from "../core/autoscale";
 import { STRATEGIES } from "../core/balancer/types";
 import { ROLES } from "../core/credentials";
 import type { MetricsView } from "../core/metrics/view";
+import { UPSTREAM_ERROR_CLASSES } from "../core/upstream-errors";
 
 // ------------------------------------------------------------------ binding a schema to its type
 
@@ -44,6 +48,14 @@ const HealthStatus = v.picklist(["healthy", "degraded", "unhealthy"]);
 const ServiceStatus = v.picklist(["healthy", "degraded", "unhealthy", "stopped", "no-instances"]);
 const CheckStatus = v.picklist(["passing", "critical"]);
 const ProbeResult = v.picklist(["pass", "fail", "timeout"]);
+const UpstreamErrorClassSchema = v.pipe(
+  v.picklist(UPSTREAM_ERROR_CLASSES),
+  v.description("Why an upstream gave no usable answer: dns (the host name did not resolve), refused (nothing accepted the connection), reset (closed before a complete response), tls (handshake or certificate), timeout, http (a failing status), other."),
+);
+const LastError = v.pipe(
+  v.nullable(v.string()),
+  v.description('The last failed check, one line starting with its class: "dns: lookup failed for api.internal", "refused: connection to 10.0.0.7:8080 refused", "timeout: no answer within 5000 ms", "http: HTTP 503". Null after a pass.'),
+);
 const StringMap = v.record(v.string(), v.string());
 const NumberMap = v.record(v.string(), v.number());
 
@@ -68,9 +80,20 @@ export const ProblemSchema = v.pipe(
     allowed: v.optional(v.pipe(v.array(v.string()), v.description("405: the methods the path allows (also in Allow)."))),
     service: v.optional(v.pipe(v.string(), v.description("The service a proxy or scope problem is about."))),
     timeoutMs: v.optional(v.pipe(Count, v.description("504: the time allowed for response headers."))),
+    cause: v.optional(
+      v.pipe(
+        v.picklist(["dns", "refused", "reset", "tls", "timeout", "other"]),
+        v.description("502 upstream-unreachable and 504 upstream-timeout: why the instance gave no answer (dns, refused, reset, tls, other; timeout on 504)."),
+      ),
+    ),
     policy: v.optional(v.pipe(v.string(), v.description('429: the rate-limit policy used up: a class name, "<class>-<service>", or "auth-failures".'))),
     retryAfterSeconds: v.optional(v.pipe(Count, v.description("503: seconds to wait (also in Retry-After)."))),
     requestId: v.optional(v.pipe(v.string(), v.description("500: the request id the error was logged under."))),
+    traceId: v.pipe(
+      v.string(),
+      v.regex(/^[0-9a-f]{32}$/),
+      v.description("The request's W3C trace id (the client's traceparent continued, or a new trace), as in the access log and in the traceparent sent to instances."),
+    ),
     requiredRole: v.optional(v.pipe(Role, v.description("403: the role the endpoint needs."))),
     role: v.optional(v.pipe(v.nullable(Role), v.description("403: the role of the credential used (null: a registration token)."))),
   }),
@@ -130,12 +153,14 @@ export const InstanceSchema = documents<InstanceView>()(
     responseTimeMs: v.nullable(v.number()),
     errorRate: v.number(),
     metadata: StringMap,
+    version: v.pipe(v.nullable(v.string()), v.description("The version it declared at registration (or in configuration), or null.")),
     activeCheck: v.object({
       status: HealthStatus,
       lastCheckAt: v.nullable(Time),
       lastResult: v.nullable(ProbeResult),
       lastLatencyMs: v.nullable(v.number()),
-      lastError: v.nullable(v.string()),
+      lastError: LastError,
+      lastErrorClass: v.pipe(v.nullable(UpstreamErrorClassSchema), v.description("The class lastError starts with; null when the last check passed.")),
       consecutiveFailures: Count,
       consecutiveSuccesses: Count,
     }),
@@ -188,6 +213,10 @@ export const WorkerHealthSchema = v.object({
   totalInstances: Count,
   panic: v.boolean(),
   strategy: Strategy,
+  versions: v.pipe(
+    v.record(v.string(), v.object({ totalInstances: Count, healthyInstances: Count })),
+    v.description("Per declared version: its instances, and how many of them are in rotation and healthy."),
+  ),
   instances: v.array(
     v.object({
       id: v.string(),
@@ -195,12 +224,14 @@ export const WorkerHealthSchema = v.object({
       responseTime: v.nullable(v.number()),
       lastCheckAt: v.nullable(Time),
       lastResult: v.nullable(ProbeResult),
-      lastError: v.nullable(v.string()),
+      lastError: LastError,
+      lastErrorClass: v.pipe(v.nullable(UpstreamErrorClassSchema), v.description("The class lastError starts with; null when the last check passed.")),
       consecutiveFailures: Count,
       ejectedUntil: v.nullable(Time),
       heartbeat: v.nullable(CheckStatus),
       inflight: Count,
       effectiveWeight: v.number(),
+      version: v.nullable(v.string()),
     }),
   ),
 });
@@ -218,7 +249,17 @@ const statsEntries = {
   p95: v.nullable(v.number()),
   p99: v.nullable(v.number()),
   throughput: v.object({ m1: v.number(), m5: v.number(), m15: v.number() }),
-  errors: v.object({ "4xx": Count, "5xx": Count, gateway: Count, timeout: Count, connect: Count }),
+  errors: v.object({
+    "4xx": Count,
+    "5xx": Count,
+    gateway: v.pipe(Count, v.description("timeout + connect.")),
+    timeout: Count,
+    connect: v.pipe(Count, v.description("Connect failures of every cause: byCause's dns + refused + reset + tls + other.")),
+    byCause: v.pipe(
+      v.object({ timeout: Count, dns: Count, refused: Count, reset: Count, tls: Count, other: Count }),
+      v.description("gateway by why there was no answer: timeout, dns (the host name did not resolve), refused (nothing accepted the connection), reset (closed before a complete response), tls, other (a connect failure of unknown cause)."),
+    ),
+  }),
   bytes: Count,
   recent: v.object({
     minutes: Count,
@@ -251,13 +292,27 @@ export const InstanceMetricsSchema = v.object({
   inflight: v.nullable(Count),
   websockets: v.object({ open: v.nullable(OpenSockets), ...websocketEntries }),
   lastSeen: v.nullable(Time),
+  version: v.pipe(v.nullable(v.string()), v.description("The version the instance declared, or null.")),
 });
+const VersionMetricsSchema = v.pipe(
+  v.object({
+    instances: Count,
+    totalRequests: Count,
+    errorRate: v.number(),
+    p50: v.nullable(v.number()),
+    p95: v.nullable(v.number()),
+    p99: v.nullable(v.number()),
+    recent: v.object({ minutes: Count, requests: v.number(), errorRate: v.number(), p95: v.nullable(v.number()) }),
+  }),
+  v.description("One version's instances together (a release's canary beside its stable side); deregistered instances count in the service's totals only."),
+);
 export const ServiceMetricsSchema = v.object({
   ...statsEntries,
   status: v.nullable(ServiceStatus),
   inflight: Count,
   websockets: WebSocketsSchema,
   instances: v.record(v.string(), InstanceMetricsSchema),
+  versions: v.pipe(v.record(v.string(), VersionMetricsSchema), v.description("Per declared version, over the instances that have one.")),
 });
 
 export const MetricsViewSchema = documents<MetricsView>()(
@@ -343,6 +398,95 @@ export const LifecycleResultSchema = v.object({
   ),
 });
 
+// ------------------------------------------------------------------ releases (issue #20)
+
+const ReleaseState = v.picklist(RELEASE_STATES);
+
+export const ReleaseSpecSchema = documents<ReleaseSpec>()(
+  v.object({
+    version: v.string(),
+    steps: v.array(Count),
+    stepIntervalSeconds: Count,
+    analysis: v.object({
+      minRequests: Count,
+      maxErrorRatePercent: v.optional(v.number()),
+      maxP95Ms: v.optional(v.number()),
+      maxErrorRateVsStable: v.optional(v.number()),
+      maxP95VsStable: v.optional(v.number()),
+      errorRateAllowancePercent: v.number(),
+      p95AllowanceMs: v.number(),
+    }),
+    stickiness: v.nullable(AffinitySchema),
+    pinHeader: v.nullable(v.string()),
+    mirrorPercent: v.number(),
+    dryRun: v.boolean(),
+  }),
+);
+
+const ReleaseSideSchema = v.object({
+  requests: Count,
+  failures: v.pipe(Count, v.description("5xx answers and gateway errors (timeouts, connect failures).")),
+  errorRatePercent: v.nullable(v.number()),
+  p95Ms: v.pipe(v.nullable(v.number()), v.description("Of the requests that got an answer.")),
+});
+
+const ReleaseAnalysisSchema = v.pipe(
+  v.object({
+    verdict: v.picklist(["pass", "fail", "inconclusive", "pending"]),
+    at: Time,
+    windowStartedAt: Time,
+    canary: ReleaseSideSchema,
+    stable: ReleaseSideSchema,
+    checks: v.array(
+      v.object({
+        threshold: v.picklist(["maxErrorRatePercent", "maxP95Ms", "maxErrorRateVsStable", "maxP95VsStable"]),
+        limit: v.pipe(v.nullable(v.number()), v.description("The effective limit: the threshold, or for a relative one ratio × stable + allowance.")),
+        observed: v.nullable(v.number()),
+        result: v.picklist(["pass", "fail", "unjudged"]),
+      }),
+    ),
+    reason: v.string(),
+  }),
+  v.description("The canary against the stable side over the step's window."),
+);
+
+export const ReleaseSchema = documents<ReleaseView>()(
+  v.object({
+    id: v.string(),
+    service: v.string(),
+    version: v.string(),
+    state: ReleaseState,
+    dryRun: v.boolean(),
+    stepIndex: Count,
+    weightPercent: v.pipe(v.number(), v.description("The canary's weight in this state (a dry run: the weight it would have).")),
+    routedWeightPercent: v.pipe(v.nullable(v.number()), v.description("What the edge routes now; null for a dry run, or a final release that no longer splits anything.")),
+    spec: ReleaseSpecSchema,
+    stepStartedAt: Time,
+    judgeAt: v.pipe(v.nullable(Time), v.description("Running: when the step is next judged.")),
+    inconclusiveIntervals: Count,
+    pausedBy: v.nullable(v.picklist(["operator", "controller"])),
+    createdAt: Time,
+    updatedAt: Time,
+    endedAt: v.nullable(Time),
+    createdBy: v.string(),
+    analysis: v.nullable(ReleaseAnalysisSchema),
+    history: v.array(
+      v.object({
+        at: Time,
+        kind: v.picklist(TRANSITION_KINDS),
+        from: v.nullable(ReleaseState),
+        to: ReleaseState,
+        stepIndex: Count,
+        weightPercent: v.number(),
+        actor: v.pipe(v.string(), v.description('An admin key\'s fingerprint, or "release-controller".')),
+        detail: v.string(),
+      }),
+    ),
+  }),
+);
+
+export const ReleaseListSchema = v.object({ service: v.string(), releases: v.pipe(v.array(ReleaseSchema), v.description("Newest first.")) });
+
 export const AuditEntrySchema = documents<AuditEntry>()(
   v.object({
     seq: Count,
@@ -415,8 +559,8 @@ const eventBase = { instanceId: v.string(), service: v.string(), at: EpochMs };
 
 export const InstanceHealthEventSchema = documents<InstanceHealthEvent>()(
   v.variant("type", [
-    v.object({ ...eventBase, type: v.literal("status-changed"), from: HealthStatus, to: HealthStatus }),
-    v.object({ ...eventBase, type: v.literal("failure-threshold"), consecutiveFailures: Count, error: v.string() }),
+    v.object({ ...eventBase, type: v.literal("status-changed"), from: HealthStatus, to: HealthStatus, error: v.optional(v.string()), errorClass: v.optional(UpstreamErrorClassSchema) }),
+    v.object({ ...eventBase, type: v.literal("failure-threshold"), consecutiveFailures: Count, error: v.string(), errorClass: UpstreamErrorClassSchema }),
     v.object({ ...eventBase, type: v.literal("recovered") }),
     v.object({ ...eventBase, type: v.literal("readmitted") }),
   ]),
@@ -472,7 +616,191 @@ export const DashboardStateSchema = documents<DashboardState>()(
       autoscaling: v.array(AutoscaleViewSchema),
       loop: LoopStatusSchema,
     }),
-    v.description("Everything the dashboard shows; also each message on the live WebSocket."),
+    v.description("The full dashboard state (GET /admin/dashboard/state). The live WebSocket sends the smaller live view instead: DashboardLiveSnapshot, then DashboardLiveDelta."),
+  ),
+);
+
+// ------------------------------------------------------------------ the dashboard's live WebSocket (src/core/dashboard)
+
+const LiveStatsEntries = {
+  requests: Count,
+  rps: v.pipe(v.number(), v.description("Requests per second over the last minute.")),
+  errorRate: v.pipe(v.number(), v.description("Lifetime error rate, percent.")),
+  recent: v.pipe(
+    v.object({ errorRate: v.number(), p50: v.nullable(v.number()), p95: v.nullable(v.number()), p99: v.nullable(v.number()) }),
+    v.description("The last 5 minutes: error rate (percent) and latency percentiles (ms)."),
+  ),
+};
+
+const LiveErrorSchema = documents<LiveError>()(
+  v.pipe(
+    v.union([v.string(), v.object({ class: v.optional(v.string()), message: v.string(), traceId: v.optional(v.string()) })]),
+    v.description("An instance's last probe error: a string, or a classified error with an optional trace id."),
+  ),
+);
+
+const LiveServiceSchema = documents<LiveService>()(
+  v.pipe(
+    v.object({
+      ...LiveStatsEntries,
+      status: ServiceStatus,
+      admin: v.picklist(["active", "stopped"]),
+      strategy: v.string(),
+      inflight: v.pipe(Count, v.description("In flight, open WebSocket connections included.")),
+      websockets: v.optional(v.pipe(Count, v.description("Open WebSocket connections; left out when none."))),
+      panic: v.optional(v.pipe(v.literal(true), v.description("Present while the service is in panic mode."))),
+    }),
+    v.description("A service, keyed by its name."),
+  ),
+);
+
+const LiveInstanceSchema = documents<LiveInstance>()(
+  v.pipe(
+    v.object({
+      service: v.string(),
+      target: v.pipe(v.string(), v.description('The URL, or "binding:NAME" for a service binding.')),
+      health: HealthStatus,
+      admin: v.optional(v.pipe(v.picklist(["stopped", "standby"]), v.description('Left out when "active".'))),
+      inflight: v.optional(v.pipe(Count, v.description("In flight, open WebSocket connections included; left out when 0."))),
+      websockets: v.optional(v.pipe(Count, v.description("Open WebSocket connections; left out when none."))),
+      check: v.optional(v.pipe(ProbeResult, v.description("The last active probe's result; left out before the first."))),
+      error: v.optional(LiveErrorSchema),
+      ejectedUntil: v.optional(v.pipe(EpochMs, v.description("Present only while outlier detection keeps it out of rotation."))),
+      heartbeat: v.optional(v.pipe(v.literal("critical"), v.description("Present when its TTL heartbeat has lapsed."))),
+      name: v.optional(v.pipe(v.string(), v.description("metadata.name."))),
+      weight: v.optional(v.pipe(v.number(), v.description("Left out when 1."))),
+      warming: v.optional(v.pipe(v.literal(true), v.description("Present while slow start ramps its weight up."))),
+      pool: v.optional(v.pipe(v.literal(true), v.description("A standby (autoscaling pool) instance."))),
+    }),
+    v.description("An instance, keyed by its id. Members at their usual value are left out."),
+  ),
+);
+
+const LiveAlertSchema = documents<LiveAlert>()(
+  v.pipe(
+    v.object({
+      state: v.picklist(["active", "suppressed"]),
+      why: v.optional(v.picklist(["silenced", "inhibited"])),
+      name: v.pipe(v.string(), v.description("The alertname label.")),
+      severity: v.optional(v.string()),
+      service: v.optional(v.string()),
+      instance: v.optional(v.string()),
+      summary: v.string(),
+      startsAt: EpochMs,
+    }),
+    v.description("An active or suppressed alert, keyed by its fingerprint."),
+  ),
+);
+
+const LiveGlobalSchema = v.object({ ...LiveStatsEntries, inflight: Count, websockets: Count });
+
+const LiveLoopSchema = v.object({
+  lastSweepAt: v.nullable(EpochMs),
+  probed: Count,
+  shards: Count,
+  vantagePoints: v.array(v.string()),
+  discounted: v.pipe(v.array(v.string()), v.description("Vantage points whose votes did not count in the last completed sweep.")),
+  sweepFailures: Count,
+  alertFailures: Count,
+});
+
+const LiveHistorySchema = v.object({
+  entries: v.pipe(
+    v.array(
+      v.object({
+        at: EpochMs,
+        status: AlertState,
+        groupKey: v.string(),
+        alerts: v.array(v.object({ name: v.string(), status: AlertState, service: v.optional(v.string()), instance: v.optional(v.string()) })),
+        more: v.optional(v.pipe(Count, v.description("Alerts of the notification not listed."))),
+        summary: v.optional(v.string()),
+      }),
+    ),
+    v.description("The newest notifications, at most 50, newest first."),
+  ),
+  total: v.pipe(Count, v.description("Notifications in the stored history.")),
+  dropped: Count,
+});
+
+const LiveAutoscalingSchema = v.array(
+  v.object({
+    service: v.string(),
+    current: Count,
+    standby: Count,
+    policy: v.nullable(v.object({ mode: v.string(), min: Count, max: Count })),
+    decisions: v.array(
+      v.object({
+        at: EpochMs,
+        action: v.string(),
+        current: Count,
+        desired: Count,
+        metrics: v.array(v.object({ metric: v.string(), observed: v.nullable(v.number()), target: v.number() })),
+        limitedBy: v.array(v.string()),
+      }),
+    ),
+  }),
+);
+
+const LiveServicesSchema = v.record(v.string(), LiveServiceSchema);
+const LiveInstancesSchema = v.record(v.string(), LiveInstanceSchema);
+const LiveAlertsSchema = v.record(v.string(), LiveAlertSchema);
+
+export const DashboardLiveViewSchema = documents<LiveView>()(
+  v.pipe(
+    v.object({
+      environment: v.string(),
+      global: LiveGlobalSchema,
+      loop: LiveLoopSchema,
+      services: LiveServicesSchema,
+      instances: LiveInstancesSchema,
+      alerts: LiveAlertsSchema,
+      history: LiveHistorySchema,
+      autoscaling: LiveAutoscalingSchema,
+    }),
+    v.description("What the dashboard page shows: the dashboard state without what the page does not use, keyed for deltas."),
+  ),
+);
+
+export const DashboardLiveSnapshotSchema = documents<LiveSnapshot>()(
+  v.pipe(
+    v.object({ type: v.literal("snapshot"), version: Integer, at: EpochMs, view: DashboardLiveViewSchema }),
+    v.description("The live WebSocket's first message, and its answer to `refresh`."),
+  ),
+);
+
+export const DashboardLiveDeltaSchema = documents<LiveDelta>()(
+  v.pipe(
+    v.object({
+      type: v.literal("delta"),
+      from: Integer,
+      to: v.pipe(Integer, v.description("Always from + 1. Apply only on top of version `from`; on a gap, send `refresh`.")),
+      at: EpochMs,
+      set: v.optional(
+        v.pipe(
+          v.object({
+            environment: v.optional(v.string()),
+            global: v.optional(LiveGlobalSchema),
+            loop: v.optional(LiveLoopSchema),
+            history: v.optional(LiveHistorySchema),
+            autoscaling: v.optional(LiveAutoscalingSchema),
+          }),
+          v.description("Whole sections that changed, replaced."),
+        ),
+      ),
+      put: v.optional(
+        v.pipe(
+          v.object({ services: v.optional(LiveServicesSchema), instances: v.optional(LiveInstancesSchema), alerts: v.optional(LiveAlertsSchema) }),
+          v.description("Entries that are new or changed, replaced whole by key."),
+        ),
+      ),
+      del: v.optional(
+        v.pipe(
+          v.object({ services: v.optional(v.array(v.string())), instances: v.optional(v.array(v.string())), alerts: v.optional(v.array(v.string())) }),
+          v.description("Keys that went away."),
+        ),
+      ),
+    }),
+    v.description("Every later message on the live WebSocket: what changed since version `from`."),
   ),
 );
 

@@ -18,6 +18,7 @@ import { listServicesAdmin, putServiceSettings } from "../routes/admin";
 import { auditActor, type Handler, type RouteArgs } from "../routes/context";
 import { devOnly, getDebugConfig, getDebugDoCalls, getDebugRegistry } from "../routes/debug";
 import { getHealth, getWorkersHealth } from "../routes/health";
+import { getRelease, getReleases, postRelease, releaseAction } from "../routes/releases";
 import { getOpenApi } from "../routes/openapi";
 import { proxyToService } from "../routes/proxy";
 import { deregisterInstance, heartbeatInstance, listServices, registerInstance } from "../routes/registry";
@@ -64,7 +65,7 @@ const audited = (role: Role, action: (request: IRequest) => string, handler: Han
         });
       } catch (error) {
         // The action itself took effect; its answer must not turn into a 500. The gap is logged loudly.
-        console.error(JSON.stringify({ level: "error", requestId: meta.requestId, message: "audit write failed", action: action(request), target, error: String(error) }));
+        console.error(JSON.stringify({ level: "error", requestId: meta.requestId, traceId: meta.trace.traceId, message: "audit write failed", action: action(request), target, error: String(error) }));
       }
     }
   });
@@ -85,6 +86,9 @@ export const OWN_ROUTES: ReadonlyArray<readonly [pattern: RegExp, methods: reado
   [/^\/admin\/services\/[^/]+$/, ["PUT"]],
   [/^\/admin\/services\/[^/]+\/autoscaling$/, ["PUT", "DELETE"]],
   [/^\/admin\/autoscaling$/, ["GET", "HEAD"]],
+  [/^\/admin\/services\/[^/]+\/releases$/, ["GET", "HEAD", "POST"]],
+  [/^\/admin\/services\/[^/]+\/releases\/[^/]+$/, ["GET", "HEAD"]],
+  [/^\/admin\/services\/[^/]+\/releases\/[^/]+\/(promote|abort|pause|resume)$/, ["POST"]],
   [/^\/admin\/workers\/[^/]+\/(stop|start|restart)$/, ["POST"]],
   [/^\/admin\/workers\/[^/]+\/instances\/[^/]+\/(stop|start|restart)$/, ["POST"]],
   [/^\/admin\/audit$/, ["GET", "HEAD"]],
@@ -152,7 +156,7 @@ const rootIndex: Handler = () =>
 
 export const router = Router<IRequest, RouteArgs, Response>({
   catch: (error: unknown, _request, _env, _ctx, meta) => {
-    console.error(JSON.stringify({ level: "error", requestId: meta.requestId, message: "unhandled error", error: String(error) }));
+    console.error(JSON.stringify({ level: "error", requestId: meta.requestId, traceId: meta.trace.traceId, message: "unhandled error", error: String(error) }));
     return problem(500, ProblemType.internal, "Internal error", "The orchestrator hit an unexpected error; it has been logged.", {
       requestId: meta.requestId,
     });
@@ -172,6 +176,14 @@ router
   .put("/admin/services/:name/autoscaling", audited("admin", () => "autoscaling.configure", putAutoscaling))
   .delete("/admin/services/:name/autoscaling", audited("admin", () => "autoscaling.remove", deleteAutoscaling))
   .get("/admin/autoscaling", viewer(getAutoscaling))
+  // Releases: the registry audits each transition in the turn that makes it (routes/releases.ts).
+  .post("/admin/services/:name/releases", admin(notifying(postRelease)))
+  .get("/admin/services/:name/releases", viewer(getReleases))
+  .get("/admin/services/:name/releases/:id", viewer(getRelease))
+  .post("/admin/services/:name/releases/:id/promote", operator(notifying(releaseAction("promote"))))
+  .post("/admin/services/:name/releases/:id/abort", operator(notifying(releaseAction("abort"))))
+  .post("/admin/services/:name/releases/:id/pause", operator(notifying(releaseAction("pause"))))
+  .post("/admin/services/:name/releases/:id/resume", operator(notifying(releaseAction("resume"))))
   // Lifecycle actions write their own audit entries, in the registry's order (routes/lifecycle.ts).
   .post("/admin/workers/:name/:action", operator(lifecycleGuard(notifying(lifecycleAction))))
   .post("/admin/workers/:name/instances/:id/:action", operator(lifecycleGuard(notifying(lifecycleAction))))

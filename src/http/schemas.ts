@@ -8,6 +8,8 @@ import * as v from "valibot";
 import { noDotSegments } from "../core/paths";
 import { STRATEGIES } from "../core/balancer/types";
 import { RESERVED_SEGMENTS, SERVICE_NAME_PATTERN } from "../core/services";
+import { MAX_MIN_REQUESTS, MAX_STEP_INTERVAL_SECONDS, MAX_STEPS, MIN_STEP_INTERVAL_SECONDS } from "../core/release/spec";
+import { VERSION_PATTERN, VERSION_RULE } from "../core/release/version";
 
 export const ServiceNameSchema = v.pipe(
   v.string("must be a string"),
@@ -95,6 +97,9 @@ function strictObjectMessage(issue: v.BaseIssue<unknown>): string {
   return "must be a JSON object";
 }
 
+/** An instance's version (issue #20): compared for equality, never parsed. */
+export const VersionSchema = v.pipe(v.string("must be a string"), v.regex(VERSION_PATTERN, VERSION_RULE));
+
 export const RegisterBodySchema = v.pipe(
   v.strictObject(
     {
@@ -103,6 +108,7 @@ export const RegisterBodySchema = v.pipe(
       binding: v.optional(v.pipe(v.string("must be a string"), v.regex(/^[A-Z][A-Z0-9_]{0,62}$/, "must be a binding name like API or MAIN_BOT"))),
       weight: v.optional(WeightSchema),
       metadata: v.optional(MetadataSchema),
+      version: v.optional(VersionSchema),
       ttlSeconds: v.optional(v.pipe(v.number("must be a number"), v.integer("must be a whole number"), v.minValue(5, "must be at least 5"), v.maxValue(3600, "must be at most 3600"))),
       standby: v.optional(v.boolean("must be true or false")),
     },
@@ -177,6 +183,52 @@ export const ServiceSettingsBodySchema = v.pipe(
   v.check((body) => Object.keys(body).length > 0, "give at least one of strategy, timeoutMs, weights, healthCheck, lifecycleHook, websockets, affinity"),
   v.metadata({ minProperties: 1 }),
 );
+
+const range = (min: number, max: number) => v.pipe(v.number("must be a number"), v.minValue(min, `must be at least ${min}`), v.maxValue(max, `must be at most ${max}`));
+const wholeRange = (min: number, max: number) => v.pipe(v.number("must be a number"), v.integer("must be a whole number"), v.minValue(min, `must be at least ${min}`), v.maxValue(max, `must be at most ${max}`));
+
+/**
+ * POST /admin/services/{name}/releases. Shapes and ranges; the release spec's
+ * own check (core/release/spec.ts) adds the relations: steps strictly
+ * increasing and ending at 100, at least one threshold.
+ */
+export const ReleaseBodySchema = v.strictObject(
+  {
+    version: VersionSchema,
+    steps: v.optional(
+      v.pipe(
+        v.array(wholeRange(1, 100), "must be a list of percentages"),
+        v.minLength(2, "must list at least one weight below 100, then 100"),
+        v.maxLength(MAX_STEPS, `may list at most ${MAX_STEPS} weights`),
+        v.metadata({ description: "The canary's weight (%) at each step: strictly increasing, the last one 100. Default [5, 25, 50, 100]." }),
+      ),
+    ),
+    stepIntervalSeconds: v.optional(v.pipe(wholeRange(MIN_STEP_INTERVAL_SECONDS, MAX_STEP_INTERVAL_SECONDS), v.metadata({ description: "How long each step lasts. Default 300." }))),
+    analysis: v.pipe(
+      v.strictObject(
+        {
+          minRequests: v.optional(wholeRange(1, MAX_MIN_REQUESTS)),
+          maxErrorRatePercent: v.optional(range(0, 100)),
+          maxP95Ms: v.optional(range(1, 600_000)),
+          maxErrorRateVsStable: v.optional(range(1, 1000)),
+          maxP95VsStable: v.optional(range(1, 1000)),
+          errorRateAllowancePercent: v.optional(range(0, 100)),
+          p95AllowanceMs: v.optional(range(0, 600_000)),
+        },
+        strictObjectMessage,
+      ),
+      v.metadata({ description: "The thresholds; at least one of maxErrorRatePercent, maxP95Ms, maxErrorRateVsStable, maxP95VsStable." }),
+    ),
+    stickiness: v.optional(v.nullable(AffinitySettingSchema)),
+    pinHeader: v.optional(v.nullable(v.pipe(AffinityNameSchema, v.toLowerCase()))),
+    mirrorPercent: v.optional(range(0, 100)),
+    dryRun: v.optional(v.boolean("must be true or false")),
+  },
+  strictObjectMessage,
+);
+
+/** A release id in a path: what the registry hands out (a UUID); anything else names no release. */
+export const ReleaseIdSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9-]{1,64}$/));
 
 export const InstanceIdSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9._-]{1,160}$/));
 

@@ -19,6 +19,7 @@ import { RESERVED_SEGMENTS } from "../core/services";
 import type { RateDecision } from "../contracts/rate-limiter";
 import { problem, ProblemType } from "../http/problem";
 import { countDoCall } from "../platform/do-calls";
+import { sessionFrom, verifySession } from "../http/session";
 
 export type { RateDecision };
 
@@ -53,6 +54,40 @@ export function rateLimitClass(pathname: string): { cls: RateLimitClass; service
   if (first === "registry") return { cls: "registry", service: null };
   if (first === "" || RESERVED_SEGMENTS.has(first)) return { cls: "general", service: null };
   return { cls: "general", service: first };
+}
+
+/** What a dashboard loads on every visit: the page, its files, its state and its live socket (not sign-in, sign-out or the buttons). */
+export function isDashboardLoad(pathname: string): boolean {
+  return pathname === "/admin/dashboard" || pathname === "/admin/dashboard/state" || pathname === "/admin/dashboard/live" || pathname.startsWith("/admin/dashboard/assets/");
+}
+
+/**
+ * The decision for a dashboard load. A signed-in page costs its page, a few
+ * files, its state and its socket on every reload: against the per-IP admin
+ * limit (10/min) that is two reloads. So a request with a genuine session
+ * cookie is counted in the `dashboard` class, per session (its limiter is
+ * named after the session id, not the address): operators behind one NAT do
+ * not share it, and a new session costs a sign-in, which stays `admin` and
+ * needs an admin key. The cookie's signature and expiry are checked before
+ * the class is given, so a forged or stale cookie gets the address's own
+ * `fallback` (revocation is checked later, by authorization: a signed-out
+ * cookie still answers 401, which spends the auth-failure budget).
+ */
+export function checkDashboardRateLimit(env: Env, request: Request, ip: string, fallback: RateLimitPolicy, config: Config, now: number, keepAlive?: KeepAlive): RateLimitOutcome | Promise<RateLimitOutcome> {
+  const cookie = sessionFrom(request);
+  if (cookie === null) return checkRateLimit(env, ip, fallback, now, 1, keepAlive);
+  return verifySession(config, cookie, now).then(
+    (session) =>
+      session === null
+        ? checkRateLimit(env, ip, fallback, now, 1, keepAlive)
+        : checkRateLimit(env, dashboardSessionSubject(session.id), policyFor(config, "dashboard", null), now, 1, keepAlive),
+    () => checkRateLimit(env, ip, fallback, now, 1, keepAlive),
+  );
+}
+
+/** The limiter a session's dashboard loads are counted in; no client IP has this form. */
+export function dashboardSessionSubject(sessionId: string): string {
+  return `session:${sessionId}`;
 }
 
 /**
@@ -150,11 +185,46 @@ function unavailable(policy: RateLimitPolicy, error: unknown): RateLimitOutcome 
   return { policy, source: "unavailable", decision: { allowed: true, remaining: policy.burst, resetMs: 0, retryAfterMs: 0 } };
 }
 
-export function tooManyRequests(outcome: RateLimitOutcome): Response {
-  const response = problem(429, ProblemType.rateLimited, "Too many requests", `The ${outcome.policy.name} limit of ${outcome.policy.limit} requests per ${outcome.policy.periodMs / 1000} s is used up.`, {
-    policy: outcome.policy.name,
-  });
-  return response;
+/** `request`: when it is a browser's visit to the dashboard, the refusal is a page it can show (refusalPage). */
+export function tooManyRequests(outcome: RateLimitOutcome, request?: Request): Response {
+  const detail = `The ${outcome.policy.name} limit of ${outcome.policy.limit} requests per ${outcome.policy.periodMs / 1000} s is used up.`;
+  if (request !== undefined && wantsPage(request)) return refusalPage("Too many requests", detail, outcome);
+  return problem(429, ProblemType.rateLimited, "Too many requests", detail, { policy: outcome.policy.name });
+}
+
+/**
+ * A browser opening the dashboard or sending its sign-in form: it shows
+ * whatever comes back, and raw problem+json is no page. API clients (no
+ * text/html in Accept) still get the problem.
+ */
+function wantsPage(request: Request): boolean {
+  const pathname = new URL(request.url).pathname;
+  const navigation = (request.method === "GET" || request.method === "HEAD") ? pathname === "/admin/dashboard" : request.method === "POST" && pathname === "/admin/login";
+  return navigation && (request.headers.get("accept") ?? "").toLowerCase().includes("text/html");
+}
+
+const HTML_ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] as string);
+
+/**
+ * The 429 as a small page: what happened, when to come back, and a refresh
+ * to the dashboard once Retry-After has passed (to the dashboard, not the
+ * current URL: after a sign-in POST that would be a GET of /admin/login).
+ * No inline style or script, so the HTML CSP (middleware/response.ts) holds.
+ */
+function refusalPage(title: string, detail: string, outcome: RateLimitOutcome): Response {
+  const seconds = Math.max(1, Math.ceil(outcome.decision.retryAfterMs / 1000));
+  const html = [
+    "<!doctype html>",
+    '<html lang="en"><head><meta charset="utf-8">',
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    `<meta http-equiv="refresh" content="${seconds}; url=/admin/dashboard">`,
+    `<title>${escapeHtml(title)} · Orchestrator</title></head>`,
+    `<body><main><h1>${escapeHtml(title)}</h1><p>${escapeHtml(detail)}</p>`,
+    `<p>This page opens the dashboard again in ${seconds} s. <a href="/admin/dashboard">Try now</a></p></main></body></html>`,
+    "",
+  ].join("\n");
+  return new Response(html, { status: 429, headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" } });
 }
 
 export function applyRateLimitHeaders(response: Response, outcome: RateLimitOutcome): void {
@@ -229,10 +299,10 @@ function refusedFor(policy: RateLimitPolicy, retryAfterMs: number, source: RateL
   return { policy, source, decision: { allowed: false, remaining: 0, retryAfterMs, resetMs: retryAfterMs } };
 }
 
-/** The 429 for a client over its failed-authentication budget. */
-export function tooManyFailures(outcome: RateLimitOutcome): Response {
-  return problem(429, ProblemType.rateLimited, "Too many failed authentications", `More than ${outcome.policy.limit} failed authentications from this address in ${outcome.policy.periodMs / 1000} s; credentials from it are refused until the time in Retry-After has passed.`, {
-    policy: outcome.policy.name,
-  });
+/** The 429 for a client over its failed-authentication budget (a page for a browser's visit to the dashboard, as tooManyRequests). */
+export function tooManyFailures(outcome: RateLimitOutcome, request?: Request): Response {
+  const detail = `More than ${outcome.policy.limit} failed authentications from this address in ${outcome.policy.periodMs / 1000} s; credentials from it are refused until the time in Retry-After has passed.`;
+  if (request !== undefined && wantsPage(request)) return refusalPage("Too many failed sign-ins", detail, outcome);
+  return problem(429, ProblemType.rateLimited, "Too many failed authentications", detail, { policy: outcome.policy.name });
 }
 

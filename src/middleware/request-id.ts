@@ -11,7 +11,12 @@
  * probability, without asking the random number generator on every request,
  * and they do not count up: consecutive ids say nothing about traffic volume
  * (security review finding 8).
+ *
+ * Also the request's W3C trace context (traceFor, below): the trace id an
+ * operator follows into an upstream's logs.
  */
+import { TRACE_RANDOM_BYTES, type TraceContext, traceContextFrom } from "../core/trace-context";
+
 const ACCEPTABLE_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 const HALF = 2 ** 24;
 const COUNTER_SPACE = HALF * HALF;
@@ -58,4 +63,37 @@ export function requestIdFor(request: Request): string {
 /** The same, from the X-Request-Id value the edge's header scan already read. */
 export function requestIdFrom(given: string | null): string {
   return given !== null && ACCEPTABLE_REQUEST_ID.test(given) ? given : newRequestId();
+}
+
+/**
+ * Random bytes for trace and span ids, drawn from the platform in one call
+ * per RANDOM_POOL_BYTES / TRACE_RANDOM_BYTES requests rather than one per
+ * request. Filled on first use: the Workers runtime refuses to generate
+ * random values at global scope.
+ */
+const RANDOM_POOL_BYTES = 4096;
+const randomPool = new Uint8Array(RANDOM_POOL_BYTES);
+let poolAt = RANDOM_POOL_BYTES;
+
+function drawRandom(bytes: number): number {
+  if (poolAt + bytes > RANDOM_POOL_BYTES) {
+    crypto.getRandomValues(randomPool);
+    poolAt = 0;
+  }
+  const at = poolAt;
+  poolAt += bytes;
+  return at;
+}
+
+/**
+ * The request's W3C trace context (core/trace-context.ts): the client's
+ * traceparent continued when valid, otherwise a new trace. `present` is the
+ * header scan's list of request headers the proxy rewrites, which names
+ * traceparent and tracestate when they were sent: a request without them
+ * (nearly all) asks the headers for nothing.
+ */
+export function traceFor(headers: Headers, present: readonly string[]): TraceContext {
+  const traceparent = present.includes("traceparent") ? headers.get("traceparent") : null;
+  const tracestate = traceparent !== null && present.includes("tracestate") ? headers.get("tracestate") : null;
+  return traceContextFrom(traceparent, tracestate, randomPool, drawRandom(TRACE_RANDOM_BYTES));
 }

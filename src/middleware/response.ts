@@ -58,6 +58,23 @@ function hasMutableHeaders(response: Response): boolean {
   }
 }
 
+// Why a proxied request got no answer from its instance, for its access-log line (set by the proxy with its 502/504).
+// Kept by request rather than by response: the response may be replaced on its way out (a copy with more headers).
+const upstreamErrors = new WeakMap<RequestMeta, string>();
+
+/** Notes the upstream failure the request is answered with (one line, class first: "dns: lookup failed for api.internal"), for its access-log line. */
+export function noteUpstreamError(meta: RequestMeta, error: string): void {
+  upstreamErrors.set(meta, error);
+}
+
+/**
+ * One line per request. Its level is the response's: `error` for 5xx (the
+ * orchestrator's own failures and an upstream's alike: a 502/504 line carries
+ * `upstreamError`, the one line the Worker writes about that failure), `info`
+ * for everything else, 4xx included: a client's mistake (a wrong key, an
+ * unknown path, a rate limit) is routine traffic, not a warning, so a terminal
+ * or log filter at warn shows failures only.
+ */
 export function logAccess(request: Request, response: Response, meta: RequestMeta): void {
   const mode = meta.config.accessLog;
   if (mode === "off") return;
@@ -66,8 +83,10 @@ export function logAccess(request: Request, response: Response, meta: RequestMet
   const outcome = meta.rateLimitOutcome;
   // One flat object of a fixed shape; JSON.stringify leaves out the fields that are undefined.
   const line: AccessLogLine = {
-    level: status >= 500 ? "error" : status >= 400 ? "warn" : "info",
+    level: status >= 500 ? "error" : "info",
     requestId: meta.requestId,
+    traceId: meta.trace.traceId,
+    spanId: meta.trace.spanId,
     method: request.method,
     path: meta.url.pathname,
     status,
@@ -76,6 +95,7 @@ export function logAccess(request: Request, response: Response, meta: RequestMet
     instance: meta.instance,
     rateLimit: outcome ? { policy: outcome.policy.name, allowed: outcome.decision.allowed, remaining: outcome.decision.remaining, source: outcome.source } : undefined,
     errorType: problemTypeOf(response),
+    upstreamError: upstreamErrors.get(meta),
     query: undefined,
     userAgent: undefined,
   };
@@ -87,8 +107,11 @@ export function logAccess(request: Request, response: Response, meta: RequestMet
 }
 
 interface AccessLogLine {
-  level: "error" | "warn" | "info";
+  level: "error" | "info";
   requestId: string;
+  /** W3C trace id (continued from the client's traceparent or started here) and the edge's span id: the parent-id the upstream saw. */
+  traceId: string;
+  spanId: string;
   method: string;
   path: string;
   status: number;
@@ -97,6 +120,7 @@ interface AccessLogLine {
   instance: string | undefined;
   rateLimit: { policy: string; allowed: boolean; remaining: number; source: RateLimitOutcome["source"] } | undefined;
   errorType: string | undefined;
+  upstreamError: string | undefined;
   query: string | undefined;
   userAgent: string | null | undefined;
 }

@@ -2,11 +2,19 @@
 import type { IRequest } from "itty-router";
 import type { Config } from "../config";
 import type { Principal, Role } from "../core/credentials";
+import type { TraceContext } from "../core/trace-context";
 import type { RateLimitOutcome } from "../middleware/rate-limit";
 
 export interface RequestMeta {
   readonly config: Config;
   readonly requestId: string;
+  /**
+   * The request's W3C trace context: `trace.traceId` is the trace an operator
+   * follows into upstream logs (the access log, problem bodies and every call
+   * the edge makes for the request carry it); `trace.spanId` is the edge's
+   * span, the parent-id upstreams see.
+   */
+  readonly trace: TraceContext;
   readonly receivedAt: number;
   /** The request's URL, parsed once. */
   readonly url: URL;

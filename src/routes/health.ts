@@ -1,5 +1,6 @@
 /** `GET /health` and `GET /health/workers`, in the shapes the seed README shows. */
 import { setOwn } from "../core/metrics/own";
+import { errorClassOf } from "../core/upstream-errors";
 import { registryStub } from "../platform/stubs";
 import type { ServiceView } from "../contracts/registry";
 import { json, type Handler } from "./context";
@@ -40,12 +41,14 @@ export const getWorkersHealth: Handler = async (_request, env, _ctx, meta) => {
 function workerHealth(service: ServiceView) {
   const active = service.instances.filter((i) => i.adminState === "active");
   return {
+    // A service whose instances were all stopped one by one reads as stopped (views.ts statusOf).
     status: service.status,
     responseTime: average(active.map(responseTimeOf)),
     healthyInstances: active.filter((i) => i.health === "healthy").length,
     totalInstances: service.instances.length,
     panic: service.panic,
     strategy: service.strategy,
+    versions: versionCounts(service),
     instances: service.instances.map((i) => ({
       id: i.id,
       status: i.adminState === "stopped" ? "stopped" : i.health,
@@ -53,13 +56,28 @@ function workerHealth(service: ServiceView) {
       lastCheckAt: i.activeCheck.lastCheckAt,
       lastResult: i.activeCheck.lastResult,
       lastError: i.activeCheck.lastError,
+      lastErrorClass: errorClassOf(i.activeCheck.lastError),
       consecutiveFailures: i.activeCheck.consecutiveFailures,
       ejectedUntil: i.ejectedUntil,
       heartbeat: i.static ? null : i.checkStatus,
       inflight: i.inflight,
       effectiveWeight: i.effectiveWeight,
+      version: i.version,
     })),
   };
+}
+
+/** Per declared version: its instances and how many of those in rotation are healthy (a release's two sides at a glance). */
+function versionCounts(service: ServiceView): Record<string, { totalInstances: number; healthyInstances: number }> {
+  const versions: Record<string, { totalInstances: number; healthyInstances: number }> = {};
+  for (const i of service.instances) {
+    if (i.version === null) continue;
+    const counts = Object.hasOwn(versions, i.version) ? (versions[i.version] as { totalInstances: number; healthyInstances: number }) : { totalInstances: 0, healthyInstances: 0 };
+    counts.totalInstances++;
+    if (i.adminState === "active" && i.health === "healthy") counts.healthyInstances++;
+    setOwn(versions, i.version, counts);
+  }
+  return versions;
 }
 
 /** Recent traffic latency when there is traffic, else the last probe's. */

@@ -22,6 +22,7 @@ import { registryStub } from "../platform/stubs";
 import type { LifecycleAction, LifecycleState, Target } from "../contracts/registry";
 import { callUpstream, pathOnTheWire } from "../upstream/call-upstream";
 import { hookSignatureHeaders } from "../core/hook-signature";
+import { formatTraceparent, type TraceContext } from "../core/trace-context";
 import { edgeRouter } from "../edge/isolate-router";
 import { auditActor, json, type Handler } from "./context";
 
@@ -56,7 +57,7 @@ export const lifecycleAction: Handler = async (request, env, _ctx, meta) => {
 
   await registry.resetHealth(service, instance);
   const hook = (await registry.service(service))?.lifecycleHook ?? null;
-  const hookResult = hook === null ? null : await callHook(env, meta.config, hook, service, instance, meta.requestId);
+  const hookResult = hook === null ? null : await callHook(env, meta.config, hook, service, instance, meta.requestId, meta.trace);
   const started = await registry.setAdminState(service, instance, "active");
   edgeRouter(env).invalidate();
   if (!started.ok) return problemResponse(started.problem);
@@ -113,12 +114,14 @@ const NO_HOOK_SECRET = "LIFECYCLE_HOOK_SECRET is not set: lifecycle hooks are al
  * unsigned call would teach receivers to accept unsigned calls, which anyone
  * who can reach them could then send (security review finding 4).
  * The body's `id` is the admin request's id, so a receiver can drop a replay
- * of a call it has already acted on.
+ * of a call it has already acted on. The call carries the admin request's
+ * trace (traceparent, outside the signature) and is logged with its trace id,
+ * so the instance's side of a restart can be found in its logs.
  */
-async function callHook(env: Env, config: Config, hook: Target, service: string, instance: string | null, requestId: string) {
+async function callHook(env: Env, config: Config, hook: Target, service: string, instance: string | null, requestId: string, trace: TraceContext) {
   const secret = config.lifecycleHookSecret;
   if (secret === undefined) {
-    console.warn(JSON.stringify({ level: "warn", requestId, message: "lifecycle hook not called", service, error: NO_HOOK_SECRET }));
+    console.warn(JSON.stringify({ level: "warn", requestId, traceId: trace.traceId, message: "lifecycle hook not called", service, error: NO_HOOK_SECRET }));
     return { called: false, ok: false, error: NO_HOOK_SECRET };
   }
   const now = Date.now();
@@ -131,14 +134,27 @@ async function callHook(env: Env, config: Config, hook: Target, service: string,
     HOOK_PATH,
     {
       method: "POST",
-      headers: { "content-type": "application/json", "x-request-id": requestId, ...signature },
+      headers: {
+        "content-type": "application/json",
+        "x-request-id": requestId,
+        traceparent: formatTraceparent(trace),
+        ...(trace.tracestate === null ? {} : { tracestate: trace.tracestate }),
+        ...signature,
+      },
       body,
     },
     HOOK_TIMEOUT_MS,
   );
-  if (result.kind !== "response") return { called: true, ok: false, error: result.kind === "connect" ? result.error : result.kind };
-  await result.response.body?.cancel();
-  return { called: true, ok: result.response.ok, status: result.response.status };
+  let outcome: { called: true; ok: boolean; status?: number; error?: string };
+  if (result.kind !== "response") {
+    outcome = { called: true, ok: false, error: result.kind === "connect" ? result.error : result.kind };
+  } else {
+    await result.response.body?.cancel();
+    outcome = { called: true, ok: result.response.ok, status: result.response.status };
+  }
+  const { ok, status, error } = outcome;
+  console.log(JSON.stringify({ level: ok ? "info" : "warn", requestId, traceId: trace.traceId, spanId: trace.spanId, message: "lifecycle hook called", service, instance, ok, status, error }));
+  return outcome;
 }
 
 export const getAudit: Handler = async (request, env) => {

@@ -23,9 +23,11 @@
  */
 import { isRetryable } from "../core/health";
 import { dropHopByHop, upstreamRequestHeaders } from "../core/headers";
+import { formatTraceparent } from "../core/trace-context";
+import { type NoAnswerClass, timeoutError } from "../core/upstream-errors";
 import { doCallCounts } from "../platform/do-calls";
 import { carriesOrchestratorCredential } from "../middleware/auth";
-import { finishProxiedResponse } from "../middleware/response";
+import { finishProxiedResponse, noteUpstreamError } from "../middleware/response";
 import { BodyTooLarge, BrokenBody, guardBodyStream } from "../middleware/hygiene";
 import { type RateLimitOutcome, tooManyRequests } from "../middleware/rate-limit";
 import { type Failure, problem, problemResponse, ProblemType } from "../http/problem";
@@ -35,6 +37,7 @@ import { edgeRouter, scheduleEdgeFlush } from "../edge/isolate-router";
 import { callUpstream, type UpstreamResult } from "../upstream/call-upstream";
 import { type RelayEnd, relayWebSocket } from "../upstream/websocket-relay";
 import { recordOutcome, recordSocketClosed, recordSocketOpened } from "../edge/metrics-recorder";
+import { mirror } from "./mirror";
 import type { RequestMeta } from "./context";
 
 export interface ProxyContext {
@@ -54,11 +57,16 @@ interface Assignment {
   readonly target: Target;
   readonly timeoutMs: number;
   readonly panic: boolean;
-  release(outcome: Omit<ReleaseOutcome, "durationMs">, startedAt: number, bytes?: number): void;
+  release(outcome: AttemptOutcome, startedAt: number, bytes?: number): void;
   openSocket(startedAt: number): void;
   closeSocket(end: RelayEnd): void;
   inRotation(): boolean;
+  /** A release copies this request to its canary (mirror.ts): the version, or null. */
+  readonly mirrorTo: string | null;
 }
+
+/** How an attempt ended, as its instance is released with it; `cause` says why a connect failure got no answer (metrics count it by cause). */
+type AttemptOutcome = Omit<ReleaseOutcome, "durationMs"> & { readonly cause?: NoAnswerClass | undefined };
 
 type AssignResult = { readonly ok: true; readonly assignment: Assignment } | Failure;
 
@@ -94,17 +102,27 @@ export async function proxyToService(request: Request, service: string, rest: st
     protocol: incoming.protocol === "https:" ? "https" : "http",
     host: incoming.host,
     requestId: meta.requestId,
+    traceparent: formatTraceparent(meta.trace),
+    tracestate: meta.trace.tracestate,
     dropAuthorization,
     present: meta.headersToDrop,
   });
   if (upgrade) asUpgradeHeaders(headers);
   const pathAndQuery = rest + incoming.search;
+  const mirrorTo = assigned.assignment.mirrorTo;
+  if (mirrorTo !== null && body === null && !upgrade && (request.method === "GET" || request.method === "HEAD")) {
+    mirror(env, ctx, config, { service, version: mirrorTo, method: request.method, pathAndQuery, headers });
+  }
   let tried: string[] | null = null;
   let assignment = assigned.assignment;
+  // Time spent waiting for instances' response headers, over every attempt (Server-Timing).
+  let upstreamMs = 0;
   for (let attempt = 0; ; attempt++) {
     meta.instance = assignment.instanceId;
     const startedAt = Date.now();
     const result = await callUpstream(env, config, assignment.target, pathAndQuery, { method: request.method, headers, body, signal: overLimit }, assignment.timeoutMs);
+    const answeredAt = Date.now();
+    upstreamMs += answeredAt - startedAt;
     const failure = retryableFailure(result);
     if (failure !== null && attempt < MAX_RETRIES && isRetryable(request.method, body !== null, failure.kind, failure.status)) {
       (tried ??= []).push(assignment.instanceId);
@@ -115,9 +133,22 @@ export async function proxyToService(request: Request, service: string, rest: st
         continue;
       }
     }
-    if (upgrade && result.kind === "response") return upgraded(request, result.response, assignment, startedAt, service, context, limit);
-    return respond(request, result, assignment, startedAt, service, meta, ctx, limit);
+    const answer = upgrade && result.kind === "response" ? upgraded(request, result.response, assignment, startedAt, service, context, limit) : respond(request, result, assignment, startedAt, service, meta, ctx, limit);
+    return withServerTiming(answer, answeredAt - meta.receivedAt - upstreamMs, upstreamMs);
   }
+}
+
+/**
+ * Server-Timing (W3C) on what the proxy answers once it has tried an
+ * instance: `edge` is the orchestrator's own time (receipt to response
+ * headers, less the upstream's), `upstream` the wait for instances' response
+ * headers over every attempt, in whole ms. Appended, so an upstream's own
+ * metrics stay first. The runtime's clock moves only across I/O, so `edge` is
+ * time spent waiting (a rate-limit or registry answer, a retry's pick), not CPU.
+ */
+function withServerTiming(response: Response, edgeMs: number, upstreamMs: number): Response {
+  response.headers.append("server-timing", `edge;dur=${edgeMs > 0 ? edgeMs : 0}, upstream;dur=${upstreamMs}`);
+  return response;
 }
 
 
@@ -144,6 +175,7 @@ class LocalAssignment implements Assignment {
   readonly target: Target;
   readonly timeoutMs: number;
   readonly panic: boolean;
+  readonly mirrorTo: string | null;
 
   constructor(
     private readonly service: string,
@@ -154,14 +186,15 @@ class LocalAssignment implements Assignment {
     this.target = lease.target;
     this.timeoutMs = lease.timeoutMs;
     this.panic = lease.panic;
+    this.mirrorTo = lease.mirrorTo;
   }
 
-  release(outcome: Omit<ReleaseOutcome, "durationMs">, startedAt: number, bytes = 0): void {
+  release(outcome: AttemptOutcome, startedAt: number, bytes = 0): void {
     if (this.released) return;
     this.released = true;
     const { env, ctx, meta } = this.context;
     const settled: ReleaseOutcome = { status: outcome.status, failure: outcome.failure, durationMs: Date.now() - startedAt };
-    recordOutcome(env, ctx, meta.config.metricsFlushIntervalMs, { service: this.service, instance: this.instanceId, outcome: settled, bytes });
+    recordOutcome(env, ctx, meta.config.metricsFlushIntervalMs, { service: this.service, instance: this.instanceId, outcome: settled, bytes, cause: outcome.cause });
     scheduleEdgeFlush(env, ctx, edgeRouter(env).release(this.lease, settled));
   }
 
@@ -205,7 +238,7 @@ function releaseFailed(result: UpstreamResult, assignment: Assignment, startedAt
     void result.response.body?.cancel();
     assignment.release({ status: result.response.status, failure: null }, startedAt);
   } else {
-    assignment.release({ status: null, failure: result.kind === "timeout" ? "timeout" : "connect" }, startedAt);
+    assignment.release({ status: null, failure: result.kind === "timeout" ? "timeout" : "connect", cause: result.kind === "connect" ? result.errorClass : undefined }, startedAt);
   }
 }
 
@@ -222,14 +255,18 @@ function respond(
   switch (result.kind) {
     case "timeout":
       lease.release({ status: null, failure: "timeout" }, startedAt);
+      noteUpstreamError(meta, timeoutError(lease.timeoutMs).message);
       return problem(504, ProblemType.upstreamTimeout, "Upstream timeout", `${service} did not answer within ${lease.timeoutMs} ms.`, {
         service,
         instance: lease.instanceId,
+        cause: "timeout",
         timeoutMs: lease.timeoutMs,
       });
     case "connect":
-      lease.release({ status: null, failure: "connect" }, startedAt);
-      return problem(502, ProblemType.upstreamUnreachable, "Bad gateway", `${service} could not be reached.`, { service, instance: lease.instanceId });
+      // The client learns the class; the host and the runtime's words stay in the access log.
+      lease.release({ status: null, failure: "connect", cause: result.errorClass }, startedAt);
+      noteUpstreamError(meta, result.error);
+      return problem(502, ProblemType.upstreamUnreachable, "Bad gateway", `${service} could not be reached (${result.errorClass}).`, { service, instance: lease.instanceId, cause: result.errorClass });
     case "refused": {
       lease.release({ status: null, failure: "aborted" }, startedAt);
       if (result.reason instanceof BrokenBody) {

@@ -40,6 +40,7 @@ export const registerInstance: Handler = async (request, env, _ctx, meta) => {
     target,
     weight: input.weight ?? 1,
     metadata: input.metadata ?? {},
+    ...(input.version === undefined ? {} : { version: input.version }),
     ...(input.ttlSeconds === undefined ? {} : { ttlSeconds: input.ttlSeconds }),
     ...(input.standby ? { standby: true } : {}),
   });

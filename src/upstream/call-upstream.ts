@@ -4,18 +4,29 @@
  * prober so both obey the same SSRF rule (re-checked on every call) and
  * neither follows redirects.
  */
+import { connect } from "cloudflare:sockets";
 import { bindingByName, isFetcher } from "../platform/bindings";
 import { type Config, upstreamUrlPolicy } from "../config";
 import { PerOwnerCache } from "../core/per-owner-cache";
+import { type Endpoint, type NoAnswerClass, type UpstreamError, classifyThrown, clueOf, endpointOf, needsReachability, upstreamError } from "../core/upstream-errors";
 import { checkUpstreamUrl } from "../core/url-guard";
 import type { Target } from "../contracts/registry";
 
 export type UpstreamResult =
   | { readonly kind: "response"; readonly response: Response }
   | { readonly kind: "timeout" }
-  | { readonly kind: "connect"; readonly error: string }
-  /** The caller's own signal stopped the call (e.g. its request body went over the limit); `reason` is that signal's. */
+  /**
+   * No answer, for a reason other than our deadline: `errorClass` is why
+   * (core/upstream-errors.ts: dns, refused, reset, tls, other, or timeout when
+   * the runtime itself gave up) and `error` says it in one line, prefixed with
+   * the class ("dns: lookup failed for api.internal"). Never a stack.
+   */
+  | { readonly kind: "connect"; readonly error: string; readonly errorClass: NoAnswerClass }
+  /** The caller's own signal stopped the call (e.g. its request body went over the limit); `reason` is that signal's. Not a connection refused: that is a "connect" with errorClass "refused". */
   | { readonly kind: "refused"; readonly reason: unknown };
+
+/** The longest the reachability check behind an ambiguous failure may take: a refusal or a failed lookup answers in milliseconds. */
+const REACHABILITY_TIMEOUT_MS = 1_000;
 
 /**
  * Resolves to the upstream's response once its headers arrive, or to why
@@ -45,6 +56,7 @@ export async function callUpstream(
     timedOut = true;
     deadline.abort(new Error("upstream timeout"));
   }, timeoutMs);
+  let failure: unknown;
   try {
     init.redirect = "manual";
     init.signal = callerSignal ? AbortSignal.any([callerSignal, deadline.signal]) : deadline.signal;
@@ -53,9 +65,59 @@ export async function callUpstream(
   } catch (error) {
     if (callerSignal?.aborted) return { kind: "refused", reason: callerSignal.reason };
     if (timedOut) return { kind: "timeout" };
-    return { kind: "connect", error: error instanceof Error ? error.message : String(error) };
+    failure = error;
   } finally {
     clearTimeout(timer);
+  }
+  const explained = await explainFailure(failure, target, Math.min(REACHABILITY_TIMEOUT_MS, timeoutMs));
+  return { kind: "connect", error: explained.message, errorClass: explained.class };
+}
+
+/** A target this call will not try: a binding that is not there, or a URL the SSRF guard refuses now. */
+class TargetUnavailable extends Error {}
+
+/**
+ * Why a call that threw got no answer (core/upstream-errors.ts). Where the
+ * runtime's error leaves two classes open (workerd says "Network connection
+ * lost." for a refusal and a reset alike, and hides a failed DNS lookup and a
+ * failed TLS handshake behind "internal error"), one plain TCP connection to the
+ * same host and port tells them apart. It is made only after a failure, so it
+ * costs nothing while an upstream answers, and the connection the failed call
+ * held is already gone (the six-connection limit is not strained).
+ */
+async function explainFailure(error: unknown, target: Target, budgetMs: number): Promise<UpstreamError<NoAnswerClass>> {
+  if (error instanceof TargetUnavailable) return upstreamError("other", error.message);
+  const endpoint = target.kind === "url" ? endpointOf(new URL(target.url)) : null;
+  const clue = clueOf(error);
+  const reachable = endpoint !== null && needsReachability(clue, endpoint) ? await tcpReachable(endpoint, budgetMs) : null;
+  return classifyThrown(clue, endpoint, reachable, target.kind === "binding" ? `binding ${target.binding}` : target.url);
+}
+
+/** Whether a plain TCP connection to the endpoint opens within `budgetMs`; null when that cannot be told (no socket API, no answer in time). */
+async function tcpReachable(endpoint: Endpoint, budgetMs: number): Promise<boolean | null> {
+  const hostname = endpoint.host.startsWith("[") ? endpoint.host.slice(1, -1) : endpoint.host;
+  let socket: Socket;
+  try {
+    socket = connect({ hostname, port: endpoint.port });
+  } catch {
+    return null;
+  }
+  // A failed open also rejects `closed`; nobody else waits on it.
+  socket.closed.catch(() => undefined);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      socket.opened.then(
+        () => true,
+        () => false,
+      ),
+      new Promise<null>((resolve) => {
+        timer = setTimeout(() => resolve(null), budgetMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    socket.close().catch(() => undefined);
   }
 }
 
@@ -63,12 +125,12 @@ export async function callUpstream(
 function send(env: Env, config: Config, target: Target, pathAndQuery: string, init: RequestInit): Promise<Response> {
   if (target.kind === "binding") {
     const binding = bindingByName(env, target.binding);
-    if (!isFetcher(binding)) throw new Error(`binding ${target.binding} is not available`);
+    if (!isFetcher(binding)) throw new TargetUnavailable(`binding ${target.binding} is not available`);
     return binding.fetch(new Request(new URL(pathAndQuery, "https://upstream.invalid"), init));
   }
   // Checked on every call: the registry entry is only as trustworthy as the token that wrote it.
   const base = upstreamBase(config, target.url);
-  if (!base.ok) throw new Error(`upstream url refused: ${base.message}`);
+  if (!base.ok) throw new TargetUnavailable(`upstream url refused: ${base.message}`);
   return fetch(base.prefix + pathAndQuery, init);
 }
 

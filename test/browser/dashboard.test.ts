@@ -127,19 +127,23 @@ describe("dashboard in chromium", () => {
       await page.getByRole("button", { name: "Sign in" }).click();
       await page.waitForURL(`${baseUrl}/admin/dashboard`);
 
-      // ---- the six demo services, each with a status, over a live connection
+      // ---- the six demo services, each a row with a status, over a live connection
       for (const name of SERVICES) {
         await page.locator(`[data-testid="service-${name}"]`).waitFor();
         expect(await page.locator(`[data-testid="status-${name}"]`).textContent()).toMatch(STATUSES);
       }
-      expect(await page.locator('[data-testid^="service-"]').count()).toBe(SERVICES.length);
       await page.locator('[data-testid="connection"]', { hasText: /^Live$/ }).waitFor({ timeout: PUSH_TIMEOUT_MS });
       // The fleet's health checks pass within a few sweeps: wait for analytics to be healthy before stopping it.
       await page.locator('[data-testid="status-analytics"]', { hasText: /^healthy$/ }).waitFor({ timeout: 30_000 });
-      // Each instance row shows its health and last check.
+      // Rows are collapsed until opened (click or Enter); then each instance shows its health and last check.
       const analytics = page.locator('[data-testid="service-analytics"]');
-      expect(await analytics.locator(".instance").count()).toBe(2);
-      await analytics.locator(".instance", { hasText: "pass" }).first().waitFor({ timeout: PUSH_TIMEOUT_MS });
+      const analyticsRow = analytics.locator("tr.svc-row");
+      expect(await analyticsRow.getAttribute("aria-expanded")).toBe("false");
+      expect(await analytics.locator("tr.inst").count()).toBe(0);
+      await analyticsRow.click();
+      expect(await analyticsRow.getAttribute("aria-expanded")).toBe("true");
+      expect(await analytics.locator("tr.inst").count()).toBe(2);
+      await analytics.locator("tr.inst", { hasText: "pass" }).first().waitFor({ timeout: PUSH_TIMEOUT_MS });
 
       // ---- stop analytics from the UI; the change must arrive over the socket, without a reload or a state fetch
       const stateFetches: string[] = [];
@@ -161,12 +165,15 @@ describe("dashboard in chromium", () => {
       await page.locator("#toast", { hasText: "now stopped" }).waitFor();
       expect(navigations).toBe(0);
       expect(stateFetches).toEqual([]);
+      // It came as a delta that replaced the analytics entry.
       const stoppedPush = pushed.some(({ at, data }) => {
         if (at < stopClickedAt) return false;
-        const message = JSON.parse(data) as { type?: string; services?: Array<{ name: string; status: string }> };
-        return message.type === "snapshot" && message.services?.some((s) => s.name === "analytics" && s.status === "stopped") === true;
+        const message = JSON.parse(data) as { type?: string; put?: { services?: Record<string, { status: string }> } };
+        return message.type === "delta" && message.put?.services?.analytics?.status === "stopped";
       });
       expect(stoppedPush).toBe(true);
+      // A stopped service heads the list of what needs attention, as a link to its row.
+      await page.locator('[data-testid="attention"] a.jump', { hasText: /^analytics$/ }).waitFor({ timeout: PUSH_TIMEOUT_MS });
       await page.screenshot({ path: join(ARTIFACTS, "dashboard-analytics-stopped.png") });
 
       // ---- start it again: it leaves "stopped"
@@ -178,7 +185,7 @@ describe("dashboard in chromium", () => {
       expect(stateFetches).toEqual([]);
 
       // ---- one instance: stop and start it from its own buttons
-      const instanceRow = analytics.locator(".instance", { hasText: "analytics-1" });
+      const instanceRow = analytics.locator("tr.inst", { hasText: "analytics-1" });
       const instanceTestId = (await instanceRow.getAttribute("data-testid")) ?? "";
       const instanceId = instanceTestId.replace(/^instance-/, "");
       expect(instanceId).not.toBe("");
@@ -186,41 +193,56 @@ describe("dashboard in chromium", () => {
       await dialog.waitFor({ state: "visible" });
       expect(await dialog.textContent()).toContain("analytics-1");
       await page.locator('[data-testid="confirm-action"]').click();
-      await instanceRow.locator(".badge", { hasText: /^stopped$/ }).waitFor({ timeout: PUSH_TIMEOUT_MS });
+      await instanceRow.locator(".inst-state", { hasText: /^stopped$/ }).waitFor({ timeout: PUSH_TIMEOUT_MS });
       await page.locator(`[data-testid="instance-action-${instanceId}-start"]`).click();
       await dialog.waitFor({ state: "visible" });
       await page.locator('[data-testid="confirm-action"]').click();
-      await instanceRow.locator(".badge", { hasText: /^stopped$/ }).waitFor({ state: "hidden", timeout: PUSH_TIMEOUT_MS });
+      await instanceRow.locator(".inst-state", { hasText: /^active$/ }).waitFor({ timeout: PUSH_TIMEOUT_MS });
       expect(navigations).toBe(0);
 
       // ---- a cancelled confirmation does nothing
+      await page.locator('[data-testid="service-api"] tr.svc-row').click();
       await page.locator('[data-testid="action-api-restart"]').click();
       await dialog.waitFor({ state: "visible" });
       await page.locator('[data-testid="cancel-action"]').click();
       await dialog.waitFor({ state: "hidden" });
       expect(await page.locator('[data-testid="status-api"]').textContent()).not.toBe("stopped");
 
+      // ---- the keyboard: "/" focuses the search; Enter on a focused row opens and closes it
+      await page.locator("body").click({ position: { x: 5, y: 5 } });
+      await page.keyboard.press("/");
+      expect(await page.evaluate(() => document.activeElement?.id)).toBe("search");
+      await page.keyboard.type("bank");
+      await page.locator('[data-testid="service-api"]').waitFor({ state: "detached" });
+      expect(await page.locator("tbody.svc").count()).toBe(1);
+      await page.keyboard.press("Escape");
+      await page.locator('[data-testid="service-api"]').waitFor();
+      const bankingRow = page.locator('[data-testid="service-banking"] tr.svc-row');
+      await bankingRow.focus();
+      await page.keyboard.press("Enter");
+      expect(await bankingRow.getAttribute("aria-expanded")).toBe("true");
+      await page.keyboard.press("Enter");
+      expect(await bankingRow.getAttribute("aria-expanded")).toBe("false");
+
       // ---- the trend charts: one service, then all again
       const scope = page.getByTestId("chart-scope");
-      expect(await scope.locator("option").count()).toBe(SERVICES.length + 1);
+      for (const name of SERVICES) expect(await scope.locator(`option[value="${name}"]`).count()).toBe(1);
       await scope.selectOption("api");
       await page.locator('[data-testid="chart-latency"] canvas').waitFor();
       await scope.selectOption("");
 
       expect(await page.locator('[data-testid="connection"]').textContent()).toBe("Live");
-      // Let the charts gather a few more points for the screenshot.
+      // Let the charts and sparklines gather a few more points for the screenshot.
       await page.waitForTimeout(3_000);
       await page.screenshot({ path: join(ARTIFACTS, "dashboard-desktop.png"), fullPage: true });
 
-      // ---- phone width: one column, no horizontal scrolling
+      // ---- phone width: one column, no horizontal scrolling, even with a service open
       await page.setViewportSize({ width: 375, height: 812 });
       await page.evaluate(() => window.scrollTo(0, 0));
       await page.waitForTimeout(500);
       const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
       expect(widths.scroll).toBeLessThanOrEqual(375);
-      // One column: every service card starts at the same x and fits the viewport.
-      const boxes = await Promise.all(SERVICES.map((name) => page.locator(`[data-testid="service-${name}"]`).boundingBox()));
-      expect(new Set(boxes.map((box) => Math.round(box?.x ?? -1))).size).toBe(1);
+      const boxes = await Promise.all(SERVICES.map((name) => page.locator(`[data-testid="service-${name}"] tr.svc-row`).boundingBox()));
       for (const box of boxes) expect((box?.x ?? 0) + (box?.width ?? 0)).toBeLessThanOrEqual(375);
       await page.screenshot({ path: join(ARTIFACTS, "dashboard-phone.png") });
       await page.screenshot({ path: join(ARTIFACTS, "dashboard-phone-full.png"), fullPage: true });
@@ -245,11 +267,20 @@ describe("dashboard live connection", () => {
     const context: BrowserContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
     const problems = collectProblems(page);
-    // The socket passes through the test (to the real server), so the test can cut it like a network or server would.
+    // The socket passes through the test (to the real server), so the test can cut it like a network or server
+    // would, and hold the real server's messages back while it plays a server of its own.
     const sockets: WebSocketRoute[] = [];
+    const relay = { held: false, fromPage: [] as string[] };
     await page.routeWebSocket(/\/admin\/dashboard\/live$/, (socket) => {
-      socket.connectToServer();
+      const server = socket.connectToServer();
       sockets.push(socket);
+      server.onMessage((message) => {
+        if (!relay.held) socket.send(message);
+      });
+      socket.onMessage((message) => {
+        relay.fromPage.push(String(message));
+        if (!relay.held) server.send(message);
+      });
     });
     const banner = page.locator('[data-testid="connection"]');
     try {
@@ -268,62 +299,73 @@ describe("dashboard live connection", () => {
       expect(reconnectedAfterMs).toBeLessThan(10_000);
       await page.locator('[data-testid="service-analytics"]').waitFor();
 
-      // Whatever the server sends is shown as text, never parsed as HTML; alerts and their history render.
+      // Whatever the server sends is shown as text, never parsed as HTML; alerts link to what they name; history renders.
       const evil = '<img src=x data-evil="1">';
-      const now = Date.now() + 60_000; // newer than anything the server has sent, so the page takes it
-      const stats = { totalRequests: 10, errorRate: 50, p50: 5, p95: 9, p99: 12, throughput: { m1: 1, m5: 1, m15: 1 }, recent: { p50: 5, p95: 9, p99: 12 } };
-      const labels = { alertname: "InstanceUnhealthy", service: `svc${evil}`, instance: "inst-1", severity: "critical" };
-      const synthetic = {
+      const now = Date.now();
+      const stats = { requests: 10, rps: 1, errorRate: 50, recent: { errorRate: 50, p50: 5, p95: 9, p99: 12 } };
+      const service = `svc${evil}`;
+      const labels = { name: "InstanceUnhealthy", service, instance: "inst-1", severity: "critical" };
+      const snapshot = {
         type: "snapshot",
-        generatedAt: new Date(now).toISOString(),
-        environment: `env${evil}`,
-        services: [
-          {
-            name: `svc${evil}`,
-            status: "unhealthy",
-            panic: true,
-            adminState: "active",
-            strategy: "round-robin",
-            inflight: 0,
-            instances: [
-              {
-                id: "inst-1",
-                health: "unhealthy",
-                adminState: "active",
-                target: { kind: "url", url: `http://x/${evil}` },
-                weight: 1,
-                effectiveWeight: 1,
-                inflight: 0,
-                metadata: { name: `name${evil}` },
-                ejectedUntil: new Date(now + 30_000).toISOString(),
-                activeCheck: { lastCheckAt: new Date(now).toISOString(), lastResult: "fail", lastLatencyMs: 12, lastError: `boom${evil}`, consecutiveFailures: 3 },
-              },
-            ],
+        version: 1,
+        at: now,
+        view: {
+          environment: `env${evil}`,
+          global: { ...stats, inflight: 0, websockets: 0 },
+          loop: { lastSweepAt: now, probed: 1, shards: 1, vantagePoints: ["local"], discounted: [], sweepFailures: 0, alertFailures: 0 },
+          services: { [service]: { ...stats, status: "unhealthy", admin: "active", strategy: "round-robin", inflight: 0, panic: true } },
+          instances: {
+            "inst-1": {
+              service,
+              target: `http://x/${evil}`,
+              health: "unhealthy",
+              check: "fail",
+              // Classified errors with a trace id (another engineer's work) render too.
+              error: { class: "refused", message: `boom${evil}`, traceId: "4bf92f3577b34da6a3ce929d0e0e4736" },
+              ejectedUntil: now + 30_000,
+              name: `name${evil}`,
+            },
           },
-        ],
-        metrics: { global: { ...stats, inflight: 0 }, workers: { [`svc${evil}`]: stats } },
-        alerts: {
-          active: [{ alert: { labels, annotations: { summary: `summary${evil}`, description: "details" }, startsAt: now - 5_000, endsAt: null }, state: "active", silencedBy: [], inhibited: false }],
+          alerts: { fp1: { ...labels, state: "active", summary: `summary${evil}`, startsAt: now - 5_000 } },
           history: {
             entries: [
-              { groupKey: "g2", status: "resolved", alerts: [{ status: "resolved", labels, annotations: { summary: "resolved one", description: "" } }], at: now - 1_000 },
-              { groupKey: "g1", status: "firing", alerts: [{ status: "firing", labels, annotations: { summary: "fired", description: "" } }], at: now - 4_000 },
+              { at: now - 1_000, status: "resolved", groupKey: "g2", alerts: [{ name: "InstanceUnhealthy", status: "resolved", service, instance: "inst-1" }], summary: "resolved one" },
+              { at: now - 4_000, status: "firing", groupKey: "g1", alerts: [{ name: "InstanceUnhealthy", status: "firing", service, instance: "inst-1" }], summary: "fired" },
             ],
+            total: 2,
             dropped: 0,
           },
+          autoscaling: [],
         },
-        loop: { lastSweepAt: now, lastSweepProbed: 1, consecutiveSweepFailures: 0, consecutiveAlertFailures: 0, recentEvents: [] },
       };
-      sockets[1]?.send(JSON.stringify(synthetic));
+      relay.held = true;
+      sockets[1]?.send(JSON.stringify(snapshot));
       await page.locator('[data-testid="alerts-active"] li').first().waitFor({ timeout: 5_000 });
       expect(await page.locator('[data-testid="alerts-active"] li').count()).toBe(1);
       expect(await page.locator('[data-testid="alerts-active"]').textContent()).toContain(`summary${evil}`);
       const history = page.locator('[data-testid="alerts-history"] li');
       expect(await history.count()).toBe(2);
       expect(await history.first().textContent()).toContain("resolved"); // newest first
-      expect(await page.getByTestId(`status-svc${evil}`).textContent()).toBe("unhealthy");
+      expect(await page.getByTestId(`status-${service}`).textContent()).toBe("unhealthy");
+      // The alert's instance link opens its service and highlights the instance, with its error and trace id.
+      await page.locator('[data-testid="alerts-active"] a.jump-instance').click();
+      const row = page.locator('[data-testid="instance-inst-1"]');
+      await row.waitFor();
+      expect(await row.getAttribute("class")).toContain("highlight");
+      expect(await row.textContent()).toContain(`boom${evil}`);
+      expect(await row.textContent()).toContain("trace 4bf92f3577b34da6a3ce929d0e0e4736");
+      expect(await row.locator(".badge-error").textContent()).toBe("refused");
       expect(await page.locator("[data-evil]").count()).toBe(0);
       await page.screenshot({ path: join(ARTIFACTS, "dashboard-alerts.png"), fullPage: true });
+
+      // A delta that skips a version is not applied: the page asks for a snapshot instead.
+      relay.fromPage.length = 0;
+      sockets[1]?.send(JSON.stringify({ type: "delta", from: 5, to: 6, at: now + 1, put: { services: { [service]: { ...stats, status: "healthy", admin: "active", strategy: "round-robin", inflight: 0 } } } }));
+      await expect.poll(() => relay.fromPage.includes("refresh"), { timeout: 5_000 }).toBe(true);
+      expect(await page.getByTestId(`status-${service}`).textContent()).toBe("unhealthy");
+      // The next delta on top of version 1 applies.
+      sockets[1]?.send(JSON.stringify({ type: "delta", from: 1, to: 2, at: now + 2, set: { environment: "patched" } }));
+      await page.locator("#environment", { hasText: /^patched$/ }).waitFor({ timeout: 5_000 });
 
       // 4001 (the session expired): straight to the sign-in page.
       await context.clearCookies();

@@ -9,7 +9,10 @@
  *    test/e2e/global-setup.ts (wrangler dev reloads on every save, and others
  *    edit the tree while tests run);
  * 4. the demo fleet (demo/fleet.mjs): six services × two instances on free
- *    loopback ports, registered with that orchestrator.
+ *    loopback ports, registered with that orchestrator;
+ * 5. a second orchestrator from the same snapshot with the default rate limits
+ *    (and no fleet), for what only the real limits show: a dashboard reloaded
+ *    ten times in a minute must not be refused.
  *
  * Teardown stops the fleet (it deregisters while the orchestrator is still up),
  * then the whole wrangler process group, then removes the temporary files.
@@ -53,13 +56,6 @@ function ensureChromium(): void {
   if (!existsSync(CHROMIUM)) throw new Error(`apt-get installed chromium, but ${CHROMIUM} is still missing.`);
 }
 
-/** Top-level entries that are never part of the Worker (or must not be: secrets files). */
-
-/** Copies the tree as it is now (dashboard build output included); returns the wrangler.toml to run. */
-
-
-
-
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   buildDashboard();
@@ -71,10 +67,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const logFile = join(workDir, "wrangler.log");
   writeFileSync(envFile, "# intentionally empty: keeps .dev.vars and .env out of the browser test\n");
   const configPath = snapshotTree(join(workDir, "tree"));
+  // Its own copy of the tree: two wrangler devs would share the tree's .wrangler/ build directory.
+  const strictConfigPath = snapshotTree(join(workDir, "strict-tree"));
 
   const adminKey = `admin-${randomBytes(18).toString("hex")}`;
   const registrationToken = `reg-${randomBytes(18).toString("hex")}`;
-  const [port, inspectorPort] = [await freePort(), await freePort()];
+  const [port, inspectorPort, strictPort, strictInspectorPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const vars: Record<string, string> = {
     ENVIRONMENT: "development",
     ORCHESTRATOR_API_KEY: adminKey,
@@ -91,17 +89,32 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const dev = startWranglerDev({ configPath, port, inspectorPort, persistDir, envFile, vars, logFile });
   const child = dev.child;
   const baseUrl = `http://127.0.0.1:${port}`;
+  // Default rate limits: only what the dashboard needs to sign in.
+  const strictLogFile = join(workDir, "wrangler-strict.log");
+  const strict = startWranglerDev({
+    configPath: strictConfigPath,
+    port: strictPort,
+    inspectorPort: strictInspectorPort,
+    persistDir: join(workDir, "strict-state"),
+    envFile,
+    vars: { ENVIRONMENT: "development", ORCHESTRATOR_API_KEY: adminKey },
+    logFile: strictLogFile,
+  });
+  const strictBaseUrl = `http://127.0.0.1:${strictPort}`;
 
   let fleet: { stop: () => Promise<void> } | null = null;
   const cleanup = async () => {
     await fleet?.stop().catch(() => undefined);
-    await dev.stop();
-    if (process.env.BROWSER_KEEP_LOGS) console.log(`[browser] wrangler output kept in ${logFile}`);
+    await Promise.all([dev.stop(), strict.stop()]);
+    if (process.env.BROWSER_KEEP_LOGS) console.log(`[browser] wrangler output kept in ${logFile} and ${strictLogFile}`);
     else rmSync(workDir, { recursive: true, force: true });
   };
 
   try {
-    await waitForHealth(baseUrl, child, Date.now() + STARTUP_TIMEOUT_MS, STARTUP_TIMEOUT_MS);
+    await Promise.all([
+      waitForHealth(baseUrl, child, Date.now() + STARTUP_TIMEOUT_MS, STARTUP_TIMEOUT_MS),
+      waitForHealth(strictBaseUrl, strict.child, Date.now() + STARTUP_TIMEOUT_MS, STARTUP_TIMEOUT_MS),
+    ]);
     // Any base port works (busy ports are skipped); a free ephemeral one keeps clear of `npm start`'s 9101.
     // Aborted only if registration hangs; the fleet listens to this signal for its whole life.
     const giveUp = new AbortController();
@@ -112,13 +125,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
       clearTimeout(timer);
     }
   } catch (error) {
-    console.error(`[browser] ${String(error)}\n----- wrangler dev output -----\n${tail(logFile)}\n-------------------------------`);
+    console.error(`[browser] ${String(error)}\n----- wrangler dev output -----\n${tail(logFile)}\n----- second wrangler dev (default limits) -----\n${tail(strictLogFile)}\n-------------------------------`);
     await cleanup();
     throw error;
   }
 
   project.provide("browserBaseUrl", baseUrl);
   project.provide("browserAdminKey", adminKey);
+  project.provide("browserRegistrationToken", registrationToken);
+  project.provide("browserStrictBaseUrl", strictBaseUrl);
   project.provide("browserExecutable", CHROMIUM);
   project.provide("browserWranglerLog", logFile);
   return cleanup;

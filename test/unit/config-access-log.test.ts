@@ -52,6 +52,7 @@ describe("logAccess under each ACCESS_LOG mode", () => {
     return {
       config: parseConfig({ ACCESS_LOG: accessLog }),
       requestId: "req-12345678",
+      trace: { traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7", parentId: null, sampled: false, tracestate: null },
       receivedAt: Date.now(),
       url: new URL("https://orchestrator.example/api/services?page=2"),
       clientIp: "203.0.113.7",

@@ -35,9 +35,11 @@ describe("decideQuorum: majority of the vantage points that answered", () => {
     expect(d.verdicts[0]?.probe?.latencyMs).toBe(90);
   });
 
-  it("a failing verdict names the vantage point in its error when there are several", () => {
+  it("a failing verdict names the vantage point after its error when there are several, so the error's class stays first", () => {
     const d = decideQuorum([batch("wnam", { a: timeout, b: pass() }), batch("enam", { a: fail, b: pass() })]);
-    expect(d.verdicts[0]?.probe).toMatchObject({ ok: false, kind: "timeout", error: "wnam: no answer within 5000 ms" });
+    expect(d.verdicts[0]?.probe).toMatchObject({ ok: false, kind: "timeout", error: "no answer within 5000 ms (from wnam)" });
+    const classed = decideQuorum([batch("wnam", { a: { ...fail, error: "dns: lookup failed for api.internal" } }), batch("enam", { a: fail })]);
+    expect(classed.verdicts[0]?.probe?.error).toBe("dns: lookup failed for api.internal (from wnam)");
   });
 });
 

@@ -93,7 +93,7 @@ describe("metricsView", () => {
     const view = metricsView(sampleState(), NOW);
     const api = view.workers.api;
     expect(api?.totalRequests).toBe(100);
-    expect(api?.errors).toEqual({ "4xx": 10, "5xx": 3, gateway: 2, timeout: 1, connect: 1 });
+    expect(api?.errors).toEqual({ "4xx": 10, "5xx": 3, gateway: 2, timeout: 1, connect: 1, byCause: { timeout: 1, dns: 0, refused: 0, reset: 0, tls: 0, other: 1 } });
     expect(api?.errorRate).toBe(5); // (3 + 2) / 100, the 10 4xx excluded
     expect(view.global.errorRate).toBe(4.17); // 5 / 120
     expect(api?.instances["api-1"]?.errorRate).toBe(0);

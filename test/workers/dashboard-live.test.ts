@@ -1,10 +1,15 @@
 /**
  * The live dashboard's WebSocket: authenticated at the edge, served by
- * MetricsDO with hibernatable WebSockets, pushing snapshots on change.
+ * MetricsDO with hibernatable WebSockets: a versioned snapshot of the live
+ * view on connect, then deltas on change (src/core/dashboard/delta.ts).
  */
 import { runInDurableObject, SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import * as v from "valibot";
 import { describe, expect, it } from "vitest";
+import { type LiveDelta, type LiveSnapshot, applyDelta } from "../../src/core/dashboard/delta";
+import type { LiveView } from "../../src/core/dashboard/live-view";
+import { DashboardLiveDeltaSchema, DashboardLiveSnapshotSchema } from "../../src/http/response-schemas";
 import { MetricsDO } from "../../src/index";
 import { metricsStub, registryStub } from "../../src/platform/stubs";
 
@@ -14,30 +19,47 @@ const OWN_ORIGIN = "https://orchestrator.test";
 let nextIp = 1;
 const ip = () => `198.18.60.${nextIp++ % 250}`;
 
-interface Snapshot {
-  type: string;
-  services: { name: string; adminState: string }[];
-}
+type Message = LiveSnapshot | LiveDelta | { type: "pong" };
 
 async function connect(headers: Record<string, string>) {
   const response = await SELF.fetch("https://orchestrator.test/admin/dashboard/live", { headers: { upgrade: "websocket", "cf-connecting-ip": ip(), ...headers } });
   return response;
 }
 
+/** Every message a socket receives, and the view they add up to (a snapshot, then each delta on top). */
 function inbox(socket: WebSocket) {
-  const messages: Snapshot[] = [];
-  socket.addEventListener("message", (event) => messages.push(JSON.parse(event.data as string) as Snapshot));
+  const messages: Message[] = [];
+  const state: { version: number | null; view: LiveView | null; gaps: number } = { version: null, view: null, gaps: 0 };
+  socket.addEventListener("message", (event) => {
+    const message = JSON.parse(event.data as string) as Message;
+    messages.push(message);
+    if (message.type === "snapshot") {
+      state.version = message.version;
+      state.view = message.view;
+    } else if (message.type === "delta") {
+      if (state.view === null || message.from !== state.version) state.gaps++;
+      else {
+        state.view = applyDelta(state.view, message);
+        state.version = message.to;
+      }
+    }
+  });
+  const poll = async <T>(find: () => T | undefined, timeoutMs: number, what: string): Promise<T> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = find();
+      if (found !== undefined) return found;
+      if (Date.now() > deadline) throw new Error(what);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
   return {
     messages,
-    async next(accept: (m: Snapshot) => boolean, timeoutMs = 8_000): Promise<Snapshot> {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const found = messages.find(accept);
-        if (found) return found;
-        if (Date.now() > deadline) throw new Error("no matching message");
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    },
+    state,
+    next: (accept: (m: Message) => boolean, timeoutMs = 8_000): Promise<Message> => poll(() => messages.find(accept), timeoutMs, "no matching message"),
+    /** Waits until the view the messages add up to satisfies `accept`. */
+    until: (accept: (view: LiveView) => boolean, timeoutMs = 8_000): Promise<LiveView> =>
+      poll(() => (state.view !== null && accept(state.view) ? state.view : undefined), timeoutMs, "the view never got there"),
   };
 }
 
@@ -52,6 +74,23 @@ async function signIn(): Promise<string> {
   const cookie = response.headers.get("set-cookie") ?? "";
   expect(cookie).toMatch(/^orch_session=[^;]+; Path=\/admin; HttpOnly; SameSite=Strict; Max-Age=\d+/);
   return cookie.split(";")[0] as string;
+}
+
+/** Registers one instance of a new service. */
+async function newService(): Promise<{ service: string; id: string }> {
+  const service = `ws-${crypto.randomUUID().slice(0, 8)}`;
+  const registered = await registryStub(env).register({ service, target: { kind: "url", url: `http://127.0.0.1:9/${service}` }, weight: 1, metadata: { name: `${service}-1` }, ttlSeconds: 3600 });
+  if (!registered.ok) throw new Error("registration failed");
+  return { service, id: registered.id };
+}
+
+async function openSocket(): Promise<{ socket: WebSocket; cookie: string }> {
+  const cookie = await signIn();
+  const response = await connect({ cookie, origin: OWN_ORIGIN });
+  expect(response.status).toBe(101);
+  const socket = response.webSocket as WebSocket;
+  socket.accept();
+  return { socket, cookie };
 }
 
 describe("dashboard WebSocket", () => {
@@ -80,18 +119,14 @@ describe("dashboard WebSocket", () => {
     expect(crossSite.status).toBe(403);
   });
 
-  it("subscribes, gets a snapshot, and receives a pushed update when an operator stops a service", async () => {
-    const service = `ws-${crypto.randomUUID().slice(0, 8)}`;
-    const registered = await registryStub(env).register({ service, target: { kind: "url", url: "http://127.0.0.1:9/" }, weight: 1, metadata: {}, ttlSeconds: 3600 });
-    expect(registered.ok).toBe(true);
-    const cookie = await signIn();
-    const response = await connect({ cookie, origin: OWN_ORIGIN });
-    expect(response.status).toBe(101);
-    const socket = response.webSocket as WebSocket;
-    socket.accept();
+  it("subscribes, gets a versioned snapshot of the live view, then a delta when an operator stops a service", async () => {
+    const { service, id } = await newService();
+    const { socket, cookie } = await openSocket();
     const messages = inbox(socket);
-    const first = await messages.next((m) => m.type === "snapshot" && m.services.some((s) => s.name === service));
-    expect(first.services.find((s) => s.name === service)?.adminState).toBe("active");
+    const first = (await messages.next((m) => m.type === "snapshot")) as LiveSnapshot;
+    expect(v.safeParse(DashboardLiveSnapshotSchema, first).success).toBe(true);
+    expect(first.view.services[service]?.admin).toBe("active");
+    expect(first.view.instances[id]).toMatchObject({ service, target: `http://127.0.0.1:9/${service}`, name: `${service}-1` });
     expect((await metricsStub(env).subscribers()).length).toBeGreaterThanOrEqual(1);
 
     const stop = await SELF.fetch(`https://orchestrator.test/admin/workers/${service}/stop`, {
@@ -99,9 +134,60 @@ describe("dashboard WebSocket", () => {
       headers: { cookie, origin: "https://orchestrator.test", "cf-connecting-ip": ip() },
     });
     expect(stop.status).toBe(200);
-    await messages.next((m) => m.services?.some((s) => s.name === service && s.adminState === "stopped"));
+    // The stop is pushed at once, as a delta that replaces the service's entry.
+    const delta = (await messages.next((m) => m.type === "delta" && m.put?.services?.[service]?.admin === "stopped")) as LiveDelta;
+    expect(v.safeParse(DashboardLiveDeltaSchema, delta).success).toBe(true);
+    expect(delta.to).toBe(delta.from + 1);
+    expect(messages.state.gaps).toBe(0);
+    expect(messages.state.view?.services[service]?.status).toBe("stopped");
     socket.send("ping");
     await messages.next((m) => m.type === "pong");
+    socket.close(1000, "done");
+  });
+
+  it("adds up to the server's view: the deltas applied to the first snapshot equal a snapshot asked for with refresh", async () => {
+    const { service, id } = await newService();
+    const { socket, cookie } = await openSocket();
+    const messages = inbox(socket);
+    await messages.next((m) => m.type === "snapshot");
+    // A few changes: an instance stopped and started, a new instance, one deregistered.
+    const headers = { cookie, origin: OWN_ORIGIN, "cf-connecting-ip": ip() };
+    const stop = await SELF.fetch(`https://orchestrator.test/admin/workers/${service}/instances/${id}/stop`, { method: "POST", headers });
+    expect(stop.status).toBe(200);
+    await stop.arrayBuffer();
+    await messages.until((view) => view.instances[id]?.admin === "stopped");
+    const second = await registryStub(env).register({ service, target: { kind: "url", url: `http://127.0.0.1:9/${service}/2` }, weight: 2, metadata: {}, ttlSeconds: 3600 });
+    if (!second.ok) throw new Error("registration failed");
+    const start = await SELF.fetch(`https://orchestrator.test/admin/workers/${service}/instances/${id}/start`, { method: "POST", headers });
+    expect(start.status).toBe(200);
+    await start.arrayBuffer();
+    const both = await messages.until((view) => view.instances[second.id]?.weight === 2 && view.instances[id]?.admin === undefined);
+    expect(both.instances[id]?.admin).toBeUndefined(); // active: left out
+    await registryStub(env).deregister(second.id);
+    await metricsStub(env).notifyChanged();
+    await messages.until((view) => view.instances[second.id] === undefined);
+    expect(messages.state.gaps).toBe(0);
+    // Ask for the current version whole: what the deltas added up to is that snapshot.
+    const count = messages.messages.length;
+    socket.send("refresh");
+    const fresh = (await messages.next((m) => m.type === "snapshot" && messages.messages.indexOf(m) >= count)) as LiveSnapshot;
+    const view = await messages.until(() => messages.state.version === fresh.version);
+    expect(view).toEqual(fresh.view);
+    socket.close(1000, "done");
+  });
+
+  it("sends every socket a snapshot after a wake-up: a new object cannot know what each was sent", async () => {
+    const { socket } = await openSocket();
+    const messages = inbox(socket);
+    const first = (await messages.next((m) => m.type === "snapshot")) as LiveSnapshot;
+    // What an eviction or hibernation does: a fresh MetricsDO over the same state, whose first push goes out.
+    await runInDurableObject(metricsStub(env), async (_object, state) => {
+      const fresh = new MetricsDO(state, env);
+      await state.blockConcurrencyWhile(async () => undefined);
+      await fresh.notifyChanged();
+    });
+    const again = (await messages.next((m) => m.type === "snapshot" && m !== first)) as LiveSnapshot;
+    expect(again.version).toBeGreaterThan(first.version);
     socket.close(1000, "done");
   });
 

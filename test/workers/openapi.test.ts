@@ -201,6 +201,25 @@ async function serviceOn(upstreamName: string | null, mode = "ok"): Promise<{ se
   return { service, id: registered.id as string, url };
 }
 
+/** A fresh service with a stable (v1) and a canary (v2) instance on the loopback upstream. */
+async function versionedService(): Promise<string> {
+  const service = unique("oa-rel");
+  for (const version of ["v1", "v2"]) await apiJson("POST", "/registry/instances", REGISTRATION, { service, url: `http://127.0.0.1:${port}/i/${unique("oa-rel")}`, ttlSeconds: 3600, version });
+  return service;
+}
+
+/** A dry run (never routed) with hour-long steps: nothing moves while the test looks at it. */
+const RELEASE = { version: "v2", steps: [10, 50, 100], stepIntervalSeconds: 3600, analysis: { minRequests: 20, maxErrorRatePercent: 5, maxP95VsStable: 1.5 }, stickiness: { source: "header", name: "X-User" }, pinHeader: "X-Version", mirrorPercent: 5, dryRun: true };
+
+/** The path of a release on a fresh service, left running, paused or aborted. */
+async function releasePath(state: "running" | "paused" | "aborted" = "running"): Promise<string> {
+  const service = await versionedService();
+  const release = await apiJson("POST", `/admin/services/${service}/releases`, ADMIN, RELEASE);
+  const path = `/admin/services/${service}/releases/${release.id as string}`;
+  if (state !== "running") await apiJson("POST", `${path}/${state === "paused" ? "pause" : "abort"}`, ADMIN);
+  return path;
+}
+
 const fx = {
   ok: { service: "", id: "", url: "" },
   unreachable: { service: "", id: "" },
@@ -333,6 +352,44 @@ const CASES: Record<string, readonly Case[]> = {
     { status: 400, call: () => ({ method: "DELETE", path: "/admin/services/Bad_Name/autoscaling", headers: bearer(ADMIN) }) },
   ],
   listAutoscaling: [{ status: 200, call: () => get("/admin/autoscaling", bearer(ADMIN)) }],
+
+  startRelease: [
+    { status: 201, call: async () => withBody("POST", `/admin/services/${await versionedService()}/releases`, ADMIN, RELEASE) },
+    { status: 400, call: () => withBody("POST", `/admin/services/${fx.ok.service}/releases`, ADMIN, { ...RELEASE, steps: [50, 40, 100] }) },
+    { status: 403, call: () => withBody("POST", `/admin/services/${fx.ok.service}/releases`, TEST_KEYS.operator, RELEASE) },
+    { status: 404, call: () => withBody("POST", `/admin/services/${unique("oa-none")}/releases`, ADMIN, RELEASE) },
+    { status: 409, call: async () => withBody("POST", (await releasePath()).replace(/\/[^/]+$/, ""), ADMIN, RELEASE) },
+    { status: 415, call: () => ({ method: "POST", path: `/admin/services/${fx.ok.service}/releases`, headers: { ...bearer(ADMIN), "content-type": "text/plain" }, body: "{}" }) },
+  ],
+  listReleases: [
+    { status: 200, call: async () => get((await releasePath("aborted")).replace(/\/[^/]+$/, ""), bearer(TEST_KEYS.viewer)) },
+    { status: 400, call: () => get("/admin/services/Bad_Name/releases", bearer(ADMIN)) },
+    { status: 404, call: () => get(`/admin/services/${unique("oa-none")}/releases`, bearer(ADMIN)) },
+  ],
+  getRelease: [
+    { status: 200, call: async () => get(await releasePath(), bearer(TEST_KEYS.viewer)) },
+    { status: 400, call: () => get(`/admin/services/Bad_Name/releases/${crypto.randomUUID()}`, bearer(ADMIN)) },
+    { status: 404, call: () => get(`/admin/services/${fx.ok.service}/releases/${crypto.randomUUID()}`, bearer(ADMIN)) },
+  ],
+  promoteRelease: [
+    { status: 200, call: async () => ({ method: "POST", path: `${await releasePath()}/promote`, headers: bearer(TEST_KEYS.operator) }) },
+    { status: 404, call: () => ({ method: "POST", path: `/admin/services/${fx.ok.service}/releases/${crypto.randomUUID()}/promote`, headers: bearer(ADMIN) }) },
+    { status: 409, call: async () => ({ method: "POST", path: `${await releasePath("aborted")}/promote`, headers: bearer(ADMIN) }) },
+  ],
+  abortRelease: [
+    { status: 200, call: async () => ({ method: "POST", path: `${await releasePath("paused")}/abort`, headers: bearer(TEST_KEYS.operator) }) },
+    { status: 403, call: async () => ({ method: "POST", path: `${await releasePath()}/abort`, headers: bearer(TEST_KEYS.viewer) }) },
+    { status: 409, call: async () => ({ method: "POST", path: `${await releasePath("aborted")}/abort`, headers: bearer(ADMIN) }) },
+  ],
+  pauseRelease: [
+    { status: 200, call: async () => ({ method: "POST", path: `${await releasePath()}/pause`, headers: bearer(TEST_KEYS.operator) }) },
+    { status: 409, call: async () => ({ method: "POST", path: `${await releasePath("paused")}/pause`, headers: bearer(ADMIN) }) },
+  ],
+  resumeRelease: [
+    { status: 200, call: async () => ({ method: "POST", path: `${await releasePath("paused")}/resume`, headers: bearer(TEST_KEYS.operator) }) },
+    { status: 400, call: () => ({ method: "POST", path: `/admin/services/Bad_Name/releases/${crypto.randomUUID()}/resume`, headers: bearer(ADMIN) }) },
+    { status: 409, call: async () => ({ method: "POST", path: `${await releasePath()}/resume`, headers: bearer(ADMIN) }) },
+  ],
 
   serviceLifecycle: [
     { status: 200, call: () => ({ method: "POST", path: `/admin/workers/${fx.life.service}/stop`, headers: bearer(TEST_KEYS.operator) }) },

@@ -11,10 +11,14 @@ export const ALERT_NAMES = [
   "HighLatency",
   "HeartbeatLapsed",
   "NoInstances",
+  "CanaryRolledBack",
+  "CanaryPromoted",
+  "CanaryStalled",
 ] as const;
 export type AlertName = (typeof ALERT_NAMES)[number];
 
-export type Severity = "critical" | "warning";
+/** `info`: worth telling the channel (a release promoted), never worth paging anyone. */
+export type Severity = "critical" | "warning" | "info";
 
 /** Any label set; undefined or "" values mean "label absent" (as in Prometheus). */
 export type LabelSet = Readonly<Record<string, string | undefined>>;
@@ -23,6 +27,8 @@ export type AlertLabels = {
   readonly alertname: AlertName;
   readonly service: string;
   readonly instance?: string;
+  /** The canary's version, on release alerts. */
+  readonly version?: string;
   readonly severity: Severity;
 };
 

@@ -4,7 +4,11 @@
  */
 import type { HealthStatus } from "../balancer/types";
 import type { CheckStatus } from "../instance-health";
-import { type MetricsState, serviceWindowStats } from "../metrics/aggregate";
+import { type MetricsState, serviceWindows, serviceWindowStats } from "../metrics/aggregate";
+import { own } from "../metrics/own";
+import { GATEWAY_CAUSES, type GatewayCause, gatewayKindOf } from "../metrics/status-class";
+import { gatewayCount } from "../metrics/tally";
+import { minuteOf, type Windows } from "../metrics/windows";
 import { quantile } from "../metrics/sketch";
 import type { ServiceFacts } from "./rules";
 
@@ -25,7 +29,8 @@ export interface FleetSnapshot {
       readonly health: HealthStatus;
       readonly static: boolean;
       readonly checkStatus: CheckStatus;
-      readonly activeCheck: { readonly consecutiveFailures: number };
+      /** lastError: the last failed check, class first ("dns: lookup failed for api.internal"); absent or null after a pass. */
+      readonly activeCheck: { readonly consecutiveFailures: number; readonly lastError?: string | null };
     }[];
   }[];
 }
@@ -33,6 +38,7 @@ export interface FleetSnapshot {
 export function alertFacts(snapshot: FleetSnapshot, metrics: MetricsState, now: number): ServiceFacts[] {
   return snapshot.services.map((service) => {
     const window = serviceWindowStats(metrics, service.name, now, RULE_WINDOW_MINUTES);
+    const s = own(metrics.services, service.name);
     return {
       service: service.name,
       seed: service.seed,
@@ -43,6 +49,7 @@ export function alertFacts(snapshot: FleetSnapshot, metrics: MetricsState, now: 
           id: i.id,
           health: i.health,
           consecutiveFailures: i.activeCheck.consecutiveFailures,
+          lastError: i.activeCheck.lastError ?? null,
           heartbeatLapsed: !i.static && i.checkStatus === "critical",
         })),
       window: {
@@ -50,7 +57,26 @@ export function alertFacts(snapshot: FleetSnapshot, metrics: MetricsState, now: 
         requests: window.requests,
         errorRatePercent: window.errorRatePercent,
         p95Ms: quantile(window.sketch, 0.95),
+        gatewayCauses: s === undefined ? {} : gatewayCausesOf(serviceWindows(s, now), now, RULE_WINDOW_MINUTES),
       },
     };
   });
+}
+
+/**
+ * Gateway failures by cause in the minutes a window of `minutes` touches (whole
+ * minutes, like the window's latency sketch: counts to describe an alert with,
+ * not to decide one). Only the causes seen.
+ */
+function gatewayCausesOf(windows: Windows, now: number, minutes: number): Partial<Record<GatewayCause, number>> {
+  const oldest = minuteOf(now) - minutes;
+  const out: Partial<Record<GatewayCause, number>> = {};
+  for (const bucket of windows.minutes) {
+    if (bucket.minute < oldest) continue;
+    for (const cause of GATEWAY_CAUSES) {
+      const n = gatewayCount(bucket.tally.gateway, gatewayKindOf(cause));
+      if (n > 0) out[cause] = (out[cause] ?? 0) + n;
+    }
+  }
+  return out;
 }

@@ -9,6 +9,8 @@
 import type { HealthStatus } from "../balancer/types";
 import type { Alert, AlertName, Severity } from "./alert";
 import type { RuleConfig } from "./config";
+import { GATEWAY_CAUSES, type GatewayCause } from "../metrics/status-class";
+import { errorClassOf, type UpstreamErrorClass } from "../upstream-errors";
 
 export interface InstanceFacts {
   readonly id: string;
@@ -17,6 +19,8 @@ export interface InstanceFacts {
   readonly consecutiveFailures: number;
   /** The instance missed its heartbeat deadline (TTL check critical). */
   readonly heartbeatLapsed: boolean;
+  /** The last failed health check, class first ("dns: lookup failed for api.internal", core/upstream-errors.ts); null or absent after a pass. */
+  readonly lastError?: string | null;
 }
 
 export interface ServiceFacts {
@@ -32,6 +36,8 @@ export interface ServiceFacts {
     readonly requests: number;
     readonly errorRatePercent: number;
     readonly p95Ms: number | null;
+    /** Requests that got no answer from an instance, by cause (only the causes seen); absent when not known. */
+    readonly gatewayCauses?: Readonly<Partial<Record<GatewayCause, number>>>;
   };
 }
 
@@ -42,10 +48,51 @@ export const RULE_SEVERITY: Readonly<Record<AlertName, Severity>> = {
   InstanceUnhealthy: "warning",
   HeartbeatLapsed: "warning",
   HighLatency: "warning",
+  // Release alerts come from core/alerts/release-rules.ts.
+  CanaryRolledBack: "critical",
+  CanaryPromoted: "info",
+  CanaryStalled: "warning",
 };
 
 function fmt(x: number): string {
   return String(Math.round(x * 100) / 100);
+}
+
+/**
+ * Why health checks fail, in words for an alert: the classes of the instances'
+ * last failures (core/upstream-errors.ts), most common first. Annotations, not
+ * labels: the cause may change during one incident (refused, then timeout)
+ * without making it another alert.
+ */
+function failureClasses(instances: readonly InstanceFacts[]): [UpstreamErrorClass, number][] {
+  const counts = new Map<UpstreamErrorClass, number>();
+  for (const i of instances) {
+    const cls = errorClassOf(i.lastError);
+    if (cls !== null) counts.set(cls, (counts.get(cls) ?? 0) + 1);
+  }
+  return [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+}
+
+/** " (dns)" or " (dns ×2, timeout)" for a summary; "" when no failure is known. */
+function causeNote(instances: readonly InstanceFacts[]): string {
+  const classes = failureClasses(instances);
+  if (classes.length === 0) return "";
+  return ` (${classes.map(([cls, n]) => (n > 1 ? `${cls} ×${n}` : cls)).join(", ")})`;
+}
+
+/** The instances' last failures for a description, one each, at most three. */
+function lastFailures(instances: readonly InstanceFacts[]): string {
+  const failures = instances.filter((i) => i.lastError).map((i) => `${i.id}: ${i.lastError}`);
+  if (failures.length === 0) return "";
+  const more = failures.length > 3 ? ` (and ${failures.length - 3} more)` : "";
+  return ` Last failures: ${failures.slice(0, 3).join("; ")}${more}.`;
+}
+
+/** " Requests that got no answer: dns 12, timeout 3." when there were any. */
+function gatewayNote(causes: Readonly<Partial<Record<GatewayCause, number>>> | undefined): string {
+  if (causes === undefined) return "";
+  const seen = GATEWAY_CAUSES.filter((c) => (causes[c] ?? 0) > 0).map((c) => `${c} ${fmt(causes[c] ?? 0)}`);
+  return seen.length === 0 ? "" : ` Requests that got no answer from an instance, by cause: ${seen.join(", ")}.`;
 }
 
 function alert(alertname: AlertName, service: string, instance: string | undefined, summary: string, description: string, now: number): Alert {
@@ -67,14 +114,14 @@ function serviceAlerts(f: ServiceFacts, config: RuleConfig, now: number): Alert[
     // Degraded instances still take traffic; the service is down only when none can.
     const available = f.instances.filter((i) => i.health !== "unhealthy").length;
     if (available === 0) {
-      out.push(alert("ServiceDown", s, undefined, `${s} is down: 0 of ${f.instances.length} instances available`,
-        `All ${f.instances.length} instances of ${s} are unhealthy; requests to ${s} are failing.`, now));
+      out.push(alert("ServiceDown", s, undefined, `${s} is down: 0 of ${f.instances.length} instances available${causeNote(f.instances)}`,
+        `All ${f.instances.length} instances of ${s} are unhealthy; requests to ${s} are failing.${lastFailures(f.instances)}`, now));
     }
   }
   for (const i of f.instances) {
     if (i.consecutiveFailures >= config.alertThreshold) {
-      out.push(alert("InstanceUnhealthy", s, i.id, `${s}/${i.id} failed ${i.consecutiveFailures} health checks in a row`,
-        `Instance ${i.id} of ${s} is ${i.health} after ${i.consecutiveFailures} consecutive failed health checks (alert threshold ${config.alertThreshold}).`, now));
+      out.push(alert("InstanceUnhealthy", s, i.id, `${s}/${i.id} failed ${i.consecutiveFailures} health checks in a row${causeNote([i])}`,
+        `Instance ${i.id} of ${s} is ${i.health} after ${i.consecutiveFailures} consecutive failed health checks (alert threshold ${config.alertThreshold}).${i.lastError ? ` Last failure: ${i.lastError}.` : ""}`, now));
     }
     if (i.heartbeatLapsed) {
       out.push(alert("HeartbeatLapsed", s, i.id, `${s}/${i.id} missed its heartbeat`,
@@ -85,7 +132,7 @@ function serviceAlerts(f: ServiceFacts, config: RuleConfig, now: number): Alert[
   if (w.requests >= config.minRequestVolume) {
     if (w.errorRatePercent > config.errorRateThresholdPercent) {
       out.push(alert("HighErrorRate", s, undefined, `${s} error rate ${fmt(w.errorRatePercent)}% (threshold ${config.errorRateThresholdPercent}%)`,
-        `${fmt(w.errorRatePercent)}% of ${fmt(w.requests)} requests to ${s} in the last ${w.minutes} min failed with 5xx or gateway errors (4xx not counted).`, now));
+        `${fmt(w.errorRatePercent)}% of ${fmt(w.requests)} requests to ${s} in the last ${w.minutes} min failed with 5xx or gateway errors (4xx not counted).${gatewayNote(w.gatewayCauses)}`, now));
     }
     if (w.p95Ms !== null && w.p95Ms > config.responseTimeThresholdMs) {
       out.push(alert("HighLatency", s, undefined, `${s} p95 latency ${fmt(w.p95Ms)} ms (threshold ${config.responseTimeThresholdMs} ms)`,

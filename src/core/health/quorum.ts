@@ -123,7 +123,8 @@ export function decideQuorum(batches: readonly VantageBatch[], failedBefore: (va
     if (passVotes > failVotes) return { id, verdict: "pass", probe: medianLatencyProbe(entry.pass), passVotes, failVotes };
     if (failVotes > passVotes) {
       const first = entry.fail[0] as { vantage: string; probe: Probe };
-      const probe = multiple ? { ...first.probe, error: `${first.vantage}: ${first.probe.error ?? first.probe.kind}` } : first.probe;
+      // The vantage point goes last: the error's class prefix ("dns: …", core/upstream-errors.ts) stays first.
+      const probe = multiple ? { ...first.probe, error: `${first.probe.error ?? first.probe.kind} (from ${first.vantage})` } : first.probe;
       return { id, verdict: "fail", probe, passVotes, failVotes };
     }
     return { id, verdict: "split", probe: null, passVotes, failVotes };

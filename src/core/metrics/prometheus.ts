@@ -3,7 +3,9 @@
  *
  * Families (one HELP and TYPE each, samples grouped under them):
  *   orchestrator_requests_total{service,instance,class}                       counter
- *   orchestrator_gateway_errors_total{service,instance,kind}                  counter
+ *   orchestrator_gateway_errors_total{service,instance,kind,cause}            counter (kind: timeout or
+ *                                                                             connect, as before causes; cause:
+ *                                                                             timeout, dns, refused, reset, tls, other)
  *   orchestrator_response_bytes_total{service,instance}                       counter
  *   orchestrator_request_duration_seconds{service,instance}                   histogram
  *   orchestrator_inflight_requests{service,instance}                          gauge (from extras)
@@ -20,6 +22,10 @@
  * The connection counters and histogram appear for an instance once it has
  * had a WebSocket connection, so a fleet without any pays no series for them.
  *
+ * Every series of an instance that declared a version (issue #20) also has a
+ * `version` label, so `sum by (service, version)` compares a release's canary
+ * with its stable side; an instance without one has no such label.
+ *
  * Note: Prometheus attaches its own `instance` label (the scrape target), so a
  * scrape without `honor_labels: true` shows ours as `exported_instance`.
  * A deregistered instance's series simply end, which rate() handles.
@@ -28,7 +34,8 @@ import { own, sortedKeys } from "./own";
 import type { MetricsState } from "./aggregate";
 import { CLOSE_CLASSES } from "./close-class";
 import { type Sketch, countAtOrBelow } from "./sketch";
-import { GATEWAY_KINDS, STATUS_CLASSES } from "./status-class";
+import { GATEWAY_CAUSES, gatewayKindOf, STATUS_CLASSES } from "./status-class";
+import { gatewayCount } from "./tally";
 import type { MetricsExtras } from "./view";
 
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -89,7 +96,11 @@ function histogram(f: Family, labels: Labels, sketch: Sketch, bucketsMs: readonl
 /** Renders the state (plus registry extras for gauges) as exposition text ending in a newline. */
 export function prometheusText(state: MetricsState, extras: MetricsExtras = {}): string {
   const requests = family("orchestrator_requests_total", "counter", "Proxied requests by outcome class (gateway = timeout or connect failure).");
-  const gateway = family("orchestrator_gateway_errors_total", "counter", "Gateway failures by kind.");
+  const gateway = family(
+    "orchestrator_gateway_errors_total",
+    "counter",
+    "Gateway failures by kind (timeout, connect) and cause (timeout; dns, refused, reset, tls or other for connect).",
+  );
   const bytes = family("orchestrator_response_bytes_total", "counter", "Response body bytes sent to clients.");
   const duration = family("orchestrator_request_duration_seconds", "histogram", "Proxied request duration in seconds.");
   const inflight = family("orchestrator_inflight_requests", "gauge", "Requests in flight to the instance.");
@@ -109,15 +120,20 @@ export function prometheusText(state: MetricsState, extras: MetricsExtras = {}):
     const x = own(extras, service)?.instances ?? {};
     const ids = [...new Set([...sortedKeys(s?.instances ?? {}), ...sortedKeys(x)])].sort();
     for (const instance of ids) {
+      const version = own(x, instance)?.version;
       const base: Labels = [
         ["service", service],
         ["instance", instance],
+        ...(version === undefined ? [] : ([["version", version]] as const)),
       ];
       const m = s === undefined ? undefined : own(s.instances, instance);
       if (m !== undefined) {
         const t = m.totals;
         for (const c of STATUS_CLASSES) requests.lines.push(sample(requests.name, [...base, ["class", c]], t.counts[c]));
-        for (const k of GATEWAY_KINDS) gateway.lines.push(sample(gateway.name, [...base, ["kind", k]], t.gateway[k]));
+        for (const cause of GATEWAY_CAUSES) {
+          const kind = cause === "timeout" ? "timeout" : "connect";
+          gateway.lines.push(sample(gateway.name, [...base, ["kind", kind], ["cause", cause]], gatewayCount(t.gateway, gatewayKindOf(cause))));
+        }
         bytes.lines.push(sample(bytes.name, base, t.bytes));
         histogram(duration, base, t.sketch, DURATION_BUCKETS_MS);
         const sockets = t.sockets;

@@ -9,7 +9,7 @@
 import { type CloseClass, closeClassOf } from "./close-class";
 import type { GatewayKind, StatusClass } from "./status-class";
 import { createSketch, sketchOf } from "./sketch";
-import { type SocketTally, type Tally, emptySocketTally, emptyTally } from "./tally";
+import { type GatewayTally, type SocketTally, type Tally, emptySocketTally, emptyTally } from "./tally";
 
 export type { CloseClass } from "./close-class";
 export type { GatewayKind, StatusClass } from "./status-class";
@@ -86,7 +86,7 @@ interface Builder {
   firstAt: number;
   lastAt: number;
   counts: Record<StatusClass, number>;
-  gateway: Record<GatewayKind, number>;
+  gateway: { -readonly [K in keyof GatewayTally]: GatewayTally[K] };
   bytes: number;
   durations: number[];
   /** Null until the first connection event, so entries of plain HTTP traffic carry no socket part. */
@@ -115,7 +115,7 @@ export class BatchBuilder {
     checkRecord(r);
     const b = this.builderFor(r);
     b.counts[r.statusClass] += 1;
-    if (r.statusClass === "gateway" && r.gatewayKind !== undefined) b.gateway[r.gatewayKind] += 1;
+    if (r.statusClass === "gateway" && r.gatewayKind !== undefined) b.gateway[r.gatewayKind] = (b.gateway[r.gatewayKind] ?? 0) + 1;
     b.bytes += Math.floor(r.bytes);
     b.durations.push(r.durationMs);
     this.added++;

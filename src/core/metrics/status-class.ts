@@ -5,12 +5,32 @@
  * because the fix is different: one is a slow or dead instance, the other a
  * broken response.
  */
+import type { NoAnswerClass } from "../upstream-errors";
 
 export const STATUS_CLASSES = ["2xx", "3xx", "4xx", "5xx", "gateway"] as const;
 export type StatusClass = (typeof STATUS_CLASSES)[number];
 
-export const GATEWAY_KINDS = ["timeout", "connect"] as const;
+/**
+ * Why a gateway failure got no answer, as tallies keep it. "connect" is a
+ * failure to get an answer whose cause is not known (published as "other"):
+ * the only connect kind recorded before the causes were told apart, so state
+ * persisted then, and batches from isolates still running older code during a
+ * deploy, read as they are. The others are core/upstream-errors.ts's classes.
+ */
+export const GATEWAY_KINDS = ["timeout", "connect", "dns", "refused", "reset", "tls"] as const;
 export type GatewayKind = (typeof GATEWAY_KINDS)[number];
+
+/** The kinds that are connect failures of some cause: every kind but timeout. */
+export const CONNECT_KINDS = ["connect", "dns", "refused", "reset", "tls"] as const satisfies readonly GatewayKind[];
+
+/** The causes a gateway failure is published under: the no-answer classes of core/upstream-errors.ts. */
+export const GATEWAY_CAUSES = ["timeout", "dns", "refused", "reset", "tls", "other"] as const satisfies readonly NoAnswerClass[];
+export type GatewayCause = (typeof GATEWAY_CAUSES)[number];
+
+/** The tally kind of a cause: "other" is kept as "connect". */
+export function gatewayKindOf(cause: NoAnswerClass): GatewayKind {
+  return cause === "other" ? "connect" : cause;
+}
 
 /**
  * The class of an upstream HTTP status. 1xx only reaches here as 101 (a

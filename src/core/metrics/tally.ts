@@ -7,7 +7,7 @@
  * close classes).
  */
 import { CLOSE_CLASSES, type CloseClass } from "./close-class";
-import { GATEWAY_KINDS, type GatewayKind, STATUS_CLASSES, type StatusClass } from "./status-class";
+import { CONNECT_KINDS, GATEWAY_KINDS, type GatewayKind, STATUS_CLASSES, type StatusClass } from "./status-class";
 import { type Sketch, createSketch, mergeSketch } from "./sketch";
 
 /**
@@ -23,10 +23,19 @@ export interface SocketTally {
   readonly sketch: Sketch;
 }
 
+/**
+ * Gateway failures by kind (status-class.ts). timeout and connect are always
+ * there; the causes told apart later (dns, refused, reset, tls) only once one
+ * is counted, so state persisted before them and batches from isolates still
+ * running older code merge as they are, and the minute buckets of a service
+ * without such failures stay as small as they were. Read with gatewayCount.
+ */
+export type GatewayTally = { readonly timeout: number; readonly connect: number } & { readonly [K in Exclude<GatewayKind, "timeout" | "connect">]?: number };
+
 export interface Tally {
   readonly counts: Readonly<Record<StatusClass, number>>;
   /** Breakdown of counts.gateway where the kind is known (so the two may sum to less). */
-  readonly gateway: Readonly<Record<GatewayKind, number>>;
+  readonly gateway: GatewayTally;
   /** Response body bytes sent to clients. */
   readonly bytes: number;
   /** Durations in ms; its count equals tallyRequests and its sum is the total duration. */
@@ -65,12 +74,32 @@ export function mergeSocketTally(a: SocketTally, b: SocketTally): SocketTally {
   return { opened: a.opened + b.opened, closed, sketch: mergeSketch(a.sketch, b.sketch) };
 }
 
+/** A kind's count; 0 for a kind the tally has none of (or holds no number for). */
+export function gatewayCount(g: GatewayTally, kind: GatewayKind): number {
+  const n = g[kind];
+  return typeof n === "number" && Number.isFinite(n) ? n : 0;
+}
+
+/** Connect failures of every cause: all gateway failures but timeouts. */
+export function connectFailures(g: GatewayTally): number {
+  let total = 0;
+  for (const k of CONNECT_KINDS) total += gatewayCount(g, k);
+  return total;
+}
+
+export function mergeGateway(a: GatewayTally, b: GatewayTally): GatewayTally {
+  const merged: { -readonly [K in GatewayKind]?: number } = {};
+  for (const k of GATEWAY_KINDS) {
+    const n = gatewayCount(a, k) + gatewayCount(b, k);
+    if (n > 0 || k === "timeout" || k === "connect") merged[k] = n;
+  }
+  return merged as GatewayTally;
+}
+
 export function mergeTally(a: Tally, b: Tally): Tally {
   const counts = { ...a.counts };
   for (const c of STATUS_CLASSES) counts[c] += b.counts[c];
-  const gateway = { ...a.gateway };
-  for (const k of GATEWAY_KINDS) gateway[k] += b.gateway[k];
-  const merged: Tally = { counts, gateway, bytes: a.bytes + b.bytes, sketch: mergeSketch(a.sketch, b.sketch) };
+  const merged: Tally = { counts, gateway: mergeGateway(a.gateway, b.gateway), bytes: a.bytes + b.bytes, sketch: mergeSketch(a.sketch, b.sketch) };
   const sockets = a.sockets === undefined ? b.sockets : b.sockets === undefined ? a.sockets : mergeSocketTally(a.sockets, b.sockets);
   return sockets === undefined ? merged : { ...merged, sockets };
 }

@@ -17,8 +17,9 @@ import type { CloseClass } from "./close-class";
 import { type MetricsState, type ServiceMetrics, serviceTotals, serviceWindows } from "./aggregate";
 import { own, setOwn, sortedKeys } from "./own";
 import { type Sketch, quantile, sketchMean } from "./sketch";
-import { type Tally, emptyTally, mergeTally, socketsOf, tallyFailures, tallyRequests, tallySocketsClosed } from "./tally";
-import { type Throughput, type Windows, createWindows, mergeWindows, throughput, windowStats } from "./windows";
+import { GATEWAY_CAUSES, type GatewayCause, gatewayKindOf } from "./status-class";
+import { type Tally, connectFailures, emptyTally, gatewayCount, mergeTally, socketsOf, tallyFailures, tallyRequests, tallySocketsClosed } from "./tally";
+import { type Throughput, type Windows, createWindows, mergeWindows, rollWindows, throughput, windowStats } from "./windows";
 
 /** Window of the `recent` block: long enough to be stable, short enough to show an incident. */
 export const RECENT_WINDOW_MINUTES = 5;
@@ -28,6 +29,8 @@ export interface InstanceExtras {
   readonly inflight?: number;
   /** Open WebSocket connections (part of inflight), as the registry counts them from isolate reports. */
   readonly websockets?: number;
+  /** The version it declared (issue #20), if any. */
+  readonly version?: string;
 }
 
 export interface ServiceExtras {
@@ -41,9 +44,13 @@ export type MetricsExtras = Readonly<Record<string, ServiceExtras>>;
 export interface ErrorBreakdown {
   readonly "4xx": number;
   readonly "5xx": number;
+  /** timeout + connect. */
   readonly gateway: number;
   readonly timeout: number;
+  /** Connect failures of every cause (byCause's dns + refused + reset + tls + other). */
   readonly connect: number;
+  /** gateway by why there was no answer (core/upstream-errors.ts); other is a connect failure of unknown cause. */
+  readonly byCause: Readonly<Record<GatewayCause, number>>;
 }
 
 export interface StatsView {
@@ -92,6 +99,23 @@ export interface InstanceView extends StatsView {
   /** open is null, like inflight, when the registry has no count for the instance. */
   readonly websockets: WebSocketsView<number | null>;
   readonly lastSeen: string | null;
+  /** The version it declared, or null. */
+  readonly version: string | null;
+}
+
+/**
+ * One version's instances taken together (issue #20): a release's canary and
+ * stable sides side by side. Instances deregistered since are in the service's
+ * totals but in no version's.
+ */
+export interface VersionView {
+  readonly instances: number;
+  readonly totalRequests: number;
+  readonly errorRate: number;
+  readonly p50: number | null;
+  readonly p95: number | null;
+  readonly p99: number | null;
+  readonly recent: { readonly minutes: number; readonly requests: number; readonly errorRate: number; readonly p95: number | null };
 }
 
 export interface ServiceView extends StatsView {
@@ -99,6 +123,8 @@ export interface ServiceView extends StatsView {
   readonly inflight: number;
   readonly websockets: WebSocketsView;
   readonly instances: Readonly<Record<string, InstanceView>>;
+  /** Per declared version, over the instances that have one. */
+  readonly versions: Readonly<Record<string, VersionView>>;
 }
 
 export interface MetricsView {
@@ -141,8 +167,9 @@ function stats(totals: Tally, windows: Windows, now: number): StatsView {
       "4xx": totals.counts["4xx"],
       "5xx": totals.counts["5xx"],
       gateway: totals.counts.gateway,
-      timeout: totals.gateway.timeout,
-      connect: totals.gateway.connect,
+      timeout: gatewayCount(totals.gateway, "timeout"),
+      connect: connectFailures(totals.gateway),
+      byCause: byCause(totals),
     },
     bytes: totals.bytes,
     recent: {
@@ -154,6 +181,12 @@ function stats(totals: Tally, windows: Windows, now: number): StatsView {
       p99: pct(recent.sketch, 0.99),
     },
   };
+}
+
+function byCause(totals: Tally): Record<GatewayCause, number> {
+  const out = {} as Record<GatewayCause, number>;
+  for (const cause of GATEWAY_CAUSES) out[cause] = gatewayCount(totals.gateway, gatewayKindOf(cause));
+  return out;
 }
 
 function websockets<Open extends number | null>(totals: Tally, open: Open): WebSocketsView<Open> {
@@ -194,9 +227,40 @@ function serviceView(s: ServiceMetrics, totals: Tally, windows: Windows, extras:
       inflight: instanceInflight,
       websockets: websockets(instanceTotals, instanceOpen),
       lastSeen: m === undefined ? null : new Date(m.lastSeenAt).toISOString(),
+      version: x?.version ?? null,
     });
   }
-  return { ...stats(totals, windows, now), status: extras?.status ?? null, inflight, websockets: websockets(totals, open), instances };
+  return { ...stats(totals, windows, now), status: extras?.status ?? null, inflight, websockets: websockets(totals, open), instances, versions: versionViews(s, extraInstances, ids, now) };
+}
+
+function versionViews(s: ServiceMetrics, extraInstances: Readonly<Record<string, InstanceExtras>>, ids: readonly string[], now: number): Record<string, VersionView> {
+  const groups = new Map<string, { instances: number; totals: Tally; windows: Windows }>();
+  for (const id of ids) {
+    const version = own(extraInstances, id)?.version;
+    if (version === undefined) continue;
+    const m = own(s.instances, id);
+    const group = groups.get(version) ?? { instances: 0, totals: emptyTally(), windows: createWindows() };
+    groups.set(version, {
+      instances: group.instances + 1,
+      totals: m === undefined ? group.totals : mergeTally(group.totals, m.totals),
+      windows: m === undefined ? group.windows : mergeWindows(group.windows, rollWindows(m.windows, now)),
+    });
+  }
+  const versions: Record<string, VersionView> = {};
+  for (const version of [...groups.keys()].sort()) {
+    const group = groups.get(version) as { instances: number; totals: Tally; windows: Windows };
+    const all = stats(group.totals, group.windows, now);
+    setOwn(versions, version, {
+      instances: group.instances,
+      totalRequests: all.totalRequests,
+      errorRate: all.errorRate,
+      p50: all.p50,
+      p95: all.p95,
+      p99: all.p99,
+      recent: { minutes: all.recent.minutes, requests: all.recent.requests, errorRate: all.recent.errorRate, p95: all.recent.p95 },
+    });
+  }
+  return versions;
 }
 
 const EMPTY_SERVICE: ServiceMetrics = { instances: {}, retired: { totals: emptyTally(), windows: createWindows() } };

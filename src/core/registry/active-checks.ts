@@ -9,6 +9,7 @@
 import type { HealthStatus } from "../balancer/types";
 import { type ActiveCheckConfig, applyProbe, checkIntervalMs, decayEjectionCount, type HealthEvent, isEjected, readmit } from "../health";
 import type { RegistryConfig } from "./config";
+import { errorClassOf, type UpstreamErrorClass } from "../upstream-errors";
 import type { ProbeReport } from "./inputs";
 import type { InstanceRecord, ServiceHealthSettings } from "./records";
 import type { RegistryState } from "./state";
@@ -16,8 +17,9 @@ import type { RegistryWrite } from "./writes";
 
 /** Part of the RPC contract (src/contracts/registry.ts re-exports it); defined here, where it is made. */
 export type InstanceHealthEvent = { readonly instanceId: string; readonly service: string; readonly at: number } & (
-  | { readonly type: "status-changed"; readonly from: HealthStatus; readonly to: HealthStatus }
-  | { readonly type: "failure-threshold"; readonly consecutiveFailures: number; readonly error: string }
+  /** A change to unhealthy says why: the failing probe's error and its class (core/upstream-errors.ts). */
+  | { readonly type: "status-changed"; readonly from: HealthStatus; readonly to: HealthStatus; readonly error?: string; readonly errorClass?: UpstreamErrorClass }
+  | { readonly type: "failure-threshold"; readonly consecutiveFailures: number; readonly error: string; readonly errorClass: UpstreamErrorClass }
   | { readonly type: "recovered" }
   | { readonly type: "readmitted" }
 );
@@ -126,10 +128,17 @@ function healthEvent(instance: InstanceRecord, event: HealthEvent, report: Probe
   const base = { instanceId: instance.id, service: instance.service, at: report.at };
   switch (event.type) {
     case "status-changed":
-      return { ...base, type: "status-changed", from: event.from, to: event.to };
+      if (event.to !== "unhealthy") return { ...base, type: "status-changed", from: event.from, to: event.to };
+      return { ...base, type: "status-changed", from: event.from, to: event.to, ...probeError(report) };
     case "failure-threshold":
-      return { ...base, type: "failure-threshold", consecutiveFailures: event.consecutiveFailures, error: report.probe.error ?? report.probe.kind };
+      return { ...base, type: "failure-threshold", consecutiveFailures: event.consecutiveFailures, ...probeError(report) };
     case "recovered":
       return { ...base, type: "recovered" };
   }
+}
+
+/** The failing probe's error and its class, for the event (and so the log line and the dashboard). */
+function probeError(report: ProbeReport): { readonly error: string; readonly errorClass: UpstreamErrorClass } {
+  const error = report.probe.error ?? report.probe.kind;
+  return { error, errorClass: errorClassOf(error) ?? "other" };
 }

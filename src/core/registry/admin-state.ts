@@ -31,30 +31,55 @@ export function instancesAffected(state: RegistryState, target: LifecycleTarget)
   return target.instance ? [target.instance] : instancesOf(state, target.service.name);
 }
 
-/** Starting begins slow start. `changed` is false when the target was already in that state. */
-export function changeAdminState(
-  state: RegistryState,
-  target: LifecycleTarget,
-  desired: "active" | "stopped",
-  now: number,
-): { readonly changed: boolean; readonly writes: readonly RegistryWrite[] } {
-  const record = target.instance ?? target.service;
-  if (record.adminState === desired) return { changed: false, writes: [] };
-  record.adminState = desired;
-  const writes: RegistryWrite[] = [];
+export interface AdminStateChange {
+  /** False when the target was already in that state (for a service start: nothing at all was stopped). */
+  readonly changed: boolean;
+  readonly writes: readonly RegistryWrite[];
+  /** What a service start started, for its audit entry; null for the other actions. */
+  readonly detail: string | null;
+}
+
+/**
+ * Starting begins slow start. Starting a service puts all of it back: the
+ * service and every instance an operator stopped one by one (standby ones stay
+ * the autoscaler's). Otherwise stopping each instance, then starting the
+ * service, would answer `changed: false` and leave it down.
+ */
+export function changeAdminState(state: RegistryState, target: LifecycleTarget, desired: "active" | "stopped", now: number): AdminStateChange {
   if (target.instance) {
+    if (target.instance.adminState === desired) return { changed: false, writes: [], detail: null };
+    target.instance.adminState = desired;
     if (desired === "active") target.instance.inRotationSince = now;
-    writes.push({ kind: "instance", instance: target.instance });
-  } else {
-    if (desired === "active") {
-      for (const instance of instancesOf(state, target.service.name)) {
-        instance.inRotationSince = now;
-        writes.push({ kind: "instance", instance });
-      }
-    }
-    writes.push({ kind: "service", service: target.service });
+    return { changed: true, writes: [{ kind: "instance", instance: target.instance }], detail: null };
   }
-  return { changed: true, writes };
+  const service = target.service;
+  if (desired === "stopped") {
+    if (service.adminState === "stopped") return { changed: false, writes: [], detail: null };
+    service.adminState = "stopped";
+    return { changed: true, writes: [{ kind: "service", service }], detail: null };
+  }
+  const serviceWasStopped = service.adminState === "stopped";
+  const instances = instancesOf(state, service.name);
+  const startedInstances = instances.filter((i) => i.adminState === "stopped");
+  if (!serviceWasStopped && startedInstances.length === 0) return { changed: false, writes: [], detail: "nothing was stopped" };
+  service.adminState = "active";
+  const writes: RegistryWrite[] = [];
+  for (const instance of startedInstances) instance.adminState = "active";
+  // A service coming back ramps all of its instances; instances it had in rotation all along keep their ramp.
+  for (const instance of serviceWasStopped ? instances : startedInstances) {
+    instance.inRotationSince = now;
+    writes.push({ kind: "instance", instance });
+  }
+  writes.push({ kind: "service", service });
+  return { changed: true, writes, detail: startDetail(serviceWasStopped, startedInstances) };
+}
+
+/** "started the service and 2 instances stopped one by one: <id>, <id>" */
+function startDetail(serviceWasStopped: boolean, startedInstances: readonly InstanceRecord[]): string {
+  const parts = serviceWasStopped ? ["the service"] : [];
+  const n = startedInstances.length;
+  if (n > 0) parts.push(`${n === 1 ? "1 instance" : `${n} instances`} stopped one by one: ${startedInstances.map((i) => i.id).join(", ")}`);
+  return `started ${parts.join(" and ")}`;
 }
 
 /** A restart forgets what health checks and outlier detection had concluded. */

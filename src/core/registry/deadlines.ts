@@ -1,10 +1,12 @@
 /**
  * When the registry's alarm must next run: the earliest of every pending
  * deadline (a heartbeat due, a critical instance's removal, a lease expiry, an
- * isolate report going stale). RegistryDO keeps one alarm at that moment.
+ * isolate report going stale, a release's evaluation). RegistryDO keeps one
+ * alarm at that moment.
  */
 import type { RegistryConfig } from "./config";
 import { isolateReportsExpireAt } from "./inflight";
+import { releasesDueAt } from "./releases";
 import type { RegistryState } from "./state";
 import { ttlPlan } from "./ttl-expiry";
 
@@ -17,7 +19,7 @@ export function nextAlarmAt(
 ): number | null {
   const plan = ttlPlan(state, now, config);
   let next = plan.markCritical.length > 0 || plan.remove.length > 0 ? now : plan.nextDeadlineMs;
-  for (const deadline of [earliestLeaseExpiry, isolateReportsExpireAt(state, config)]) {
+  for (const deadline of [earliestLeaseExpiry, isolateReportsExpireAt(state, config), releasesDueAt(state)]) {
     if (deadline !== null && (next === null || deadline < next)) next = deadline;
   }
   return next === null ? null : Math.max(next, now);

@@ -13,6 +13,11 @@ export interface RegisterInput {
   readonly target: Target;
   readonly weight: number;
   readonly metadata: Readonly<Record<string, string>>;
+  /**
+   * The instance's version (core/release/version.ts). Absent: `metadata.version`, if it has one
+   * (it must then be a valid version too); neither: the instance has no version.
+   */
+  readonly version?: string;
   readonly ttlSeconds?: number;
   /** Joins the service's standby pool (out of rotation until the autoscaler needs it). */
   readonly standby?: boolean;

@@ -64,6 +64,8 @@ export interface InstanceRecord {
   lastHeartbeat: number | null;
   criticalSince: number | null;
   metadata: Record<string, string>;
+  /** The version it declared at registration (or in configuration), or null: it changes only by registering again. */
+  version: string | null;
   reportedInflight: number | null;
   reportedCpu: number | null;
   // Traffic-derived, memory only: a restart starts from a clean slate, which
@@ -113,6 +115,7 @@ export interface NewInstance {
   readonly ttlSeconds: number | null;
   readonly lastHeartbeat: number | null;
   readonly metadata: Record<string, string>;
+  readonly version?: string | null;
   /** Joins the standby pool instead of rotation. */
   readonly standby?: boolean;
 }
@@ -134,6 +137,7 @@ export function newInstanceRecord(fields: NewInstance, seq: number, now: number)
     lastHeartbeat: fields.lastHeartbeat,
     criticalSince: null,
     metadata: fields.metadata,
+    version: fields.version ?? null,
     reportedInflight: null,
     reportedCpu: null,
     latencyEwmaMs: null,

@@ -24,7 +24,10 @@ export type Refusal =
   | { readonly ok: false; readonly reason: "unknown-service"; readonly service: string; readonly field: "name" | null }
   | { readonly ok: false; readonly reason: "service-stopped"; readonly service: string }
   | { readonly ok: false; readonly reason: "retry-budget-exhausted"; readonly service: string }
-  | { readonly ok: false; readonly reason: "no-instance-in-rotation"; readonly service: string };
+  | { readonly ok: false; readonly reason: "no-instance-in-rotation"; readonly service: string }
+  | { readonly ok: false; readonly reason: "unknown-release"; readonly service: string; readonly id: string }
+  /** A release cannot start (one is active; no canary or no stable instance), or an action does not apply to its state. */
+  | { readonly ok: false; readonly reason: "release-conflict"; readonly field: string | null; readonly detail: string };
 
 export type InvalidField = Extract<Refusal, { reason: "invalid" }>;
 

@@ -1,9 +1,11 @@
 /**
  * Instances joining and leaving: registration, heartbeats, deregistration, and
  * the services that come and go with them. A dynamic service exists while it
- * has instances; seed services and ones an operator configured stay.
+ * has instances; seed services, ones an operator configured and ones with
+ * releases stay.
  */
 import { type ServiceScope, serviceInScope } from "../credentials";
+import { isValidVersion, VERSION_RULE } from "../release/version";
 import { isValidServiceName } from "../services";
 import type { RegistryConfig } from "./config";
 import type { HeartbeatInput, RegisterInput } from "./inputs";
@@ -36,6 +38,8 @@ export function registerInstance(
   if (!isValidServiceName(input.service)) return invalidField("service", "service: not a valid service name");
   const refused = targetRefusal(input.target, targets);
   if (refused) return refused;
+  const version = declaredVersion(input);
+  if (!version.ok) return version;
   const existing = instancesOf(state, input.service).find((i) => sameTarget(i.target, input.target));
   if (existing) return { ok: false, reason: "already-registered", kind: input.target.kind, service: input.service, existingId: existing.id };
   if (!state.services.has(input.service) && state.services.size >= MAX_SERVICES) return { ok: false, reason: "too-many-services", field: "service" };
@@ -54,12 +58,25 @@ export function registerInstance(
       lastHeartbeat: now,
       // Spread defines own properties, so a "__proto__" key stays a key (Object.assign would drop it).
       metadata: { ...input.metadata },
+      version: version.version,
       ...(input.standby ? { standby: true } : {}),
     },
     now,
     writes,
   );
   return { ok: true, instance, ttlSeconds: ttlSecondsOf(instance, config), writes };
+}
+
+/**
+ * The version an instance declares: its own `version` field, else its metadata's `version`
+ * (kept in the metadata as well), else none. Either must be a valid version: a canary that
+ * registered with a version nothing can name would never be found.
+ */
+function declaredVersion(input: RegisterInput): { readonly ok: true; readonly version: string | null } | Refusal {
+  if (input.version !== undefined) return isValidVersion(input.version) ? { ok: true, version: input.version } : invalidField("version", `version: ${VERSION_RULE}`);
+  if (!Object.hasOwn(input.metadata, "version")) return { ok: true, version: null };
+  const fromMetadata = input.metadata.version;
+  return isValidVersion(fromMetadata) ? { ok: true, version: fromMetadata } : invalidField("metadata.version", `metadata.version: ${VERSION_RULE} (it is the instance's version when \`version\` is not given)`);
 }
 
 export interface HeartbeatRecorded {
@@ -136,7 +153,8 @@ export function removeInstance(state: RegistryState, id: string, writes: Registr
   instanceRemoved(state, instance);
   writes.push({ kind: "instance-removed", id });
   const service = state.services.get(instance.service);
-  if (service && !hasOperatorSettings(service) && instancesOf(state, service.name).length === 0) {
+  // A service with releases stays too: its release history is an operator's record (and the API's to show).
+  if (service && !hasOperatorSettings(service) && !state.releases.has(service.name) && instancesOf(state, service.name).length === 0) {
     state.services.delete(service.name);
     writes.push({ kind: "service-removed", name: service.name });
   }

@@ -4,7 +4,18 @@
  * Decisions (the other modules here) change it in place and say what storage
  * must learn (writes.ts); RegistryDO owns the one copy.
  */
+import type { ReleaseWindow } from "../release/analysis";
+import type { Release } from "../release/release";
 import type { InstanceRecord, ServiceRecord } from "./records";
+
+/** What the controller keeps for a service's active release: its window and when to evaluate it next. Memory only. */
+export interface ReleaseWatch {
+  readonly releaseId: string;
+  /** The canary's version: outcomes of instances with it count on the canary side, all others on the stable side. */
+  readonly version: string;
+  window: ReleaseWindow;
+  nextEvaluationAt: number;
+}
 
 /** An edge isolate's last report: its in-flight counts per instance, and when it reported. */
 export interface IsolateReport {
@@ -29,10 +40,14 @@ export interface RegistryState {
    * while unhealthy), with when they asked. Memory only: lost, they wait for their interval.
    */
   readonly probeRequests: Map<string, number>;
+  /** Each service's releases, oldest first (persisted; core/registry/releases.ts keeps the newest few). */
+  readonly releases: Map<string, Release[]>;
+  /** Per service with an active (running or paused) release. Memory only: a restart starts each window afresh. */
+  readonly releaseWatches: Map<string, ReleaseWatch>;
 }
 
 export function emptyRegistry(): RegistryState {
-  return { services: new Map(), instances: new Map(), instancesByService: new Map(), nextSeq: 1, isolateReports: new Map(), probeRequests: new Map() };
+  return { services: new Map(), instances: new Map(), instancesByService: new Map(), nextSeq: 1, isolateReports: new Map(), probeRequests: new Map(), releases: new Map(), releaseWatches: new Map() };
 }
 
 /** The registry as storage left it; instances must come in registration (seq) order. */

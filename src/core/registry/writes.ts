@@ -8,6 +8,7 @@
  * Most kinds update a few columns, not the row: what is not written here is
  * deliberately not persisted (an outlier's running failure count, for one).
  */
+import type { Release } from "../release/release";
 import type { InstanceRecord, ServiceRecord } from "./records";
 
 export type RegistryWrite =
@@ -28,7 +29,9 @@ export type RegistryWrite =
   /** Passive outlier detection's ejection state. */
   | { readonly kind: "outlier"; readonly instance: InstanceRecord }
   /** Active-check state, outlier state and slow start, after a health sweep. */
-  | { readonly kind: "health-checks"; readonly instance: InstanceRecord };
+  | { readonly kind: "health-checks"; readonly instance: InstanceRecord }
+  /** A release, whole (started, or a transition); the store keeps each service's newest few. */
+  | { readonly kind: "release"; readonly release: Release };
 
 /** Shared by the hot paths when nothing needs writing, so they allocate nothing. */
 export const NO_WRITES: readonly RegistryWrite[] = Object.freeze([]);

@@ -4,7 +4,7 @@
  * (sockets too), keeps every outcome, and serves a table from its routing state.
  */
 import { type EdgePick, EdgeRouter, type KeepAlive, type LocalLease, type SharedTableStore } from "../../../src/edge/edge-router";
-import type { AffinitySetting, EdgeReport, FleetTable, ServiceRoute } from "../../../src/contracts/registry";
+import type { AffinitySetting, EdgeReport, FleetTable, RouteRelease, ServiceRoute } from "../../../src/contracts/registry";
 
 export const SOFT = 1_000;
 export const HARD = 30_000;
@@ -24,6 +24,8 @@ export class ModelRegistry {
   stoppedInstances = new Set<string>();
   noWebsockets = new Set<string>();
   affinity = new Map<string, AffinitySetting>();
+  releases = new Map<string, RouteRelease>();
+  versions = new Map<string, string>();
   unhealthy = new Set<string>();
   services: Record<string, string[]>;
   hung: (() => void)[] = [];
@@ -56,9 +58,10 @@ export class ModelRegistry {
       timeoutMs: 1000,
       websockets: !this.noWebsockets.has(service),
       affinity: this.affinity.get(service) ?? null,
+      release: this.releases.get(service) ?? null,
       instances: this.stopped.has(service)
         ? []
-        : ids.filter((id) => !this.stoppedInstances.has(id)).map((id) => ({ id, target: { kind: "url", url: `https://${id}.example.com/` }, weight: 100, health: this.unhealthy.has(id) ? "unhealthy" : "healthy", score: 100, inflight: this.total(id) })),
+        : ids.filter((id) => !this.stoppedInstances.has(id)).map((id) => ({ id, target: { kind: "url", url: `https://${id}.example.com/` }, weight: 100, health: this.unhealthy.has(id) ? "unhealthy" : "healthy", score: 100, inflight: this.total(id), version: this.versions.get(id) ?? null })),
     }));
     return { version: this.version, generatedAt: now, panicThresholdPercent: 0, retryBudget: { budgetPercent: 20, minRetryConcurrency: 3 }, services };
   }
