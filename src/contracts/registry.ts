@@ -11,7 +11,7 @@ import type { Failure } from "./problem";
 import type { AutoscalePolicy, Decision, DecisionLog } from "../core/autoscale";
 import type { InstanceAdminState, ServiceHealthSettings, Target } from "../core/registry/records";
 import type { SideNumbers, ThresholdCheck, Verdict } from "../core/release/analysis";
-import type { ReleaseState, TransitionKind } from "../core/release/release";
+import type { ReleaseState, Transition } from "../core/release/release";
 import type { ReleaseSpec } from "../core/release/spec";
 
 // The registry's decisions (src/core/registry) read these inputs and records, and core may not
@@ -266,18 +266,8 @@ export interface FleetTable {
   readonly services: readonly ServiceRoute[];
 }
 
-/** One transition of a release (core/release/release.ts Transition), times as ISO strings. */
-export interface ReleaseTransitionView {
-  readonly at: string;
-  readonly kind: TransitionKind;
-  readonly from: ReleaseState | null;
-  readonly to: ReleaseState;
-  readonly stepIndex: number;
-  readonly weightPercent: number;
-  /** An admin key's fingerprint, or "release-controller". */
-  readonly actor: string;
-  readonly detail: string;
-}
+/** One transition of a release (core/release/release.ts Transition), its time as an ISO string. */
+export type ReleaseTransitionView = Omit<Transition, "at"> & { readonly at: string };
 
 /** The canary analysis (core/release/analysis.ts), times as ISO strings. */
 export interface ReleaseAnalysisView {
