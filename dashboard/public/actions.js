@@ -1,6 +1,8 @@
-// Lifecycle actions (stop, start, restart) with a confirmation dialog, and the
-// page's status messages. The result arrives through the live socket; the
-// toast says what the API answered.
+// Operator actions with a confirmation dialog: lifecycle (stop, start,
+// restart) and releases (promote, pause, resume, abort); and the page's status
+// messages. The result arrives through the live socket; the toast says what
+// the API answered. Each is a same-origin POST with the session cookie (the
+// browser adds our Origin, which the orchestrator checks).
 
 import { byId, setText } from "./dom.js";
 import { fmtInt } from "./format.js";
@@ -90,18 +92,16 @@ function describeProblem(body, status) {
   return `${text}${trace}`;
 }
 
-/** Asks, then calls the lifecycle API; `changed` re-renders the buttons while it is pending. */
-export async function runAction(service, instance, action, label, changed) {
-  const ok = await confirmAction(`${ACTION_VERB[action]} ${label}?`, ACTION_EXPLAIN[action], ACTION_VERB[action]);
+/**
+ * Asks, then POSTs; `key` marks the target as pending (its buttons disabled) until the
+ * answer, `changed` re-renders them, `describe(body)` says what happened.
+ */
+async function confirmAndPost({ key, path, title, explain, verb, label, describe, changed }) {
+  const ok = await confirmAction(title, explain, verb);
   if (!ok) return;
-  const key = instance === null ? service : `${service}/${instance}`;
-  const path =
-    instance === null
-      ? `/admin/workers/${encodeURIComponent(service)}/${action}`
-      : `/admin/workers/${encodeURIComponent(service)}/instances/${encodeURIComponent(instance)}/${action}`;
   pending.add(key);
   changed();
-  toast(`${ACTION_VERB[action]} ${label}: working…`, "info");
+  toast(`${verb} ${label}: working…`, "info");
   try {
     const response = await fetch(path, {
       method: "POST",
@@ -114,12 +114,65 @@ export async function runAction(service, instance, action, label, changed) {
       toSignIn("expired");
       return;
     }
-    if (response.ok) toast(describeResult(body, action, label), "ok");
-    else toast(`${ACTION_VERB[action]} ${label} failed: ${describeProblem(body, response.status)}`, "error");
+    if (response.ok) toast(describe(body), "ok");
+    else toast(`${verb} ${label} failed: ${describeProblem(body, response.status)}`, "error");
   } catch (error) {
-    toast(`${ACTION_VERB[action]} ${label} failed: ${error && error.message ? error.message : "network error"}`, "error");
+    toast(`${verb} ${label} failed: ${error && error.message ? error.message : "network error"}`, "error");
   } finally {
     pending.delete(key);
     changed();
   }
+}
+
+/** Asks, then calls the lifecycle API; `changed` re-renders the buttons while it is pending. */
+export function runAction(service, instance, action, label, changed) {
+  const path =
+    instance === null
+      ? `/admin/workers/${encodeURIComponent(service)}/${action}`
+      : `/admin/workers/${encodeURIComponent(service)}/instances/${encodeURIComponent(instance)}/${action}`;
+  return confirmAndPost({
+    key: instance === null ? service : `${service}/${instance}`,
+    path,
+    title: `${ACTION_VERB[action]} ${label}?`,
+    explain: ACTION_EXPLAIN[action],
+    verb: ACTION_VERB[action],
+    label,
+    describe: (body) => describeResult(body, action, label),
+    changed,
+  });
+}
+
+// ------------------------------------------------------------------ release actions
+
+export const RELEASE_VERB = { promote: "Promote", pause: "Pause", resume: "Resume", abort: "Abort" };
+
+/** The key a release's buttons are pending under. */
+export const releaseKey = (service) => `release:${service}`;
+
+function releaseExplain(action, release) {
+  switch (action) {
+    case "promote":
+      return `Every request goes to ${release.version} now (weight 100 %), without waiting for the remaining steps. The release ends as promoted; the other versions' instances stay registered, without traffic.`;
+    case "pause":
+      return `The canary keeps its weight (${release.weight} %) and the controller stops stepping it up. It still rolls the canary back if a threshold is crossed.`;
+    case "resume":
+      return "The controller goes on: the current step starts over with a fresh window.";
+    default:
+      return `The canary's weight goes to 0 % now: all traffic to the stable side. The release ends as aborted.`;
+  }
+}
+
+/** Asks, then calls the release API (POST /admin/services/{name}/releases/{id}/{action}). */
+export function runReleaseAction(service, release, action, changed) {
+  const label = `the release of ${release.version} on ${service}`;
+  return confirmAndPost({
+    key: releaseKey(service),
+    path: `/admin/services/${encodeURIComponent(service)}/releases/${encodeURIComponent(release.id)}/${action}`,
+    title: `${RELEASE_VERB[action]} ${label}?`,
+    explain: releaseExplain(action, release),
+    verb: RELEASE_VERB[action],
+    label,
+    describe: (body) => `${RELEASE_VERB[action]}: ${label} is now ${body && body.state ? body.state : "updated"}${body && typeof body.weightPercent === "number" ? ` at ${body.weightPercent} %` : ""}.`,
+    changed,
+  });
 }

@@ -17,6 +17,7 @@ import { fmtTime } from "./format.js";
 import { applyMessage, createLiveState } from "./live-state.js";
 import { SORT_KEYS, STATE_FILTERS, attention, normalizeQuery, summarize } from "./model.js";
 import { renderAlerts, renderAutoscaling, renderOverview } from "./panels.js";
+import { initReleases, renderReleases } from "./releases.js";
 import { initTable, renderTable, reveal } from "./table.js";
 
 const STATE_URL = "/admin/dashboard/state";
@@ -114,6 +115,7 @@ function renderNow() {
 
   ctx.summaries = summarize(view, now);
   renderOverview(view, ctx.summaries, attention(view, ctx.summaries, now));
+  renderReleases(now);
   renderTable(now);
   if (stale.alerts) renderAlerts(view);
   if (stale.autoscaling) renderAutoscaling(view);
@@ -311,6 +313,7 @@ function start() {
   initDialog();
   initCharts();
   initTable(ctx);
+  initReleases(ctx);
   restore();
   byId("search").value = ctx.filter.q;
   byId("state-filter").value = ctx.filter.state;

@@ -6,11 +6,11 @@
 //
 // A delta whose `from` is not the version held means a message was missed: it
 // is not applied, and the caller asks the server for a snapshot ("refresh").
-// Keyed sections (services, instances, alerts) are Maps here, so a name like
+// Keyed sections (services, instances, alerts, releases) are Maps here, so a name like
 // "__proto__" or "constructor" is an ordinary key. No DOM: unit-tested in Node
 // against the server's diff (test/unit/dashboard-delta.property.test.ts).
 
-export const KEYED = ["services", "instances", "alerts"];
+export const KEYED = ["services", "instances", "alerts", "releases"];
 export const WHOLE = ["environment", "global", "loop", "history", "autoscaling"];
 
 const isObject = (x) => typeof x === "object" && x !== null && !Array.isArray(x);
@@ -56,7 +56,8 @@ export function applyMessage(state, message) {
   }
   if (message.type !== "delta") return { kind: "ignored" };
   if (state.view === null || message.from !== state.version || !Number.isSafeInteger(message.to)) return { kind: "gap" };
-  const changed = { whole: new Set(), services: new Set(), instances: new Set(), alerts: new Set() };
+  const changed = { whole: new Set() };
+  for (const section of KEYED) changed[section] = new Set();
   const set = isObject(message.set) ? message.set : {};
   for (const section of WHOLE) {
     if (!Object.prototype.hasOwnProperty.call(set, section)) continue;

@@ -98,14 +98,15 @@ function orderInstances(ids, instances, now) {
 }
 
 /**
- * Per service: its instances (ids, in display order) and counts. Services the
- * view has no entry for but instances name still get a summary (a delta may
- * bring an instance before its service).
+ * Per service: its instances (ids, in display order) and counts, and how many
+ * instances declared each version (`versions`: version → count, "" for none).
+ * Services the view has no entry for but instances name still get a summary
+ * (a delta may bring an instance before its service).
  */
 export function summarize(view, now) {
   const out = new Map();
   // healthy: serving (isServing); the others count health and admin states as they are.
-  const blank = () => ({ ids: [], total: 0, healthy: 0, degraded: 0, unhealthy: 0, stopped: 0, standby: 0, ejected: 0, lapsed: 0, problems: 0 });
+  const blank = () => ({ ids: [], total: 0, healthy: 0, degraded: 0, unhealthy: 0, stopped: 0, standby: 0, ejected: 0, lapsed: 0, problems: 0, versions: new Map() });
   for (const name of view.services.keys()) out.set(name, blank());
   for (const [id, instance] of view.instances) {
     let s = out.get(instance.service);
@@ -115,6 +116,8 @@ export function summarize(view, now) {
     }
     s.ids.push(id);
     s.total++;
+    const version = typeof instance.version === "string" ? instance.version : "";
+    s.versions.set(version, (s.versions.get(version) || 0) + 1);
     if (isServing(instance, now)) s.healthy++;
     if (instance.health === "degraded") s.degraded++;
     else if (instance.health === "unhealthy") s.unhealthy++;
@@ -127,6 +130,19 @@ export function summarize(view, now) {
   }
   for (const s of out.values()) orderInstances(s.ids, view.instances, now);
   return out;
+}
+
+/**
+ * A service's versions as one short text, most instances first ("v1 ×2 · v2 ×1"),
+ * instances without a version as "unversioned"; "" while all its instances
+ * have the same one (a mix is what is worth a line: a canary, a release in progress).
+ */
+export function versionMixText(versions) {
+  if (!versions || versions.size < 2) return "";
+  return [...versions]
+    .sort((a, b) => b[1] - a[1] || compareNames(a[0], b[0]))
+    .map(([version, count]) => `${version || "unversioned"} ×${count}`)
+    .join(" · ");
 }
 
 /** Active (not suppressed) alerts by the service they name. */

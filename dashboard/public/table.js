@@ -8,7 +8,7 @@ import { ACTIONS, ACTION_VERB, pending, runAction } from "./actions.js";
 import { sparkHistory } from "./charts.js";
 import { byId, h, setAttr, setClass, setHidden, setSpark, setText, spark } from "./dom.js";
 import { describeError, fmtInflight, fmtInt, fmtMs, fmtPct, fmtRps, fmtTarget, fmtWeight, shortId } from "./format.js";
-import { DEFAULT_DIRECTION, SORT_KEYS, adminOf, instanceProblems, isEjected, sortRows, visibleRows } from "./model.js";
+import { DEFAULT_DIRECTION, SORT_KEYS, adminOf, instanceProblems, isEjected, sortRows, versionMixText, visibleRows } from "./model.js";
 
 /** Instances listed per expanded service before a "show all" button. */
 const INSTANCES_SHOWN = 100;
@@ -68,6 +68,7 @@ function buildServiceRow(name) {
   const badge = h("span", { className: "badge", attrs: { "data-testid": `status-${name}` } });
   const panic = h("span", { className: "badge badge-panic", text: "panic", attrs: { title: "No instance is available: traffic is spread over all instances (panic mode)" } });
   panic.hidden = true;
+  const versions = h("span", { className: "svc-versions", attrs: { "data-testid": `versions-${name}` } });
   const count = h("span", { className: "inst-count" });
   const bad = h("span", { className: "inst-bad" });
   const inflight = numberCell("c-inflight opt", false);
@@ -75,7 +76,7 @@ function buildServiceRow(name) {
   const p95 = numberCell("c-p95 opt", true);
   const errors = numberCell("c-err", true);
   const tr = h("tr", { className: "svc-row", attrs: { tabindex: "0", "aria-expanded": "false", "aria-controls": id, "data-service": name } }, [
-    h("th", { className: "c-name", attrs: { scope: "row" } }, [h("span", { className: "chev", attrs: { "aria-hidden": "true" } }), h("span", { className: "svc-name", text: name, attrs: { title: name } })]),
+    h("th", { className: "c-name", attrs: { scope: "row" } }, [h("span", { className: "chev", attrs: { "aria-hidden": "true" } }), h("span", { className: "svc-name", text: name, attrs: { title: name } }), versions]),
     h("td", { className: "c-status" }, [badge, panic]),
     h("td", { className: "num c-inst" }, [count, bad]),
     inflight.td,
@@ -111,12 +112,13 @@ function buildServiceRow(name) {
   ]);
   detail.hidden = true;
   const tbody = h("tbody", { className: "svc", attrs: { "data-testid": `service-${name}` } }, [tr, detail]);
-  return { name, tbody, tr, detail, badge, panic, count, bad, inflight, rps, p95, errors, buttons, meta, note, instBody, instTable, empty, showAll, instances: new Map() };
+  return { name, tbody, tr, detail, badge, panic, versions, count, bad, inflight, rps, p95, errors, buttons, meta, note, instBody, instTable, empty, showAll, instances: new Map() };
 }
 
 function buildInstanceRow(service, id, instance) {
   const name = h("span", { className: "inst-name" });
   const code = h("code", { className: "inst-id", text: shortId(id), attrs: { title: id } });
+  const version = h("span", { className: "badge badge-version" });
   const target = h("span", { className: "ellipsis" });
   const health = h("span", { className: "badge" });
   const state = h("span", { className: "inst-state" });
@@ -130,20 +132,23 @@ function buildInstanceRow(service, id, instance) {
   const label = `instance ${instance && instance.name ? instance.name : shortId(id)} of ${service}`;
   const { group, buttons } = actionButtons(service, id, label, `instance-action-${id}`);
   const tr = h("tr", { className: "inst", attrs: { "data-testid": `instance-${id}`, "data-instance": id, tabindex: "-1" } }, [
-    h("th", { className: "i-id", attrs: { scope: "row" } }, [name, code]),
+    h("th", { className: "i-id", attrs: { scope: "row" } }, [name, version, code]),
     h("td", { className: "i-target" }, [target]),
     h("td", { className: "i-health" }, [health, state, weight]),
     inflight,
     h("td", { className: "i-check" }, [check, errClass, err, trace]),
     h("td", { className: "i-actions" }, [group]),
   ]);
-  return { tr, name, target, health, state, weight, inflight, check, errClass, err, trace, buttons };
+  return { tr, name, version, target, health, state, weight, inflight, check, errClass, err, trace, buttons };
 }
 
 // ------------------------------------------------------------------ updating rows
 
 function updateInstanceRow(ref, service, id, instance, now) {
   setText(ref.name, instance.name || "");
+  setText(ref.version, instance.version || "");
+  setHidden(ref.version, !instance.version);
+  setAttr(ref.version, "title", instance.version ? `version ${instance.version}` : null);
   const target = fmtTarget(instance.target);
   setText(ref.target, target);
   setAttr(ref.target, "title", target);
@@ -219,6 +224,10 @@ function updateServiceRow(ref, row, now) {
   setText(ref.badge, status);
   setClass(ref.badge, `badge ${STATUS_CLASS[status] || "status-none"}`);
   setHidden(ref.panic, !service.panic);
+  const mix = versionMixText(s.versions);
+  setText(ref.versions, mix);
+  setHidden(ref.versions, mix === "");
+  setAttr(ref.versions, "title", mix ? `instances per version: ${mix}` : null);
   setText(ref.count, `${fmtInt(s.healthy)}/${fmtInt(s.total)}`);
   setText(ref.bad, s.problems > 0 ? `${fmtInt(s.problems)}!` : "");
   setAttr(ref.bad, "title", s.problems > 0 ? `${s.problems} instance(s) need attention` : null);

@@ -257,7 +257,7 @@ export class MetricsDO extends DurableObject<Env> {
     const registry = registryStub(this.env);
     // The extras come from their own call, not from the snapshot: they carry the open WebSocket
     // counts the snapshot does not, and it keeps the dashboard's numbers the same as /metrics'.
-    const [snapshot, autoscaling, extras] = await Promise.all([registry.snapshot(), registry.autoscaleViews(), registry.metricsExtras()]);
+    const [snapshot, autoscaling, extras, releases] = await Promise.all([registry.snapshot(), registry.autoscaleViews(), registry.metricsExtras(), registry.releaseSummaries()]);
     return {
       type: "snapshot",
       generatedAt: new Date(now).toISOString(),
@@ -266,6 +266,7 @@ export class MetricsDO extends DurableObject<Env> {
       metrics: metricsView(this.metrics, now, extras),
       alerts: this.alerts(),
       autoscaling,
+      releases,
       loop: this.status(),
     };
   }

@@ -64,13 +64,14 @@ import type {
   ReleaseListResult,
   ReleaseOutcome,
   ReleaseResult,
+  ReleaseSummary,
   ServiceResult,
   ServiceSettingsInput,
   ServiceView,
 } from "../../src/contracts/registry";
 import { failureFor } from "./failures";
 import { releaseTarget, type ReleaseRequester, requestedAction, transitionAudit } from "./release-audit";
-import { releaseFacts, releaseView } from "./release-views";
+import { releaseFacts, releaseSummaries, releaseView } from "./release-views";
 import { buildFleetTable } from "./fleet-table";
 import { RegistryStore } from "./store";
 import * as views from "./views";
@@ -309,6 +310,11 @@ export class RegistryDO extends DurableObject<Env> {
   /** Recent promotions and rollbacks and stalled releases, for MetricsDO's alert rules. */
   releaseFacts(): ReleaseFact[] {
     return releaseFacts(this.state, Date.now());
+  }
+
+  /** Each service's newest release while active and for an hour after it ended, for the dashboard (one call per state build). */
+  releaseSummaries(): ReleaseSummary[] {
+    return releaseSummaries(this.state, Date.now());
   }
 
   /** A refused release request, audited like the transitions it did not make. */

@@ -9,9 +9,14 @@ import { routedRelease } from "../../src/core/registry/release-routing";
 import type { RegistryState } from "../../src/core/registry/state";
 import { analyze, type Analysis } from "../../src/core/release/analysis";
 import { isActive, type Release, weightOf } from "../../src/core/release/release";
-import type { ReleaseAnalysisView, ReleaseView } from "../../src/contracts/registry";
+import type { ReleaseAnalysisView, ReleaseSummary, ReleaseView } from "../../src/contracts/registry";
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** How long an ended release stays on the dashboard: a rollback an hour ago is still worth seeing. */
+export const RELEASE_SUMMARY_WINDOW_MS = 60 * 60_000;
+/** Transitions a summary carries: the dashboard lists the last few. */
+export const RELEASE_SUMMARY_HISTORY = 5;
 
 export function releaseView(state: RegistryState, release: Release, now: number): ReleaseView {
   const routed = routedRelease(state, release.service);
@@ -49,6 +54,24 @@ function currentAnalysis(state: RegistryState, release: Release, now: number): A
 function analysisView(analysis: Analysis | null): ReleaseAnalysisView | null {
   if (analysis === null) return null;
   return { ...analysis, at: iso(analysis.at), windowStartedAt: iso(analysis.windowStartedAt) };
+}
+
+/**
+ * What the dashboard shows: each service's newest release while it is active
+ * and for RELEASE_SUMMARY_WINDOW_MS after it ended, with its newest
+ * transitions only. By service name. Only the newest of a service counts: an
+ * older one ended when the newer one started, and the newer one is its story.
+ */
+export function releaseSummaries(state: RegistryState, now: number): ReleaseSummary[] {
+  const summaries: ReleaseSummary[] = [];
+  for (const list of state.releases.values()) {
+    const release = list[list.length - 1];
+    if (release === undefined) continue;
+    if (!isActive(release) && (release.endedAt === null || now - release.endedAt > RELEASE_SUMMARY_WINDOW_MS)) continue;
+    const { history, ...view } = releaseView(state, { ...release, history: release.history.slice(-RELEASE_SUMMARY_HISTORY) }, now);
+    summaries.push({ ...view, history, transitions: release.history.length });
+  }
+  return summaries.sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : 0));
 }
 
 /** Releases (not dry runs) that ended in the alert window, and those the controller paused. */

@@ -7,7 +7,7 @@ import type { AlertHistory } from "../core/alerts/history";
 import type { AlertStatus } from "../core/alerts/pipeline";
 import type { Silence } from "../core/alerts/silences";
 import type { MetricsView } from "../core/metrics/view";
-import type { AutoscaleView, InstanceHealthEvent, RegistrySnapshot } from "./registry";
+import type { AutoscaleView, InstanceHealthEvent, RegistrySnapshot, ReleaseSummary } from "./registry";
 
 /** One vantage point's part in a sweep, summed over the sweep's rounds (one per shard with instances due). */
 export interface VantagePointStats {
@@ -74,6 +74,8 @@ export interface DashboardState {
   readonly metrics: MetricsView;
   readonly alerts: AlertsView;
   readonly autoscaling: readonly AutoscaleView[];
+  /** Each service's newest release while it runs or is paused, and for an hour after it ended; by service name. */
+  readonly releases: readonly ReleaseSummary[];
   readonly loop: LoopStatus;
 }
 

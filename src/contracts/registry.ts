@@ -310,6 +310,18 @@ export interface ReleaseView {
   readonly history: readonly ReleaseTransitionView[];
 }
 
+/**
+ * A release as the dashboard shows it (RegistryDO.releaseSummaries): a
+ * ReleaseView with only its newest transitions. Each service's newest release,
+ * while it is running or paused and for an hour after it ended.
+ */
+export interface ReleaseSummary extends Omit<ReleaseView, "history"> {
+  /** The newest few transitions, oldest first (GET the release for all of them). */
+  readonly history: readonly ReleaseTransitionView[];
+  /** How many transitions it has in all. */
+  readonly transitions: number;
+}
+
 export type ReleaseResult = { readonly ok: true; readonly release: ReleaseView } | Failure;
 export type ReleaseListResult = { readonly ok: true; readonly service: string; readonly releases: readonly ReleaseView[] } | Failure;
 

@@ -644,7 +644,7 @@ const OPERATIONS: readonly OperationSpec[] = [
     operationId: "getDashboardLive",
     tag: "Dashboard",
     summary: "The dashboard's WebSocket",
-    description: "A WebSocket upgrade (`Upgrade: websocket`). The server sends a snapshot of the live view on connect (`{type: \"snapshot\", version, at, view}`: the DashboardState without what changes on every push) and then deltas, at most one a second (`{type: \"delta\", from, to, at, set?, put?, del?}`: sections replaced, services, instances and alerts replaced or removed by key); a client that sees a gap in the versions sends `refresh` and gets a snapshot. See docs/architecture.md#dashboard. A cookie-authenticated upgrade must carry the orchestrator's own Origin.",
+    description: "A WebSocket upgrade (`Upgrade: websocket`). The server sends a snapshot of the live view on connect (`{type: \"snapshot\", version, at, view}`: the DashboardState without what changes on every push) and then deltas, at most one a second (`{type: \"delta\", from, to, at, set?, put?, del?}`: sections replaced; services, instances, alerts and releases replaced or removed by key); a client that sees a gap in the versions sends `refresh` and gets a snapshot. See docs/architecture.md#dashboard. A cookie-authenticated upgrade must carry the orchestrator's own Origin.",
     auth: { kind: "admin", role: "viewer" },
     rateClass: "admin",
     parameters: [{ name: "Upgrade", in: "header", required: true, description: "Must be websocket.", schema: { type: "string", const: "websocket" } }],

@@ -12,11 +12,11 @@ import * as v from "valibot";
 import { ENVIRONMENTS } from "../config";
 import type { AlertsView, DashboardState, LoopStatus } from "../contracts/metrics";
 import { ProblemType } from "../contracts/problem";
-import type { AffinitySetting, AuditEntry, AutoscaleView, InstanceHealthEvent, InstanceView, RegistrySnapshot, ReleaseSpec, ReleaseView, ServiceView, Target } from "../contracts/registry";
+import type { AffinitySetting, AuditEntry, AutoscaleView, InstanceHealthEvent, InstanceView, RegistrySnapshot, ReleaseSpec, ReleaseSummary, ReleaseView, ServiceView, Target } from "../contracts/registry";
 import { RELEASE_STATES, TRANSITION_KINDS } from "../core/release/release";
 import type { AutoscalePolicy, Decision } from "../core/autoscale";
 import type { LiveDelta, LiveSnapshot } from "../core/dashboard/delta";
-import type { LiveAlert, LiveError, LiveInstance, LiveService, LiveView } from "../core/dashboard/live-view";
+import type { LiveAlert, LiveError, LiveInstance, LiveRelease, LiveService, LiveView } from "../core/dashboard/live-view";
 import { METRIC_NAMES } from "../core/autoscale";
 import { STRATEGIES } from "../core/balancer/types";
 import { ROLES } from "../core/credentials";
@@ -485,6 +485,17 @@ export const ReleaseSchema = documents<ReleaseView>()(
   }),
 );
 
+export const ReleaseSummarySchema = documents<ReleaseSummary>()(
+  v.pipe(
+    v.object({
+      ...ReleaseSchema.entries,
+      history: v.pipe(ReleaseSchema.entries.history, v.description("The newest few transitions, oldest first (GET the release for all of them).")),
+      transitions: v.pipe(Count, v.description("How many transitions it has in all.")),
+    }),
+    v.description("A release as the dashboard shows it: each service's newest, while running or paused and for an hour after it ended."),
+  ),
+);
+
 export const ReleaseListSchema = v.object({ service: v.string(), releases: v.pipe(v.array(ReleaseSchema), v.description("Newest first.")) });
 
 export const AuditEntrySchema = documents<AuditEntry>()(
@@ -614,6 +625,7 @@ export const DashboardStateSchema = documents<DashboardState>()(
       metrics: MetricsViewSchema,
       alerts: AlertsViewSchema,
       autoscaling: v.array(AutoscaleViewSchema),
+      releases: v.pipe(v.array(ReleaseSummarySchema), v.description("By service name.")),
       loop: LoopStatusSchema,
     }),
     v.description("The full dashboard state (GET /admin/dashboard/state). The live WebSocket sends the smaller live view instead: DashboardLiveSnapshot, then DashboardLiveDelta."),
@@ -671,6 +683,7 @@ const LiveInstanceSchema = documents<LiveInstance>()(
       weight: v.optional(v.pipe(v.number(), v.description("Left out when 1."))),
       warming: v.optional(v.pipe(v.literal(true), v.description("Present while slow start ramps its weight up."))),
       pool: v.optional(v.pipe(v.literal(true), v.description("A standby (autoscaling pool) instance."))),
+      version: v.optional(v.pipe(v.string(), v.description("The version it declared; left out when none."))),
     }),
     v.description("An instance, keyed by its id. Members at their usual value are left out."),
   ),
@@ -689,6 +702,44 @@ const LiveAlertSchema = documents<LiveAlert>()(
       startsAt: EpochMs,
     }),
     v.description("An active or suppressed alert, keyed by its fingerprint."),
+  ),
+);
+
+const LiveSideSchema = v.object({ requests: Count, failures: Count, errorRatePercent: v.nullable(v.number()), p95Ms: v.nullable(v.number()) });
+
+const LiveReleaseSchema = documents<LiveRelease>()(
+  v.pipe(
+    v.object({
+      id: v.string(),
+      version: v.pipe(v.string(), v.description("The canary's version.")),
+      state: ReleaseState,
+      dryRun: v.optional(v.literal(true)),
+      pausedBy: v.optional(v.picklist(["operator", "controller"])),
+      stepIndex: Count,
+      steps: v.array(Count),
+      stepSeconds: Count,
+      weight: v.pipe(v.number(), v.description("The canary's weight now, %.")),
+      stepStartedAt: EpochMs,
+      judgeAt: v.optional(v.pipe(EpochMs, v.description("Running: when the step is next judged."))),
+      endedAt: v.optional(EpochMs),
+      thresholds: ReleaseSpecSchema.entries.analysis,
+      analysis: v.optional(
+        v.object({
+          verdict: ReleaseAnalysisSchema.entries.verdict,
+          windowStartedAt: EpochMs,
+          canary: LiveSideSchema,
+          stable: LiveSideSchema,
+          checks: ReleaseAnalysisSchema.entries.checks,
+          reason: v.optional(v.pipe(v.string(), v.description("Left out while a step is in progress."))),
+        }),
+      ),
+      history: v.pipe(
+        v.array(v.object({ at: EpochMs, kind: v.picklist(TRANSITION_KINDS), to: ReleaseState, stepIndex: Count, weight: v.number(), actor: v.string(), detail: v.string() })),
+        v.description("The newest transitions, newest first."),
+      ),
+      transitions: Count,
+    }),
+    v.description("A service's release (running, paused, or ended in the last hour), keyed by the service's name."),
   ),
 );
 
@@ -744,6 +795,7 @@ const LiveAutoscalingSchema = v.array(
 const LiveServicesSchema = v.record(v.string(), LiveServiceSchema);
 const LiveInstancesSchema = v.record(v.string(), LiveInstanceSchema);
 const LiveAlertsSchema = v.record(v.string(), LiveAlertSchema);
+const LiveReleasesSchema = v.record(v.string(), LiveReleaseSchema);
 
 export const DashboardLiveViewSchema = documents<LiveView>()(
   v.pipe(
@@ -754,6 +806,7 @@ export const DashboardLiveViewSchema = documents<LiveView>()(
       services: LiveServicesSchema,
       instances: LiveInstancesSchema,
       alerts: LiveAlertsSchema,
+      releases: LiveReleasesSchema,
       history: LiveHistorySchema,
       autoscaling: LiveAutoscalingSchema,
     }),
@@ -789,13 +842,18 @@ export const DashboardLiveDeltaSchema = documents<LiveDelta>()(
       ),
       put: v.optional(
         v.pipe(
-          v.object({ services: v.optional(LiveServicesSchema), instances: v.optional(LiveInstancesSchema), alerts: v.optional(LiveAlertsSchema) }),
+          v.object({ services: v.optional(LiveServicesSchema), instances: v.optional(LiveInstancesSchema), alerts: v.optional(LiveAlertsSchema), releases: v.optional(LiveReleasesSchema) }),
           v.description("Entries that are new or changed, replaced whole by key."),
         ),
       ),
       del: v.optional(
         v.pipe(
-          v.object({ services: v.optional(v.array(v.string())), instances: v.optional(v.array(v.string())), alerts: v.optional(v.array(v.string())) }),
+          v.object({
+            services: v.optional(v.array(v.string())),
+            instances: v.optional(v.array(v.string())),
+            alerts: v.optional(v.array(v.string())),
+            releases: v.optional(v.array(v.string())),
+          }),
           v.description("Keys that went away."),
         ),
       ),

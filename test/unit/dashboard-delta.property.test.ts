@@ -8,7 +8,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type LiveDelta, advanceFeed, applyDelta, snapshotOf, startFeed } from "../../src/core/dashboard/delta";
-import type { LiveAlert, LiveInstance, LiveService, LiveView } from "../../src/core/dashboard/live-view";
+import type { LiveAlert, LiveInstance, LiveRelease, LiveService, LiveView } from "../../src/core/dashboard/live-view";
 import { setOwn } from "../../src/core/metrics/own";
 // The page's module: plain browser JavaScript, no DOM.
 import { applyMessage, createLiveState, toWire } from "../../dashboard/public/live-state.js";
@@ -58,14 +58,16 @@ const instanceArb = (id: string): fc.Arbitrary<LiveInstance> =>
       admin: fc.constantFrom("active", "stopped"),
       inflight: fc.integer({ min: 0, max: 2 }),
       error: fc.constantFrom(undefined, "HTTP 503", { class: "dns", message: "no such host", traceId: "4bf92f3577b34da6a3ce929d0e0e4736" }),
+      version: fc.constantFrom(undefined, "v1", "v2"),
     })
-    .map(({ health, admin, inflight, error }) => ({
+    .map(({ health, admin, inflight, error, version }) => ({
       service: "api",
       target: `http://127.0.0.1:9/${id}`,
       health,
       ...(admin === "stopped" ? { admin } : {}),
       ...(inflight > 0 ? { inflight } : {}),
       ...(error !== undefined ? { error } : {}),
+      ...(version !== undefined ? { version } : {}),
     }));
 
 const alertArb = (fingerprint: string): fc.Arbitrary<LiveAlert> =>
@@ -77,6 +79,61 @@ const alertArb = (fingerprint: string): fc.Arbitrary<LiveAlert> =>
     summary,
     startsAt: 1,
   }));
+
+const sideArb = fc.record({ requests: fc.integer({ min: 0, max: 40 }), failures: fc.integer({ min: 0, max: 3 }), errorRatePercent: fc.constantFrom(null, 0, 7.5), p95Ms: fc.constantFrom(null, 31, 812.5) });
+
+/** A release in any state, its numbers moving as they do while it runs. */
+const releaseArb = (_service: string): fc.Arbitrary<LiveRelease> =>
+  fc
+    .record({
+      id: fc.constantFrom("r1", "r2"),
+      state: fc.constantFrom("running" as const, "paused" as const, "promoted" as const, "rolled-back" as const, "aborted" as const),
+      stepIndex: fc.integer({ min: 0, max: 3 }),
+      dryRun: fc.boolean(),
+      analysis: fc.option(
+        fc.record({
+          verdict: fc.constantFrom("pending" as const, "fail" as const, "pass" as const, "inconclusive" as const),
+          canary: sideArb,
+          stable: sideArb,
+          result: fc.constantFrom("pass" as const, "fail" as const, "unjudged" as const),
+        }),
+        { nil: undefined },
+      ),
+      transitions: fc.integer({ min: 1, max: 3 }),
+    })
+    .map(({ id, state, stepIndex, dryRun, analysis, transitions }) => {
+      const steps = [5, 25, 50, 100];
+      const weight = state === "promoted" ? 100 : state === "rolled-back" || state === "aborted" ? 0 : (steps[stepIndex] as number);
+      return {
+        id,
+        version: "v2",
+        state,
+        ...(dryRun ? { dryRun: true as const } : {}),
+        ...(state === "paused" ? { pausedBy: "operator" as const } : {}),
+        stepIndex,
+        steps,
+        stepSeconds: 300,
+        weight,
+        stepStartedAt: 1_000,
+        ...(state === "running" ? { judgeAt: 301_000 } : {}),
+        ...(state !== "running" && state !== "paused" ? { endedAt: 2_000 } : {}),
+        thresholds: { minRequests: 20, maxErrorRatePercent: 2, maxP95VsStable: 1.5, errorRateAllowancePercent: 1, p95AllowanceMs: 10 },
+        ...(analysis === undefined
+          ? {}
+          : {
+              analysis: {
+                verdict: analysis.verdict,
+                windowStartedAt: 1_000,
+                canary: analysis.canary,
+                stable: analysis.stable,
+                checks: [{ threshold: "maxErrorRatePercent" as const, limit: 2, observed: analysis.canary.errorRatePercent, result: analysis.result }],
+                ...(analysis.verdict !== "pending" ? { reason: "threshold crossed: error rate 7.5% > 2%" } : {}),
+              },
+            }),
+        history: Array.from({ length: transitions }, (_, i) => ({ at: 2_000 - i, kind: "started" as const, to: "running" as const, stepIndex: 0, weight: 5, actor: "key:2def41e79737", detail: "v2 at 5%" })),
+        transitions,
+      };
+    });
 
 const viewArb: fc.Arbitrary<LiveView> = fc.record({
   environment: fc.constantFrom("development", "staging"),
@@ -93,6 +150,7 @@ const viewArb: fc.Arbitrary<LiveView> = fc.record({
   services: keyedArb(serviceArb),
   instances: keyedArb(instanceArb),
   alerts: keyedArb(alertArb),
+  releases: keyedArb(releaseArb),
   history: fc.record({ entries: fc.constant([]), total: fc.integer({ min: 0, max: 2 }), dropped: fc.constant(0) }),
   autoscaling: fc.constantFrom([], [{ service: "api", current: 2, standby: 1, policy: { mode: "enforce", min: 1, max: 3 }, decisions: [] }]),
 });
@@ -128,7 +186,7 @@ describe("dashboard deltas (property)", () => {
     fc.assert(
       fc.property(viewArb, viewArb, (a, b) => {
         const { delta } = advanceFeed(startFeed(a, 1, 1), b, 2);
-        for (const section of ["services", "instances", "alerts"] as const) {
+        for (const section of ["services", "instances", "alerts", "releases"] as const) {
           const before = a[section] as Readonly<Record<string, unknown>>;
           const after = b[section] as Readonly<Record<string, unknown>>;
           const put = Object.keys(delta.put?.[section] ?? {}).sort();
@@ -182,6 +240,7 @@ describe("dashboard deltas", () => {
       services,
       instances,
       alerts: {},
+      releases: {},
       history: { entries: [], total: 0, dropped: 0 },
       autoscaling: [],
     };

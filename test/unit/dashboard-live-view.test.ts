@@ -36,6 +36,7 @@ function instance(id: string, over: Partial<SourceInstance> = {}): SourceInstanc
     inflight: 0,
     websockets: 0,
     metadata: {},
+    version: null,
     activeCheck: { lastResult: "pass", lastError: null },
     ejectedUntil: null,
     ...over,
@@ -53,6 +54,7 @@ function source(instances: SourceInstance[], over: Partial<ViewSource> = {}): Vi
     },
     alerts: { active: [], history: { entries: [], dropped: 0 } },
     autoscaling: [],
+    releases: [],
     loop: {
       lastSweepAt: NOW,
       lastSweepProbed: 1,
@@ -83,6 +85,12 @@ describe("live view", () => {
       warming: true,
       pool: true,
     });
+  });
+
+  it("tags an instance with the version it declared, and leaves it out when it declared none", () => {
+    const view = liveView(source([instance("a", { version: "v2" }), instance("b")]), NOW);
+    expect(view.instances.a?.version).toBe("v2");
+    expect(view.instances.b).not.toHaveProperty("version");
   });
 
   it("shows an ejection only while it lasts, and a lapsed heartbeat", () => {

@@ -4,7 +4,7 @@
  * the table's sort. Plain browser JavaScript with no DOM, run here in Node.
  */
 import { describe, expect, it } from "vitest";
-import { attention, instanceProblems, sortRows, summarize, visibleRows } from "../../dashboard/public/model.js";
+import { attention, instanceProblems, sortRows, summarize, versionMixText, visibleRows } from "../../dashboard/public/model.js";
 
 const NOW = 1_800_000_000_000;
 
@@ -16,6 +16,7 @@ interface Instance {
   name?: string;
   ejectedUntil?: number;
   heartbeat?: string;
+  version?: string;
 }
 
 function view(services: Record<string, { status: string; admin?: string; rps?: number; p95?: number | null; errors?: number; panic?: boolean }>, instances: Record<string, Instance>, alerts: Record<string, { state: string; name: string; service?: string; instance?: string }> = {}) {
@@ -57,6 +58,16 @@ describe("dashboard model", () => {
     // Healthy means serving: the ejected and the stopped one are not.
     expect(summaries.get("billing")).toMatchObject({ ids: ["b1", "b2", "b4", "b3"], total: 4, healthy: 1, unhealthy: 1, ejected: 1, stopped: 1, problems: 3 });
     expect(summaries.get("empty")).toMatchObject({ ids: [], total: 0 });
+  });
+
+  it("counts each service's instances per version, most first, and names them only when they differ", () => {
+    const v = view({ bank: { status: "healthy" } }, { b1: inst("bank", 1, { version: "v1" }), b2: inst("bank", 2, { version: "v2" }), b3: inst("bank", 3, { version: "v1" }), b4: inst("bank", 4) });
+    const summaries = summarize(v, NOW);
+    expect([...summaries.get("bank").versions]).toEqual([["v1", 2], ["v2", 1], ["", 1]]);
+    expect(versionMixText(summaries.get("bank").versions)).toBe("v1 ×2 · unversioned ×1 · v2 ×1");
+    expect(versionMixText(summarize(fleet(), NOW).get("api").versions)).toBe("");
+    const same = view({ bank: { status: "healthy" } }, { b1: inst("bank", 1, { version: "v1" }), b2: inst("bank", 2, { version: "v1" }) });
+    expect(versionMixText(summarize(same, NOW).get("bank").versions)).toBe("");
   });
 
   it("says why an instance needs attention; an ejection that is over does not count", () => {

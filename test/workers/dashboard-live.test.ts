@@ -9,7 +9,9 @@ import * as v from "valibot";
 import { describe, expect, it } from "vitest";
 import { type LiveDelta, type LiveSnapshot, applyDelta } from "../../src/core/dashboard/delta";
 import type { LiveView } from "../../src/core/dashboard/live-view";
-import { DashboardLiveDeltaSchema, DashboardLiveSnapshotSchema } from "../../src/http/response-schemas";
+import type { DashboardState } from "../../src/contracts/metrics";
+import type { ReleaseView } from "../../src/contracts/registry";
+import { DashboardLiveDeltaSchema, DashboardLiveSnapshotSchema, DashboardStateSchema } from "../../src/http/response-schemas";
 import { MetricsDO } from "../../src/index";
 import { metricsStub, registryStub } from "../../src/platform/stubs";
 
@@ -173,6 +175,67 @@ describe("dashboard WebSocket", () => {
     const fresh = (await messages.next((m) => m.type === "snapshot" && messages.messages.indexOf(m) >= count)) as LiveSnapshot;
     const view = await messages.until(() => messages.state.version === fresh.version);
     expect(view).toEqual(fresh.view);
+    socket.close(1000, "done");
+  });
+
+  it("shows a release started through the API, live and in the state; an operator's pause arrives as a small delta", async () => {
+    const service = `rel-${crypto.randomUUID().slice(0, 8)}`;
+    const ids: string[] = [];
+    for (const version of ["v1", "v1", "v2"]) {
+      const registered = await registryStub(env).register({ service, target: { kind: "url", url: `http://127.0.0.1:9/${service}/${ids.length}` }, weight: 1, metadata: {}, version, ttlSeconds: 3600 });
+      if (!registered.ok) throw new Error("registration failed");
+      ids.push(registered.id);
+    }
+    const { socket, cookie } = await openSocket();
+    const messages = inbox(socket);
+    await messages.next((m) => m.type === "snapshot");
+    const started = await SELF.fetch(`https://orchestrator.test/admin/services/${service}/releases`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json", "cf-connecting-ip": ip() },
+      body: JSON.stringify({ version: "v2", steps: [5, 25, 50, 100], stepIntervalSeconds: 3600, analysis: { minRequests: 20, maxErrorRatePercent: 2, maxP95VsStable: 1.5 } }),
+    });
+    expect(started.status).toBe(201);
+    const release = (await started.json()) as ReleaseView;
+    const live = await messages.until((view) => view.releases[service]?.id === release.id);
+    expect(live.releases[service]).toMatchObject({ version: "v2", state: "running", stepIndex: 0, steps: [5, 25, 50, 100], weight: 5, thresholds: { minRequests: 20, maxErrorRatePercent: 2, maxP95VsStable: 1.5 } });
+    expect(live.instances[ids[2] as string]?.version).toBe("v2");
+
+    // The full state carries the release's summary, and validates against its schema.
+    const stateResponse = await SELF.fetch("https://orchestrator.test/admin/dashboard/state", { headers: { cookie, "cf-connecting-ip": ip() } });
+    const state = (await stateResponse.json()) as DashboardState;
+    expect(v.safeParse(DashboardStateSchema, state).success).toBe(true);
+    const summary = state.releases.find((r) => r.service === service);
+    expect(summary).toMatchObject({ id: release.id, version: "v2", state: "running", weightPercent: 5, transitions: 1, analysis: { verdict: "pending" } });
+    expect(summary?.history.map((t) => t.kind)).toEqual(["started"]);
+
+    // Traffic on both sides (as the edge reports it): the release's entry changes, and only it.
+    const reportedFrom = messages.messages.length;
+    await registryStub(env).edgeSync({ isolateId: "dashboard-test", inflight: {}, outcomes: { [ids[0] as string]: Array.from({ length: 30 }, () => [200, 20, null] as const), [ids[2] as string]: Array.from({ length: 5 }, () => [200, 25, null] as const) } });
+    await metricsStub(env).notifyChanged();
+    await messages.until((view) => view.releases[service]?.analysis?.canary.requests === 5);
+    const numbers = messages.messages.slice(reportedFrom).find((m): m is LiveDelta => m.type === "delta" && m.put?.releases?.[service] !== undefined) as LiveDelta;
+    expect(v.safeParse(DashboardLiveDeltaSchema, numbers).success).toBe(true);
+    console.log(`[dashboard-live] a release's new numbers: a delta of ${JSON.stringify(numbers).length} bytes`);
+
+    // Pause from the dashboard (cookie and own origin, as the page does): pushed at once.
+    const pausedFrom = messages.messages.length;
+    const pause = await SELF.fetch(`https://orchestrator.test/admin/services/${service}/releases/${release.id}/pause`, { method: "POST", headers: { cookie, origin: OWN_ORIGIN, "cf-connecting-ip": ip() } });
+    expect(pause.status).toBe(200);
+    await pause.arrayBuffer();
+    const paused = await messages.until((view) => view.releases[service]?.state === "paused");
+    expect(paused.releases[service]).toMatchObject({ pausedBy: "operator", weight: 5, transitions: 2 });
+    expect(paused.releases[service]?.history[0]).toMatchObject({ kind: "paused", to: "paused" });
+    const pauseDelta = messages.messages.slice(pausedFrom).find((m): m is LiveDelta => m.type === "delta" && m.put?.releases?.[service]?.state === "paused") as LiveDelta;
+    expect(v.safeParse(DashboardLiveDeltaSchema, pauseDelta).success).toBe(true);
+    console.log(`[dashboard-live] an operator's pause: a delta of ${JSON.stringify(pauseDelta).length} bytes`);
+
+    // Abort: weight 0, still shown (ended in the last hour).
+    const abort = await SELF.fetch(`https://orchestrator.test/admin/services/${service}/releases/${release.id}/abort`, { method: "POST", headers: { cookie, origin: OWN_ORIGIN, "cf-connecting-ip": ip() } });
+    expect(abort.status).toBe(200);
+    await abort.arrayBuffer();
+    const aborted = await messages.until((view) => view.releases[service]?.state === "aborted");
+    expect(aborted.releases[service]).toMatchObject({ weight: 0, endedAt: expect.any(Number) as number });
+    expect(messages.state.gaps).toBe(0);
     socket.close(1000, "done");
   });
 

@@ -436,7 +436,15 @@ const CASES: Record<string, readonly Case[]> = {
     { status: 403, call: async () => ({ method: "POST", path: "/admin/logout", headers: { cookie: await signIn(), origin: "https://evil.example" } }) },
   ],
   getDashboardState: [
-    { status: 200, call: async () => get("/admin/dashboard/state", { cookie: await signIn() }) },
+    // With a release on the dashboard (running, and one ended), so their summaries are checked against the document too.
+    {
+      status: 200,
+      call: async () => {
+        await releasePath();
+        await releasePath("aborted");
+        return get("/admin/dashboard/state", { cookie: await signIn() });
+      },
+    },
     { status: 401, call: () => get("/admin/dashboard/state") },
   ],
   getDashboardLive: [

@@ -5,7 +5,7 @@
  *   {type:"snapshot", version, at, view}
  *   {type:"delta", from, to, at, set?, put?, del?}
  *
- * - `services`, `instances` and `alerts` are keyed sections: a delta puts the
+ * - `services`, `instances`, `alerts` and `releases` (by service) are keyed sections: a delta puts the
  *   entries that changed (whole entries, replaced by key) and deletes the keys
  *   that went away.
  * - `environment`, `global`, `loop`, `history` and `autoscaling` are whole
@@ -20,10 +20,10 @@
 import { setOwn } from "../metrics/own";
 import type { LiveView } from "./live-view";
 
-export type KeyedSection = "services" | "instances" | "alerts";
+export type KeyedSection = "services" | "instances" | "alerts" | "releases";
 export type WholeSection = "environment" | "global" | "loop" | "history" | "autoscaling";
 
-export const KEYED_SECTIONS: readonly KeyedSection[] = ["services", "instances", "alerts"];
+export const KEYED_SECTIONS: readonly KeyedSection[] = ["services", "instances", "alerts", "releases"];
 export const WHOLE_SECTIONS: readonly WholeSection[] = ["environment", "global", "loop", "history", "autoscaling"];
 
 export interface LiveSnapshot {
@@ -72,7 +72,7 @@ function encode(view: LiveView): Encoded {
       history: JSON.stringify(view.history),
       autoscaling: JSON.stringify(view.autoscaling),
     },
-    keyed: { services: keyed(view.services), instances: keyed(view.instances), alerts: keyed(view.alerts) },
+    keyed: { services: keyed(view.services), instances: keyed(view.instances), alerts: keyed(view.alerts), releases: keyed(view.releases) },
   };
 }
 
@@ -141,5 +141,6 @@ export function applyDelta(view: LiveView, delta: LiveDelta): LiveView {
     services: keyed("services"),
     instances: keyed("instances"),
     alerts: keyed("alerts"),
+    releases: keyed("releases"),
   };
 }

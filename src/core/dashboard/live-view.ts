@@ -10,8 +10,9 @@
  * only what really changed (delta.ts), keyed so that one instance changing
  * sends one instance.
  *
- * Encoding: records keyed by service name, instance id and alert fingerprint
- * (own properties only: names like "__proto__" are ordinary keys); optional
+ * Encoding: records keyed by service name (services and their releases),
+ * instance id and alert fingerprint (own properties only: names like
+ * "__proto__" are ordinary keys); optional
  * members are left out at their usual value (0 open WebSockets, no error), so
  * the common entry is short. Pure: `now` is passed in.
  */
@@ -23,6 +24,9 @@ import type { ServiceStatus } from "../instance-health";
 import type { MetricsView, StatsView } from "../metrics/view";
 import { own, setOwn } from "../metrics/own";
 import type { InstanceAdminState } from "../registry/records";
+import type { SideNumbers, ThresholdCheck, Verdict } from "../release/analysis";
+import type { ReleaseState, TransitionKind } from "../release/release";
+import type { AnalysisSpec } from "../release/spec";
 
 // ------------------------------------------------------------------ what the view is built from
 
@@ -40,6 +44,7 @@ export interface SourceInstance {
   readonly inflight: number;
   readonly websockets: number;
   readonly metadata: Readonly<Record<string, string>>;
+  readonly version: string | null;
   /** lastError is read defensively: a string today, perhaps a classified object ({ class, message, traceId }) later. */
   readonly activeCheck: { readonly lastResult: "pass" | "fail" | "timeout" | null; readonly lastError: unknown };
   readonly ejectedUntil: string | null;
@@ -73,6 +78,33 @@ export interface SourceLoop {
   readonly consecutiveAlertFailures: number;
 }
 
+/** A release as the registry summarises it for the dashboard (ReleaseSummary in contracts/registry.ts), as far as the view reads it. */
+export interface SourceRelease {
+  readonly id: string;
+  readonly service: string;
+  readonly version: string;
+  readonly state: ReleaseState;
+  readonly dryRun: boolean;
+  readonly stepIndex: number;
+  readonly weightPercent: number;
+  readonly spec: { readonly steps: readonly number[]; readonly stepIntervalSeconds: number; readonly analysis: AnalysisSpec };
+  readonly stepStartedAt: string;
+  readonly judgeAt: string | null;
+  readonly pausedBy: "operator" | "controller" | null;
+  readonly endedAt: string | null;
+  readonly analysis: {
+    readonly verdict: Verdict;
+    readonly windowStartedAt: string;
+    readonly canary: SideNumbers;
+    readonly stable: SideNumbers;
+    readonly checks: readonly ThresholdCheck[];
+    readonly reason: string;
+  } | null;
+  /** The newest few, oldest first. */
+  readonly history: readonly { readonly at: string; readonly kind: TransitionKind; readonly to: ReleaseState; readonly stepIndex: number; readonly weightPercent: number; readonly actor: string; readonly detail: string }[];
+  readonly transitions: number;
+}
+
 /** The full dashboard state (DashboardState in contracts/metrics.ts), as far as the view reads it. */
 export interface ViewSource {
   readonly environment: string;
@@ -80,6 +112,7 @@ export interface ViewSource {
   readonly metrics: Pick<MetricsView, "global" | "workers">;
   readonly alerts: { readonly active: readonly AlertStatus[]; readonly history: AlertHistory };
   readonly autoscaling: readonly SourceAutoscale[];
+  readonly releases: readonly SourceRelease[];
   readonly loop: SourceLoop;
 }
 
@@ -148,6 +181,8 @@ export interface LiveInstance {
   readonly warming?: true;
   /** A standby (autoscaling pool) instance. */
   readonly pool?: true;
+  /** The version it declared; left out when it declared none. */
+  readonly version?: string;
 }
 
 /** An active or suppressed alert; its fingerprint is its key in LiveView.alerts. */
@@ -214,6 +249,67 @@ export interface LiveLoop {
   readonly alertFailures: number;
 }
 
+/** One side of a release's window: requests, failures, error rate (%) and p95 (ms) of the answered ones. */
+export type LiveSide = SideNumbers;
+
+/** The canary against the stable side over the current step's window (or, once ended, behind its last automatic transition). */
+export interface LiveAnalysis {
+  readonly verdict: Verdict;
+  readonly windowStartedAt: number;
+  readonly canary: LiveSide;
+  readonly stable: LiveSide;
+  /** Every configured threshold: its effective limit, the canary's value, and pass, fail or unjudged. */
+  readonly checks: readonly ThresholdCheck[];
+  /** Why, with the numbers; left out while a step is in progress (the numbers above say it all). */
+  readonly reason?: string;
+}
+
+export interface LiveTransition {
+  readonly at: number;
+  readonly kind: TransitionKind;
+  readonly to: ReleaseState;
+  readonly stepIndex: number;
+  readonly weight: number;
+  /** An admin key's fingerprint, or "release-controller". */
+  readonly actor: string;
+  readonly detail: string;
+}
+
+/**
+ * A service's release (its newest, while running or paused and for an hour after it ended);
+ * the service's name is its key in LiveView.releases. What changes while it runs is the
+ * analysis numbers; `analysis.at` is left out so that a quiet release does not change.
+ */
+export interface LiveRelease {
+  readonly id: string;
+  /** The canary's version. */
+  readonly version: string;
+  readonly state: ReleaseState;
+  /** Present for a dry run (judged, never routed). */
+  readonly dryRun?: true;
+  /** Present while paused. */
+  readonly pausedBy?: "operator" | "controller";
+  readonly stepIndex: number;
+  /** The canary's weight (%) at each step. */
+  readonly steps: readonly number[];
+  readonly stepSeconds: number;
+  /** The canary's weight now (%): the step's while active, 100 once promoted, 0 once rolled back or aborted. */
+  readonly weight: number;
+  /** When the current step's window began (epoch ms). */
+  readonly stepStartedAt: number;
+  /** Running: when the step is next judged (epoch ms). */
+  readonly judgeAt?: number;
+  /** Present once it reached a final state (epoch ms). */
+  readonly endedAt?: number;
+  readonly thresholds: AnalysisSpec;
+  /** Left out when there is none (an ended release that no analysis ended). */
+  readonly analysis?: LiveAnalysis;
+  /** The newest transitions, newest first. */
+  readonly history: readonly LiveTransition[];
+  /** Transitions in all. */
+  readonly transitions: number;
+}
+
 export interface LiveView {
   readonly environment: string;
   readonly global: LiveGlobal;
@@ -224,6 +320,8 @@ export interface LiveView {
   readonly instances: Readonly<Record<string, LiveInstance>>;
   /** Active and suppressed alerts, by fingerprint (resolved ones are left out). */
   readonly alerts: Readonly<Record<string, LiveAlert>>;
+  /** Releases running, paused or ended in the last hour, by service name. */
+  readonly releases: Readonly<Record<string, LiveRelease>>;
   readonly history: LiveHistory;
   readonly autoscaling: readonly LiveAutoscale[];
 }
@@ -300,6 +398,7 @@ function liveInstance(i: SourceInstance, now: number): LiveInstance {
     ...(i.weight !== 1 ? { weight: i.weight } : {}),
     ...(i.effectiveWeight < i.weight ? { warming: true as const } : {}),
     ...(i.pool ? { pool: true as const } : {}),
+    ...(i.version !== null ? { version: i.version } : {}),
   };
 }
 
@@ -388,6 +487,41 @@ function liveAutoscale(view: SourceAutoscale): LiveAutoscale {
   };
 }
 
+function liveRelease(r: SourceRelease): LiveRelease {
+  const judgeAt = timeMs(r.judgeAt);
+  const endedAt = timeMs(r.endedAt);
+  const a = r.analysis;
+  return {
+    id: r.id,
+    version: r.version,
+    state: r.state,
+    ...(r.dryRun ? { dryRun: true as const } : {}),
+    ...(r.pausedBy !== null ? { pausedBy: r.pausedBy } : {}),
+    stepIndex: r.stepIndex,
+    steps: [...r.spec.steps],
+    stepSeconds: r.spec.stepIntervalSeconds,
+    weight: r.weightPercent,
+    stepStartedAt: timeMs(r.stepStartedAt) ?? 0,
+    ...(judgeAt !== null ? { judgeAt } : {}),
+    ...(endedAt !== null ? { endedAt } : {}),
+    thresholds: { ...r.spec.analysis },
+    ...(a === null
+      ? {}
+      : {
+          analysis: {
+            verdict: a.verdict,
+            windowStartedAt: timeMs(a.windowStartedAt) ?? 0,
+            canary: { ...a.canary },
+            stable: { ...a.stable },
+            checks: a.checks.map((c) => ({ ...c })),
+            ...(a.verdict !== "pending" ? { reason: clip(a.reason) } : {}),
+          },
+        }),
+    history: [...r.history].reverse().map((t) => ({ at: timeMs(t.at) ?? 0, kind: t.kind, to: t.to, stepIndex: t.stepIndex, weight: t.weightPercent, actor: t.actor, detail: clip(t.detail) })),
+    transitions: r.transitions,
+  };
+}
+
 function liveLoop(loop: SourceLoop): LiveLoop {
   const sweep = loop.lastCompletedSweep;
   return {
@@ -414,6 +548,8 @@ export function liveView(source: ViewSource, now: number): LiveView {
     const alert = liveAlert(status);
     if (alert !== null) setOwn(alerts, status.alert.fingerprint, alert);
   }
+  const releases: Record<string, LiveRelease> = {};
+  for (const release of source.releases) setOwn(releases, release.service, liveRelease(release));
   const g = source.metrics.global;
   return {
     environment: source.environment,
@@ -422,6 +558,7 @@ export function liveView(source: ViewSource, now: number): LiveView {
     services,
     instances,
     alerts,
+    releases,
     history: liveHistory(source.alerts.history),
     autoscaling: source.autoscaling.map(liveAutoscale),
   };
