@@ -14,6 +14,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { type Browser, type Page, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { collectProblems } from "./page-problems";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const ARTIFACTS = join(ROOT, "test-artifacts");
@@ -28,15 +29,6 @@ let browser: Browser;
 let canary: Server;
 let canaryId = "";
 let traffic: ReturnType<typeof setInterval> | undefined;
-
-function collectProblems(page: Page): string[] {
-  const problems: string[] = [];
-  page.on("console", (message) => {
-    if (message.type() === "error") problems.push(`console.error: ${message.text()} (${message.location().url})`);
-  });
-  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-  return problems;
-}
 
 async function signIn(page: Page): Promise<void> {
   await page.goto(`${baseUrl}/admin/dashboard`);

@@ -25,6 +25,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, type BrowserContext, type Page, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { collectProblems } from "./page-problems";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const ARTIFACTS = join(ROOT, "test-artifacts");
@@ -85,15 +86,6 @@ async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Pr
       while (next < items.length) await work(items[next++] as T);
     }),
   );
-}
-
-function collectProblems(page: Page): string[] {
-  const problems: string[] = [];
-  page.on("console", (message) => {
-    if (message.type() === "error") problems.push(`console.error: ${message.text()} (${message.location().url})`);
-  });
-  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-  return problems;
 }
 
 async function signIn(page: Page, url = baseUrl): Promise<void> {

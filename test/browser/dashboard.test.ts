@@ -10,6 +10,7 @@ import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { type Browser, type BrowserContext, type Page, type WebSocketRoute, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { collectProblems } from "./page-problems";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const ARTIFACTS = join(ROOT, "test-artifacts");
@@ -49,16 +50,6 @@ function upgradeStatus(path: string, headers: Record<string, string> = {}): Prom
     req.on("error", reject);
     req.end();
   });
-}
-
-/** Errors the page reports: console.error (CSP violations and failed loads included) and uncaught exceptions. */
-function collectProblems(page: Page): string[] {
-  const problems: string[] = [];
-  page.on("console", (message) => {
-    if (message.type() === "error") problems.push(`console.error: ${message.text()} (${message.location().url})`);
-  });
-  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-  return problems;
 }
 
 /** Signs in through the form; returns on the dashboard. */
