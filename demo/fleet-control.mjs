@@ -9,10 +9,14 @@
  *   POST /fleet/<instance>/hang          connections accepted, nothing answered (health checks included)
  *   POST /fleet/<instance>/slow?ms=3000  every answer waits ms first (0–600000; default 3000)
  *   POST /fleet/<instance>/flap?ms=10000 503 to everything for ms, then normal for ms, and so on
+ *   POST /fleet/<instance>/fail          500 to every request; its health check still passes (a bad build)
  *   POST /fleet/<instance>/heal          back to normal (a killed one starts again)
  *   POST /fleet/<instance>/restart       kill, then start again on the same port
+ *   POST /fleet/<service>/canary?version=v2   one more instance of the service, with that version
+ *                                        (default v2), named <service>-<version>: 201
+ *   DELETE /fleet/<instance>             deregisters and stops it for good
  *
- * Every POST answers the instance's state after the action. Only loopback
+ * Every POST and DELETE answers the instance's state after the action. Only loopback
  * clients can reach it; a request with a foreign Host (DNS rebinding) or from a
  * web page (an Origin header) is refused, so a site open in a browser cannot
  * kill the fleet. Node built-ins only; types in fleet-control.d.mts.
@@ -22,17 +26,24 @@ import http from "node:http";
 export const DEFAULT_SLOW_MS = 3_000;
 export const DEFAULT_FLAP_MS = 10_000;
 const MAX_MS = 600_000;
-const ACTIONS = ["kill", "hang", "slow", "flap", "heal", "restart"];
+const ACTIONS = ["kill", "hang", "slow", "flap", "fail", "heal", "restart"];
+/** The registry's version rule (docs/api.md#registry-used-by-instances). */
+const VERSION = /^[A-Za-z0-9._+-]{1,64}$/;
 
 /**
  * Starts the control endpoint for `instances` (FleetInstance objects) on
  * 127.0.0.1:`port`; a busy port falls back to one the kernel picks (the URL
  * says which). Resolves once it listens.
  *
+ * `addInstance` and `removeInstance` (startFleet's) enable the canary and DELETE
+ * calls; without them those answer 501.
+ *
  * @param {readonly import("./fleet.mjs").FleetInstance[]} instances
- * @param {{ port?: number, log?: ((message: string) => void) | null }} [options]
+ * @param {{ port?: number, log?: ((message: string) => void) | null,
+ *   addInstance?: (service: string, options: { version: string }) => Promise<import("./fleet.mjs").FleetInstance>,
+ *   removeInstance?: (instance: import("./fleet.mjs").FleetInstance) => Promise<void> }} [options]
  */
-export async function startFleetControl(instances, { port = 0, log = null } = {}) {
+export async function startFleetControl(instances, { port = 0, log = null, addInstance = null, removeInstance = null } = {}) {
   const say = typeof log === "function" ? log : () => {};
   const server = http.createServer((request, response) => {
     handle(request, response).catch((error) => send(response, 500, { error: error instanceof Error ? error.message : String(error) }));
@@ -48,10 +59,18 @@ export async function startFleetControl(instances, { port = 0, log = null } = {}
       if (request.method !== "GET") return send(response, 405, { error: "GET /fleet" }, { allow: "GET" });
       return send(response, 200, { instances: instances.map((i) => i.state()) });
     }
+    if (action === "canary") return canary(request, response, decodeURIComponent(name), url);
     const instance = instances.find((i) => i.name === decodeURIComponent(name) || i.id === decodeURIComponent(name));
     if (!instance) return send(response, 404, { error: `no instance ${name}`, instances: instances.map((i) => i.name) });
     if (action === undefined) {
-      if (request.method !== "GET") return send(response, 405, { error: `GET /fleet/${instance.name}` }, { allow: "GET" });
+      if (request.method === "DELETE") {
+        if (!removeInstance) return send(response, 501, { error: "this fleet cannot remove instances" });
+        request.resume();
+        await removeInstance(instance);
+        say(`${instance.name}: removed (fleet control)`);
+        return send(response, 200, instance.state());
+      }
+      if (request.method !== "GET") return send(response, 405, { error: `GET or DELETE /fleet/${instance.name}` }, { allow: "GET, DELETE" });
       return send(response, 200, instance.state());
     }
     if (!ACTIONS.includes(action)) return send(response, 404, { error: `no action ${action}`, actions: ACTIONS });
@@ -62,6 +81,19 @@ export async function startFleetControl(instances, { port = 0, log = null } = {}
     await act(instance, action, ms);
     say(`${instance.name}: ${action}${action === "slow" || action === "flap" ? ` (${ms} ms)` : ""} (fleet control)`);
     return send(response, 200, instance.state());
+  }
+
+  /** POST /fleet/<service>/canary?version=: one more instance of a service the fleet runs. */
+  async function canary(request, response, service, url) {
+    if (request.method !== "POST") return send(response, 405, { error: `POST /fleet/${service}/canary?version=v2` }, { allow: "POST" });
+    request.resume();
+    if (!addInstance) return send(response, 501, { error: "this fleet cannot start instances" });
+    if (!instances.some((i) => i.service === service)) return send(response, 404, { error: `no service ${service}`, services: [...new Set(instances.map((i) => i.service))] });
+    const version = url.searchParams.get("version") ?? "v2";
+    if (!VERSION.test(version)) return send(response, 400, { error: "version must be 1–64 characters of A-Z a-z 0-9 . _ + -" });
+    // startFleet's addInstance logs the new instance (its URL and registry id).
+    const instance = await addInstance(service, { version });
+    return send(response, 201, instance.state());
   }
 
   await listen(server, port, say);
@@ -86,6 +118,8 @@ async function act(instance, action, ms) {
       return instance.slow(ms);
     case "flap":
       return instance.flap(ms);
+    case "fail":
+      return instance.fail();
     case "heal":
       return instance.heal();
     case "restart":
@@ -132,7 +166,13 @@ function listen(server, port, say) {
 }
 
 function usage() {
-  return ["GET /fleet", "GET /fleet/<instance>", ...ACTIONS.map((a) => `POST /fleet/<instance>/${a}${a === "slow" || a === "flap" ? "?ms=" : ""}`)];
+  return [
+    "GET /fleet",
+    "GET /fleet/<instance>",
+    ...ACTIONS.map((a) => `POST /fleet/<instance>/${a}${a === "slow" || a === "flap" ? "?ms=" : ""}`),
+    "POST /fleet/<service>/canary?version=v2",
+    "DELETE /fleet/<instance>",
+  ];
 }
 
 function send(response, status, value, headers = {}) {

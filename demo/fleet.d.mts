@@ -4,9 +4,11 @@ export declare const DEFAULT_SERVICES: readonly string[];
 export interface FleetInstanceState {
   readonly name: string;
   readonly service: string;
+  /** The version it registered with, or null. */
+  readonly version: string | null;
   readonly url: string;
   readonly id: string | null;
-  readonly mode: "up" | "killed" | "hang" | "slow" | "flap-down" | "flap-up";
+  readonly mode: "up" | "killed" | "hang" | "slow" | "flap-down" | "flap-up" | "fail" | "stopped";
   /** For slow and flap: the delay, or the length of each half. */
   readonly ms?: number;
   readonly inflight: number;
@@ -16,6 +18,8 @@ export interface FleetInstanceState {
 export declare class FleetInstance {
   readonly service: string;
   readonly name: string;
+  /** The version it registers with, or null (none). */
+  readonly version: string | null;
   readonly port: number;
   /** http://127.0.0.1:<port> once listening. */
   readonly url: string;
@@ -35,6 +39,8 @@ export declare class FleetInstance {
   slow(ms: number): void;
   /** 503 to everything for `ms`, then normal for `ms`, and so on, starting with the 503s. */
   flap(ms: number): void;
+  /** 500 to every request but its health check (GET /health), which still passes: a bad build. */
+  fail(): void;
   /** Back to normal: no fault, held requests answered, a killed instance started again. */
   heal(): Promise<void>;
   /** What it is doing now (the fleet control endpoint's answer). */
@@ -49,10 +55,21 @@ export declare function startFleet(options: {
   readonly basePort?: number;
   readonly services?: readonly string[];
   readonly instancesPerService?: number;
+  /** The version every instance registers with (default "v1"). */
+  readonly version?: string;
   /** LIFECYCLE_HOOK_SECRET; without it POST /__lifecycle/restart answers 404. */
   readonly hookSecret?: string;
   readonly log?: ((message: string) => void) | null | false;
   readonly signal?: AbortSignal;
-}): Promise<{ readonly instances: FleetInstance[]; stop(): Promise<void> }>;
+}): Promise<Fleet>;
+
+export interface Fleet {
+  readonly instances: FleetInstance[];
+  stop(): Promise<void>;
+  /** One more instance of `service` with `version` (default "v2"), named <service>-<version>: listening, registered, heartbeating, in `instances`. */
+  addInstance(service: string, options?: { readonly version?: string }): Promise<FleetInstance>;
+  /** Deregisters and stops one instance, and takes it out of `instances`. */
+  removeInstance(instance: FleetInstance): Promise<void>;
+}
 
 export declare function readDevVars(path?: string): Record<string, string>;

@@ -23,10 +23,16 @@
  * (demo/websockets.mjs). `kill()` drops its open connections without a close
  * frame, as a crash would; `stop()` closes them with 1001.
  *
- * Faults can be injected per instance (`hang()`, `slow(ms)`, `flap(ms)`, `heal()`,
- * `kill()`, `restart()`), over HTTP through the fleet's control endpoint
+ * Faults can be injected per instance (`hang()`, `slow(ms)`, `flap(ms)`, `fail()`,
+ * `heal()`, `kill()`, `restart()`), over HTTP through the fleet's control endpoint
  * (demo/fleet-control.mjs), which `npm start` and `node demo/fleet.mjs` run on
  * FLEET_CONTROL_PORT (default: the port below FLEET_BASE_PORT, 9100).
+ *
+ * Every instance registers with a version (`v1` unless told otherwise), and
+ * `addInstance(service, { version })` starts one more instance of a service
+ * with another version: a canary for a release (docs/api.md#admin-releases),
+ * made faulty on demand with `fail()` (500 to every request, while its health
+ * check still passes, as a bad build's would).
  */
 import { setMaxListeners } from "node:events";
 import { readFileSync } from "node:fs";
@@ -57,10 +63,11 @@ const NOT_CONFIGURED = "urn:orchestrator:problem:not-configured";
  * @param {number} [options.basePort=9101]  first port tried; a busy port is skipped
  * @param {string[]} [options.services]     service names (default: the six seed services)
  * @param {number} [options.instancesPerService=2]
+ * @param {string} [options.version="v1"]   the version every instance registers with
  * @param {string} [options.hookSecret]     LIFECYCLE_HOOK_SECRET; without it POST /__lifecycle/restart answers 404
  * @param {((message: string) => void) | null} [options.log]  null or false for silence
  * @param {AbortSignal} [options.signal]    aborting stops the fleet (also while it is still registering)
- * @returns {Promise<{ instances: FleetInstance[], stop: () => Promise<void> }>}
+ * @returns {Promise<{ instances: FleetInstance[], stop: () => Promise<void>, addInstance: (service: string, options?: { version?: string }) => Promise<FleetInstance>, removeInstance: (instance: FleetInstance) => Promise<void> }>}
  */
 export async function startFleet({
   orchestratorUrl,
@@ -68,6 +75,7 @@ export async function startFleet({
   basePort = 9101,
   services = DEFAULT_SERVICES,
   instancesPerService = 2,
+  version = "v1",
   hookSecret,
   log = (message) => console.log(`[fleet] ${message}`),
   signal,
@@ -111,6 +119,7 @@ export async function startFleet({
         const instance = new FleetInstance({
           service,
           name: `${service}-${n}`,
+          version,
           orchestratorUrl: base,
           token,
           hookSecret,
@@ -131,14 +140,47 @@ export async function startFleet({
     signal?.removeEventListener("abort", onAbort);
     throw signal?.aborted ? abortError(signal) : error;
   }
-  return { instances, stop };
+
+  /**
+   * One more instance of `service` with `version` (a canary), named `<service>-<version>`
+   * (then `-2`, `-3`…), on the next free port: listening, registered and heartbeating.
+   */
+  const addInstance = async (service, { version: canaryVersion = "v2" } = {}) => {
+    if (lifetime.signal.aborted) throw new Error("the fleet is stopped");
+    const taken = new Set(instances.map((i) => i.name));
+    let name = `${service}-${canaryVersion}`;
+    for (let n = 2; taken.has(name); n++) name = `${service}-${canaryVersion}-${n}`;
+    const instance = new FleetInstance({ service, name, version: canaryVersion, orchestratorUrl: base, token, hookSecret, say, notReady, lifetime: lifetime.signal });
+    try {
+      await instance.listen(Math.max(basePort, ...instances.map((i) => i.port)) + 1);
+      await instance.register();
+    } catch (error) {
+      await instance.stop();
+      throw error;
+    }
+    instance.startHeartbeats();
+    instances.push(instance);
+    say(`${name} (${service} ${canaryVersion}) listening on ${instance.url}, registered as ${instance.id}`);
+    return instance;
+  };
+
+  /** Deregisters and stops one instance for good, and forgets it. */
+  const removeInstance = async (instance) => {
+    const index = instances.indexOf(instance);
+    if (index >= 0) instances.splice(index, 1);
+    await instance.stop();
+  };
+
+  return { instances, stop, addInstance, removeInstance };
 }
 
 /** One demo instance: an HTTP server plus its registration lifecycle. */
 export class FleetInstance {
-  constructor({ service, name, orchestratorUrl, token, hookSecret, say, notReady = say, lifetime }) {
+  constructor({ service, name, version = null, orchestratorUrl, token, hookSecret, say, notReady = say, lifetime }) {
     this.service = service;
     this.name = name;
+    /** The version it registers with, or null (none). */
+    this.version = version;
     this.port = 0;
     this.url = "";
     /** The registry id, or null while unregistered. */
@@ -152,9 +194,10 @@ export class FleetInstance {
     this._notReady = notReady;
     this._lifetime = lifetime;
     this._heartbeatTimer = null;
-    /** A fault an operator injected (fleet control): null, or {mode: "hang"} | {mode: "slow", ms} | {mode: "flap", ms, since}. */
+    /** A fault an operator injected (fleet control): null, or {mode: "hang"} | {mode: "slow", ms} | {mode: "flap", ms, since} | {mode: "fail"}. */
     this._fault = null;
     this._killed = false;
+    this._stopped = false;
     /** Requests (and upgrades) held by a hang, released by heal(). */
     this._held = new Set();
     /** Answers a slow instance is sitting on. */
@@ -170,10 +213,11 @@ export class FleetInstance {
   /** What the instance is doing now, for the fleet's control endpoint. */
   state() {
     const fault = this._fault;
-    const mode = this._killed ? "killed" : fault === null ? "up" : fault.mode === "flap" ? `flap-${this._flapPhase()}` : fault.mode;
+    const mode = this._stopped ? "stopped" : this._killed ? "killed" : fault === null ? "up" : fault.mode === "flap" ? `flap-${this._flapPhase()}` : fault.mode;
     return {
       name: this.name,
       service: this.service,
+      version: this.version,
       url: this.url,
       id: this.id,
       mode,
@@ -198,6 +242,14 @@ export class FleetInstance {
     this._fault = { mode: "flap", ms, since: Date.now() };
   }
 
+  /**
+   * Every request answered 500, except its health check (`GET /health`), which still passes: a
+   * bad build that only real traffic, or a release's canary analysis, finds out.
+   */
+  fail() {
+    this._fault = { mode: "fail" };
+  }
+
   /** Back to normal: no fault, held requests answered, and a killed instance started again. */
   async heal() {
     this._fault = null;
@@ -212,11 +264,13 @@ export class FleetInstance {
 
   /**
    * Runs `serve` as the injected fault says: at once, held (hang), later (slow), or
-   * not at all with `refuse` (the down half of a flap). `gone()` says the client left.
+   * not at all with `refuse(status, why)` (the down half of a flap; a failing instance,
+   * except for its health check). `gone()` says the client left.
    */
-  _admit(serve, refuse, gone) {
+  _admit(serve, refuse, gone, healthCheck = false) {
     const fault = this._fault;
     if (fault === null) return serve();
+    if (fault.mode === "fail") return healthCheck ? serve() : refuse(500, "failing");
     if (fault.mode === "hang") {
       this._held.add(() => {
         if (!gone()) serve();
@@ -231,7 +285,7 @@ export class FleetInstance {
       this._delayed.add(timer);
       return;
     }
-    if (this._flapPhase() === "down") return refuse();
+    if (this._flapPhase() === "down") return refuse(503, "flapping (down)");
     return serve();
   }
 
@@ -258,7 +312,7 @@ export class FleetInstance {
       () => {
         if (!gone) this._webSockets.handleUpgrade(request, socket, head);
       },
-      () => refuseUpgrade(socket, 503, `${this.name} is flapping (down)\n`),
+      (status, why) => refuseUpgrade(socket, status, `${this.name} is ${why}\n`),
       () => gone,
     );
   }
@@ -318,6 +372,7 @@ export class FleetInstance {
     const response = await this._call("POST", "/registry/instances", {
       service: this.service,
       url: this.url,
+      ...(this.version === null ? {} : { version: this.version }),
       metadata: { demo: "true", name: this.name },
     });
     const body = await readJson(response);
@@ -416,6 +471,7 @@ export class FleetInstance {
   async stop() {
     if (this._heartbeatTimer) clearTimeout(this._heartbeatTimer);
     this._heartbeatTimer = null;
+    this._stopped = true;
     this._forgetFaults();
     const id = this.id;
     this.id = null;
@@ -495,11 +551,12 @@ export class FleetInstance {
     });
     this._admit(
       () => this._serve(request, response),
-      () => {
+      (status, why) => {
         request.resume();
-        sendJson(response, 503, { error: "flapping (down)", service: this.service, instance: this.name });
+        sendJson(response, status, { error: why, service: this.service, instance: this.name, version: this.version });
       },
       () => gone,
+      request.method === "GET" && (request.url ?? "").split("?")[0] === "/health",
     );
   }
 
@@ -521,6 +578,7 @@ export class FleetInstance {
           : {
               service: this.service,
               instance: this.name,
+              version: this.version,
               id: this.id,
               port: this.port,
               openWebSockets: this._webSockets.open(),
@@ -686,8 +744,14 @@ async function main() {
     process.exit(1);
   }
   for (const instance of fleet.instances) console.log(`[fleet] ${instance.name.padEnd(14)} ${instance.url}  id ${instance.id}`);
-  control = await startFleetControl(fleet.instances, { port: controlPort, log: (message) => console.log(`[fleet] ${message}`) });
-  console.log(`[fleet] control: curl -X POST ${control.url}/fleet/<instance>/kill|hang|slow?ms=|flap?ms=|heal|restart  (GET ${control.url}/fleet lists them)`);
+  control = await startFleetControl(fleet.instances, {
+    port: controlPort,
+    log: (message) => console.log(`[fleet] ${message}`),
+    addInstance: fleet.addInstance,
+    removeInstance: fleet.removeInstance,
+  });
+  console.log(`[fleet] control: curl -X POST ${control.url}/fleet/<instance>/kill|hang|slow?ms=|flap?ms=|fail|heal|restart  (GET ${control.url}/fleet lists them)`);
+  console.log(`[fleet] a canary: curl -X POST "${control.url}/fleet/<service>/canary?version=v2"  (DELETE ${control.url}/fleet/<instance> removes one)`);
   console.log("[fleet] running; Ctrl-C deregisters and stops");
 }
 

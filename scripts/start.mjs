@@ -217,7 +217,12 @@ try {
 }
 
 try {
-  fleetControl = await startFleetControl(fleet.instances, { port: options.fleetControlPort, log: (message) => console.log(`[fleet] ${message}`) });
+  fleetControl = await startFleetControl(fleet.instances, {
+    port: options.fleetControlPort,
+    log: (message) => console.log(`[fleet] ${message}`),
+    addInstance: fleet.addInstance,
+    removeInstance: fleet.removeInstance,
+  });
 } catch (error) {
   say(`the fleet's control endpoint could not start (${error instanceof Error ? error.message : String(error)}); the fleet runs without it`);
 }
@@ -490,6 +495,7 @@ function printTryIt(fleet, hooked, control) {
           `Break an instance and watch failover (the fleet's control endpoint, ${control.url}/fleet):`,
           `  curl -X POST ${control.url}/fleet/api-1/kill              # connections refused; also hang, slow?ms=3000, flap?ms=10000`,
           `  curl -X POST ${control.url}/fleet/api-1/heal              # back (restart: kill and start again)`,
+          `  curl -X POST "${control.url}/fleet/api/canary?version=v2" # a v2 instance of api, for a release (README: Ship a canary)`,
         ]
       : []),
     "",

@@ -409,10 +409,14 @@ export class EdgeRouter {
     return chooseSide(release, options.request, versionsOf(route), Math.random);
   }
 
-  /** Whether to copy a request served by the stable side to the canary, and to which version. */
+  /**
+   * Whether to copy a request served by the stable side to the canary, and to which version. Not at
+   * weight 0: a rolled-back or aborted release stays in the table while its canary's instances
+   * remain, and they must get no traffic, copies included.
+   */
   private mirrorFor(route: ServiceRoute, side: SideChoice | null, instance: RoutingInstance): string | null {
     const release = route.release ?? null;
-    if (release === null || release.mirrorPercent <= 0 || side === null || side.kind !== "not-version") return null;
+    if (release === null || release.mirrorPercent <= 0 || release.weightPercent <= 0 || side === null || side.kind !== "not-version") return null;
     if (instance.version === release.version) return null;
     return Math.random() * 100 < release.mirrorPercent ? release.version : null;
   }

@@ -3,11 +3,11 @@
  * least-connections as observed by the upstreams themselves, and the admin
  * endpoint that switches between them.
  *
- * Below DEFAULT_LOW_LOAD_RPS (20 requests/s per service per isolate, see
- * src/edge/edge-router.ts) every pick is RegistryDO's exact acquire, so exact
- * counts hold; those tests pace their requests (PACE_MS) to stay there. Above
- * it the isolate routes from a snapshot with its own balancer state, where
- * only an approximately even spread holds (see "at load" below and the report).
+ * Every pick is the isolate's own, from its routing table with its own
+ * balancer state (src/edge/edge-router.ts); wrangler dev runs one isolate, so
+ * sequential requests see exact rotations. Under concurrent load only an
+ * approximately even spread holds (see "at load" below). Some tests pace
+ * their requests (PACE_MS) so that counts reported to the registry settle.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import {

@@ -16,6 +16,9 @@
  *   /ws/echo        echoes every message; {"close": code, "reason": "…"} makes it close with that
  *   /ws/feed        a JSON tick at once and every second (?intervalMs= to change)
  *   other paths     upgrade refused with 404
+ * `fault()` makes it fail every request but GET /health, whatever the path (a bad
+ * version of a service whose health check still passes): "fail" answers 500 with
+ * the echo JSON, "hang" never answers (until the client gives up or close()).
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, request as httpRequest, type Server, type ServerResponse } from "node:http";
@@ -51,9 +54,13 @@ export interface Upstream {
   terminateWebSockets(): number;
   /** Closes every open WebSocket with `code` (default 1001), dropping those still open after `graceMs` (default 1000). */
   closeWebSockets(code?: number, reason?: string, graceMs?: number): Promise<void>;
+  /** From now on: answer as described above ("none", the default), 500 to everything but GET /health ("fail"), or nothing ("hang"). */
+  fault(mode: UpstreamFault): void;
   /** Drops open WebSockets, then closes the server. */
   close(): Promise<void>;
 }
+
+export type UpstreamFault = "none" | "fail" | "hang";
 
 const CHUNK = 64 * 1024;
 
@@ -93,6 +100,7 @@ export async function startUpstream(name = `up-${randomBytes(3).toString("hex")}
   const received: Echo[] = [];
   const incomplete: string[] = [];
   let active = 0;
+  let fault: UpstreamFault = "none";
   const webSockets = createWebSocketEndpoints({ service: name, instance: name, responseHeaders: { "x-upstream-name": name } });
   const server: Server = createServer({ shouldUpgradeCallback: isWebSocketUpgrade }, (req, res) => {
     active++;
@@ -131,6 +139,11 @@ export async function startUpstream(name = `up-${randomBytes(3).toString("hex")}
       const common = { "x-upstream-name": name };
       const pathname = path.split("?")[0] ?? "/";
 
+      if (fault !== "none" && !(req.method === "GET" && pathname === "/health")) {
+        // Hung: the response stays open until the client leaves or close() drops the connection.
+        if (fault === "fail") sendJson(res, 500, echo, { ...common, "x-upstream-fault": "fail" });
+        return;
+      }
       const delay = /^\/delay\/(\d+)$/.exec(pathname);
       if (delay) {
         const timer = setTimeout(() => sendJson(res, 200, echo, common), Number(delay[1]));
@@ -206,6 +219,9 @@ export async function startUpstream(name = `up-${randomBytes(3).toString("hex")}
     openWebSockets: () => webSockets.open(),
     terminateWebSockets: () => webSockets.terminateAll(),
     closeWebSockets: (code, reason, graceMs) => webSockets.closeAll(code, reason, graceMs),
+    fault: (mode) => {
+      fault = mode;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         // An upgraded socket is no longer the HTTP server's: close() would wait for it.

@@ -87,6 +87,14 @@ describe("EdgeRouter: releases", () => {
     router.release(copy, ok);
   });
 
+  it("a rolled-back or aborted release (weight 0, still in the table) mirrors nothing", async () => {
+    const { router } = fleet({ weightPercent: 0, mirrorPercent: 100, stickiness: null });
+    for (let i = 0; i < 50; i++) {
+      const picked = await instanceFor(router);
+      expect([picked.instanceId === "c1", picked.mirrorTo]).toEqual([false, null]);
+    }
+  });
+
   it("without a release every version serves, and a pin header means nothing", async () => {
     const registry = new ModelRegistry(["s1", "c1"]);
     registry.versions.set("s1", "v1").set("c1", "v2");

@@ -1,8 +1,10 @@
 /**
  * The demo fleet's control endpoint (demo/fleet-control.mjs): one instance of
  * the one-process fleet can be killed, hung, slowed, made to flap and healed,
- * while its neighbour keeps answering. Against a stand-in registry (a few
- * lines of node:http), so no orchestrator is needed.
+ * while its neighbour keeps answering; a canary of another version can be
+ * started, made to fail (500, its health check still passing) and removed.
+ * Against a stand-in registry (a few lines of node:http), so no orchestrator
+ * is needed.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -16,7 +18,10 @@ type Fleet = Awaited<ReturnType<typeof startFleet>>;
 
 let registry: Server;
 const registrations: string[] = [];
+/** The version each registration declared, by instance URL (the latest). */
+const versions = new Map<string, string | undefined>();
 const heartbeats: string[] = [];
+const deregistrations: string[] = [];
 let fleet: Fleet;
 let control: FleetControl;
 
@@ -28,11 +33,13 @@ function standInRegistry(): Promise<string> {
     request.on("end", () => {
       response.setHeader("content-type", "application/json");
       if (request.method === "POST" && request.url === "/registry/instances") {
-        const { url } = JSON.parse(body) as { url: string };
+        const { url, version } = JSON.parse(body) as { url: string; version?: string };
         registrations.push(url);
+        versions.set(url, version);
         response.writeHead(201).end(JSON.stringify({ id: `id-${new URL(url).port}`, ttlSeconds: 3 }));
       } else {
         if (request.method === "PUT") heartbeats.push(request.url ?? "");
+        if (request.method === "DELETE") deregistrations.push(request.url ?? "");
         response.writeHead(200).end(JSON.stringify({ ttlSeconds: 3 }));
       }
     });
@@ -42,18 +49,18 @@ function standInRegistry(): Promise<string> {
 
 const instance = (name: string) => fleet.instances.find((i) => i.name === name) as FleetInstance;
 
-async function command(path: string, init: RequestInit = { method: "POST" }): Promise<{ status: number; body: FleetInstanceState & { error?: string; instances?: FleetInstanceState[] } }> {
-  const response = await fetch(`${control.url}${path}`, init);
+async function command(path: string, init: RequestInit = { method: "POST" }, base = control.url): Promise<{ status: number; body: FleetInstanceState & { error?: string; instances?: FleetInstanceState[] } }> {
+  const response = await fetch(`${base}${path}`, init);
   return { status: response.status, body: (await response.json()) as FleetInstanceState & { error?: string } };
 }
 
 /** One request straight at an instance: its status and time, or the error's code. */
-async function hit(target: FleetInstance, timeoutMs = 2_000): Promise<{ status?: number; error?: string; ms: number }> {
+async function hit(target: FleetInstance, timeoutMs = 2_000, path = "/hello"): Promise<{ status?: number; error?: string; ms: number; body?: { version?: string | null; instance?: string } }> {
   const startedAt = Date.now();
   try {
-    const response = await fetch(`${target.url}/hello`, { signal: AbortSignal.timeout(timeoutMs) });
-    await response.arrayBuffer();
-    return { status: response.status, ms: Date.now() - startedAt };
+    const response = await fetch(`${target.url}${path}`, { signal: AbortSignal.timeout(timeoutMs) });
+    const body = (await response.json()) as { version?: string | null; instance?: string };
+    return { status: response.status, ms: Date.now() - startedAt, body };
   } catch (error) {
     const e = error as { name?: string; cause?: { code?: string } };
     return { error: e.cause?.code ?? e.name ?? String(error), ms: Date.now() - startedAt };
@@ -65,7 +72,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 beforeAll(async () => {
   const orchestratorUrl = await standInRegistry();
   fleet = await startFleet({ orchestratorUrl, token: "t", services: ["api"], instancesPerService: 2, basePort: await freePort(), log: null });
-  control = await startFleetControl(fleet.instances, { port: 0 });
+  control = await startFleetControl(fleet.instances, { port: 0, addInstance: fleet.addInstance, removeInstance: fleet.removeInstance });
 });
 
 afterAll(async () => {
@@ -148,6 +155,59 @@ describe("demo fleet control", () => {
     expect(instance("api-1").port).toBe(port);
     expect(registrations.length).toBe(before + 1);
     expect((await hit(instance("api-1"))).status).toBe(200);
+  });
+
+  it("canary?version= starts one more instance of the service with that version, registered with it", async () => {
+    expect([...versions.values()]).toEqual(["v1", "v1"]);
+    const started = await command("/fleet/api/canary?version=v2");
+    expect(started.status).toBe(201);
+    expect(started.body).toMatchObject({ name: "api-v2", service: "api", version: "v2", mode: "up", id: expect.stringMatching(/^id-/) });
+    const canary = instance("api-v2");
+    expect(versions.get(canary.url)).toBe("v2");
+    expect((await hit(canary)).body).toMatchObject({ instance: "api-v2", version: "v2" });
+    expect((await hit(instance("api-1"))).body).toMatchObject({ instance: "api-1", version: "v1" });
+    expect((await command("/fleet", { method: "GET" })).body.instances?.map((i) => [i.name, i.version])).toEqual([
+      ["api-1", "v1"],
+      ["api-2", "v1"],
+      ["api-v2", "v2"],
+    ]);
+    // A second one of the same version gets a name of its own.
+    expect((await command("/fleet/api/canary?version=v2")).body.name).toBe("api-v2-2");
+    expect((await command("/fleet/api-v2-2", { method: "DELETE" })).status).toBe(200);
+  });
+
+  it("fail → 500 to every request while GET /health still passes; heal → 200", async () => {
+    expect((await command("/fleet/api-v2/fail")).body.mode).toBe("fail");
+    expect((await hit(instance("api-v2"))).status).toBe(500);
+    expect((await hit(instance("api-v2"), 2_000, "/health")).status).toBe(200);
+    expect((await hit(instance("api-1"))).status).toBe(200);
+    expect((await command("/fleet/api-v2/heal")).body.mode).toBe("up");
+    expect((await hit(instance("api-v2"))).status).toBe(200);
+  });
+
+  it("DELETE /fleet/<instance> deregisters and stops it, and it leaves the list", async () => {
+    const canary = instance("api-v2");
+    const removed = await command("/fleet/api-v2", { method: "DELETE" });
+    expect(removed).toMatchObject({ status: 200, body: { name: "api-v2", mode: "stopped" } });
+    expect(deregistrations).toContain(`/registry/instances/id-${canary.port}`);
+    expect((await hit(canary)).error).toBe("ECONNREFUSED");
+    expect((await command("/fleet", { method: "GET" })).body.instances?.map((i) => i.name)).toEqual(["api-1", "api-2"]);
+    expect((await command("/fleet/api-v2", { method: "DELETE" })).status).toBe(404);
+  });
+
+  it("refuses a canary of an unknown service, a bad version, a GET; a control without a fleet to grow answers 501", async () => {
+    expect((await command("/fleet/nope/canary?version=v2")).status).toBe(404);
+    expect((await command("/fleet/api/canary?version=v%202")).status).toBe(400);
+    expect((await command("/fleet/api/canary?version=")).status).toBe(400);
+    expect((await command("/fleet/api/canary", { method: "GET" })).status).toBe(405);
+    const fixed = await startFleetControl(fleet.instances, { port: 0 });
+    try {
+      expect((await command("/fleet/api/canary?version=v2", { method: "POST" }, fixed.url)).status).toBe(501);
+      expect((await command("/fleet/api-1", { method: "DELETE" }, fixed.url)).status).toBe(501);
+    } finally {
+      await fixed.close();
+    }
+    expect(fleet.instances.map((i) => i.name)).toEqual(["api-1", "api-2"]);
   });
 
   it("refuses what a command line would not send: unknown names and actions, bad ms, GET for an action, web pages", async () => {
