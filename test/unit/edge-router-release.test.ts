@@ -7,11 +7,12 @@
  */
 import { describe, expect, it } from "vitest";
 import type { RouteRelease } from "../../src/contracts/registry";
+import type { Strategy } from "../../src/core/balancer/types";
 import type { EdgeRouter } from "../../src/edge/edge-router";
 import { lease, ModelRegistry, ok, routerFor } from "./support/edge-model";
 
-function fleet(release: Partial<RouteRelease> = {}) {
-  const registry = new ModelRegistry(["s1", "s2", "c1"]);
+function fleet(release: Partial<RouteRelease> = {}, strategy: Strategy = "round-robin") {
+  const registry = new ModelRegistry(["s1", "s2", "c1"], strategy);
   registry.versions.set("s1", "v1").set("s2", "v1").set("c1", "v2");
   registry.releases.set("svc", { id: "rel-1", version: "v2", weightPercent: 25, stickiness: { source: "header", name: "x-user" }, pinHeader: "x-version", mirrorPercent: 0, ...release });
   return { registry, router: routerFor(registry, { now: 0 }) };
@@ -36,6 +37,21 @@ describe("EdgeRouter: releases", () => {
       if (first.instanceId === "c1") canary++;
     }
     expect(Math.abs(canary / 20 - 25)).toBeLessThan(3);
+  });
+
+  it("splits by weight first, whatever the strategy that then picks within the side", async () => {
+    for (const strategy of ["round-robin", "least-connections", "weighted", "health-aware"] as const) {
+      const { router } = fleet({ weightPercent: 40, stickiness: null }, strategy);
+      const perInstance = new Map<string, number>();
+      for (let i = 0; i < 2_000; i++) {
+        const id = (await instanceFor(router)).instanceId;
+        perInstance.set(id, (perInstance.get(id) ?? 0) + 1);
+      }
+      // The canary (one instance) gets 40 %; the stable side's 60 % is spread over its two instances.
+      expect(Math.abs((perInstance.get("c1") ?? 0) / 20 - 40), strategy).toBeLessThan(4);
+      expect(perInstance.get("s1"), strategy).toBeGreaterThan(400);
+      expect(perInstance.get("s2"), strategy).toBeGreaterThan(400);
+    }
   });
 
   it("weight 0 (rolled back) sends nothing to the canary and weight 100 (promoted) everything", async () => {

@@ -4,6 +4,7 @@
  * (sockets too), keeps every outcome, and serves a table from its routing state.
  */
 import { type EdgePick, EdgeRouter, type KeepAlive, type LocalLease, type SharedTableStore } from "../../../src/edge/edge-router";
+import type { Strategy } from "../../../src/core/balancer/types";
 import type { AffinitySetting, EdgeReport, FleetTable, RouteRelease, ServiceRoute } from "../../../src/contracts/registry";
 
 export const SOFT = 1_000;
@@ -32,7 +33,7 @@ export class ModelRegistry {
 
   constructor(
     instances: string[],
-    readonly strategy: "round-robin" | "least-connections" = "round-robin",
+    readonly strategy: Strategy = "round-robin",
   ) {
     this.services = { svc: instances };
   }
