@@ -16,7 +16,7 @@ import { type BalancerState, initialBalancerState, type Strategy } from "../../s
 import { ROLES } from "../../src/core/credentials";
 import { type ActiveCheckState, initialActiveState, initialOutlierState, type OutlierState } from "../../src/core/health";
 import { type LeaseEntry, restoreLeaseCounts } from "../../src/core/registry/inflight";
-import { type InstanceRecord, type ServiceHealthSettings, type ServiceRecord, type Target, targetValue } from "../../src/core/registry/records";
+import { type InstanceRecord, memoryOnlyTrafficState, type ServiceHealthSettings, type ServiceRecord, type Target, targetValue } from "../../src/core/registry/records";
 import { MAX_RELEASES_PER_SERVICE, restoreReleases } from "../../src/core/registry/releases";
 import { type RegistryState, restoreRegistry } from "../../src/core/registry/state";
 import { isValidVersion } from "../../src/core/release/version";
@@ -368,12 +368,7 @@ function instanceFromRow(row: InstanceRow): InstanceRecord {
     version: isValidVersion(row.version) ? row.version : null,
     reportedInflight: row.reported_inflight,
     reportedCpu: row.reported_cpu,
-    latencyEwmaMs: null,
-    errorEwma: 0,
-    inflight: 0,
-    retryInflight: 0,
-    edgeInflight: 0,
-    edgeSockets: 0,
+    ...memoryOnlyTrafficState(),
     active: parseJsonObject<ActiveCheckState>(row.active_state, initialActiveState()),
     outlier: parseJsonObject<OutlierState>(row.outlier_state, initialOutlierState),
     inRotationSince: row.in_rotation_since,

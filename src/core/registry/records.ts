@@ -120,6 +120,15 @@ export interface NewInstance {
   readonly standby?: boolean;
 }
 
+/**
+ * What an instance record holds in memory only, as a new or reloaded record
+ * starts it: traffic-derived scores and in-flight counts. A restart starts
+ * them afresh (leases then rebuild `inflight`; isolates report again).
+ */
+export function memoryOnlyTrafficState(): Pick<InstanceRecord, "latencyEwmaMs" | "errorEwma" | "inflight" | "retryInflight" | "edgeInflight" | "edgeSockets"> {
+  return { latencyEwmaMs: null, errorEwma: 0, inflight: 0, retryInflight: 0, edgeInflight: 0, edgeSockets: 0 };
+}
+
 /** A new instance enters rotation at once (slow start from now), unless it joins the standby pool. */
 export function newInstanceRecord(fields: NewInstance, seq: number, now: number): InstanceRecord {
   return {
@@ -140,12 +149,7 @@ export function newInstanceRecord(fields: NewInstance, seq: number, now: number)
     version: fields.version ?? null,
     reportedInflight: null,
     reportedCpu: null,
-    latencyEwmaMs: null,
-    errorEwma: 0,
-    inflight: 0,
-    retryInflight: 0,
-    edgeInflight: 0,
-    edgeSockets: 0,
+    ...memoryOnlyTrafficState(),
     active: initialActiveState(),
     outlier: initialOutlierState,
     inRotationSince: now,
