@@ -14,7 +14,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { type Browser, type Page, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { collectProblems } from "./page-problems";
+import { collectProblems, watchReloads } from "./page-problems";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const ARTIFACTS = join(ROOT, "test-artifacts");
@@ -134,14 +134,7 @@ describe("the release panel in chromium", () => {
       await page.screenshot({ path: join(ARTIFACTS, "dashboard-release.png"), fullPage: true });
 
       // ---- Pause: confirmed, then the badge changes over the socket (no reload, no state fetch)
-      const stateFetches: string[] = [];
-      page.on("request", (request) => {
-        if (new URL(request.url()).pathname === "/admin/dashboard/state") stateFetches.push(request.url());
-      });
-      let navigations = 0;
-      page.on("framenavigated", (frame) => {
-        if (frame === page.mainFrame()) navigations++;
-      });
+      const { stateFetches, navigations } = watchReloads(page);
       const dialog = page.locator("#confirm-dialog");
       const pausedAt = Date.now();
       await page.getByTestId(`release-${SERVICE}-pause-resume`).click();
@@ -174,7 +167,7 @@ describe("the release panel in chromium", () => {
       expect(await page.getByTestId(`release-weight-${SERVICE}`).textContent()).toBe("0 %");
       expect(await page.getByTestId(`release-timing-${SERVICE}`).textContent()).toMatch(/^Aborted at /);
       for (const action of ["promote", "pause-resume", "abort"]) expect(await page.getByTestId(`release-${SERVICE}-${action}`).isDisabled()).toBe(true);
-      expect(navigations).toBe(0);
+      expect(navigations()).toBe(0);
       expect(stateFetches).toEqual([]);
       // The API agrees.
       const after = await api("GET", `/admin/services/${SERVICE}/releases/${releaseId}`, adminKey);

@@ -10,7 +10,7 @@ import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { type Browser, type BrowserContext, type Page, type WebSocketRoute, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { collectProblems } from "./page-problems";
+import { collectProblems, watchReloads } from "./page-problems";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const ARTIFACTS = join(ROOT, "test-artifacts");
@@ -137,14 +137,7 @@ describe("dashboard in chromium", () => {
       await analytics.locator("tr.inst", { hasText: "pass" }).first().waitFor({ timeout: PUSH_TIMEOUT_MS });
 
       // ---- stop analytics from the UI; the change must arrive over the socket, without a reload or a state fetch
-      const stateFetches: string[] = [];
-      page.on("request", (request) => {
-        if (new URL(request.url()).pathname === "/admin/dashboard/state") stateFetches.push(request.url());
-      });
-      let navigations = 0;
-      page.on("framenavigated", (frame) => {
-        if (frame === page.mainFrame()) navigations++;
-      });
+      const { stateFetches, navigations } = watchReloads(page);
       const dialog = page.locator("#confirm-dialog");
       const stopClickedAt = Date.now();
       await page.locator('[data-testid="action-analytics-stop"]').click();
@@ -154,7 +147,7 @@ describe("dashboard in chromium", () => {
       await dialog.waitFor({ state: "hidden" });
       await page.locator('[data-testid="status-analytics"]', { hasText: /^stopped$/ }).waitFor({ timeout: PUSH_TIMEOUT_MS });
       await page.locator("#toast", { hasText: "now stopped" }).waitFor();
-      expect(navigations).toBe(0);
+      expect(navigations()).toBe(0);
       expect(stateFetches).toEqual([]);
       // It came as a delta that replaced the analytics entry.
       const stoppedPush = pushed.some(({ at, data }) => {
@@ -172,7 +165,7 @@ describe("dashboard in chromium", () => {
       await dialog.waitFor({ state: "visible" });
       await page.locator('[data-testid="confirm-action"]').click();
       await page.locator('[data-testid="status-analytics"]', { hasText: /^(healthy|degraded|unhealthy|no-instances)$/ }).waitFor({ timeout: PUSH_TIMEOUT_MS });
-      expect(navigations).toBe(0);
+      expect(navigations()).toBe(0);
       expect(stateFetches).toEqual([]);
 
       // ---- one instance: stop and start it from its own buttons
@@ -189,7 +182,7 @@ describe("dashboard in chromium", () => {
       await dialog.waitFor({ state: "visible" });
       await page.locator('[data-testid="confirm-action"]').click();
       await instanceRow.locator(".inst-state", { hasText: /^active$/ }).waitFor({ timeout: PUSH_TIMEOUT_MS });
-      expect(navigations).toBe(0);
+      expect(navigations()).toBe(0);
 
       // ---- a cancelled confirmation does nothing
       await page.locator('[data-testid="service-api"] tr.svc-row').click();
